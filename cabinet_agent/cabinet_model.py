@@ -1,0 +1,193 @@
+"""Cabinet models: which device channel is which slot, door, mains and temperature.
+
+A model is a TOML file (``cabinet_agent/data/models/*.toml``); adding one needs no Python.
+Signal references look like ``device.point``, ``device.point[3]`` or ``device.point[0:8]``.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from .errors import ConfigError, describe_validation_error
+from .registers import DeviceProfile, Value, load_profile
+
+__all__ = [
+    "CabinetModel",
+    "DeviceSpec",
+    "SignalRef",
+    "Signals",
+    "load_cabinet_model",
+    "shipped_models",
+]
+
+_REF = re.compile(r"^(?P<device>[a-z][a-z0-9_]*)\.(?P<point>[a-z][a-z0-9_]*)"
+                  r"(?:\[(?P<start>\d+)(?::(?P<stop>\d+))?\])?$")
+
+
+@dataclass(frozen=True, slots=True)
+class SignalRef:
+    device: str
+    point: str
+    start: int | None = None
+    stop: int | None = None  # exclusive; None with start set means a single channel
+
+    @classmethod
+    def parse(cls, text: str) -> SignalRef:
+        match = _REF.match(text)
+        if not match:
+            raise ValueError(f"{text!r} is not 'device.point', 'device.point[i]' or 'device.point[a:b]'")
+        start = int(match["start"]) if match["start"] is not None else None
+        stop = int(match["stop"]) if match["stop"] is not None else None
+        if start is not None and stop is not None and stop <= start:
+            raise ValueError(f"{text!r}: empty channel range")
+        return cls(match["device"], match["point"], start, stop)
+
+    def values(self, readings: dict[str, dict[str, Value | list[Value]]] | None,
+               width: int = 1) -> list[Value]:
+        """The referenced channel(s); ``width`` unknowns (None) when the device gave no reading."""
+        device = (readings or {}).get(self.device)
+        value = None if device is None else device.get(self.point)
+        if value is None:
+            return [None] * width
+        if not isinstance(value, list):
+            return [value]
+        if self.start is None:
+            return list(value)
+        return value[self.start:self.stop] if self.stop is not None else [value[self.start]]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DeviceSpec(_Strict):
+    profile: str
+    address: int = Field(ge=1, le=247, description="Modbus unit / slave address")
+    bus: str = Field(default="main", description="name of the bus in the agent config")
+
+
+class Signals(_Strict):
+    slot_power: list[str] = Field(min_length=1, description="refs concatenated in slot order")
+    door: str | None = None
+    door_open_when: bool = True
+    mains: str | None = None
+    mains_on_when: bool = True
+    temperature: str | None = None
+
+    @field_validator("slot_power")
+    @classmethod
+    def _refs(cls, refs: list[str]) -> list[str]:
+        for ref in refs:
+            SignalRef.parse(ref)
+        return refs
+
+    @field_validator("door", "mains", "temperature")
+    @classmethod
+    def _ref(cls, ref: str | None) -> str | None:
+        if ref is not None:
+            SignalRef.parse(ref)
+        return ref
+
+
+class CabinetModel(_Strict):
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]*$")
+    description: str = ""
+    slots: int = Field(ge=1, le=256)
+    devices: dict[str, DeviceSpec] = Field(min_length=1)
+    signals: Signals
+
+    @model_validator(mode="after")
+    def _refs_name_devices(self) -> CabinetModel:
+        refs = [*self.signals.slot_power, self.signals.door, self.signals.mains,
+                self.signals.temperature]
+        for text in refs:
+            if text is not None and SignalRef.parse(text).device not in self.devices:
+                raise ValueError(f"signal {text!r} names a device that is not under [devices]")
+        return self
+
+    def ref(self, text: str) -> SignalRef:
+        return SignalRef.parse(text)
+
+
+@dataclass(frozen=True)
+class LoadedCabinet:
+    """A validated model with its device profiles loaded and its slot wiring checked."""
+
+    model: CabinetModel
+    profiles: dict[str, DeviceProfile]  # device name -> profile
+    slot_refs: tuple[tuple[SignalRef, int], ...]  # each ref with its number of channels
+
+    def slot_power(self, readings: dict[str, dict[str, Value | list[Value]]]) -> list[Value]:
+        values: list[Value] = []
+        for ref, width in self.slot_refs:
+            values.extend(ref.values(readings, width))
+        return values
+
+    def signal(self, name: str, readings: dict[str, dict[str, Value | list[Value]]]) -> Value:
+        text = getattr(self.model.signals, name)
+        if text is None:
+            return None
+        return SignalRef.parse(text).values(readings)[0]
+
+
+def _models_dir() -> Path:
+    return Path(str(resources.files("cabinet_agent") / "data" / "models"))
+
+
+def shipped_models() -> list[str]:
+    return sorted(p.stem for p in _models_dir().glob("*.toml"))
+
+
+def _channel_count(profile: DeviceProfile, ref: SignalRef) -> int:
+    try:
+        point = profile.point(ref.point)
+    except KeyError:
+        raise ValueError(f"profile {profile.name} has no point {ref.point!r}") from None
+    if ref.start is None:
+        return point.count
+    stop = ref.stop if ref.stop is not None else ref.start + 1
+    if stop > point.count:
+        raise ValueError(f"{ref.device}.{ref.point} has {point.count} channels, not {stop}")
+    return stop - ref.start
+
+
+def load_cabinet_model(name_or_path: str | Path, base_dir: Path | None = None) -> LoadedCabinet:
+    candidate = Path(name_or_path)
+    if candidate.suffix == ".toml":
+        path = candidate if candidate.is_absolute() or base_dir is None else base_dir / candidate
+    else:
+        path = _models_dir() / f"{name_or_path}.toml"
+        if not path.exists():
+            raise ConfigError(f"unknown cabinet model {name_or_path!r}; shipped: "
+                              f"{', '.join(shipped_models())}")
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read cabinet model: {exc.strerror}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+    try:
+        model = CabinetModel.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(describe_validation_error(exc, path)) from exc
+    profiles = {name: load_profile(spec.profile, path.parent) for name, spec in model.devices.items()}
+    refs = [SignalRef.parse(text) for text in model.signals.slot_power]
+    try:
+        slot_refs = tuple((r, _channel_count(profiles[r.device], r)) for r in refs)
+        wired = sum(width for _, width in slot_refs)
+        for key in ("door", "mains", "temperature"):
+            text = getattr(model.signals, key)
+            if text is not None:
+                ref = SignalRef.parse(text)
+                _channel_count(profiles[ref.device], ref)
+    except ValueError as exc:
+        raise ConfigError(f"{path}: signals: {exc}") from exc
+    if wired != model.slots:
+        raise ConfigError(f"{path}: signals.slot_power wires {wired} channels for slots = {model.slots}")
+    return LoadedCabinet(model, profiles, slot_refs)

@@ -1,0 +1,140 @@
+"""The agent's MQTT connection: a visible reconnect loop with back-off, Last Will, clean stop.
+
+paho-mqtt runs in this module's own thread with an explicit ``connect → loop → back off`` cycle
+(modbus2mqtt #191: agents that never reconnect until reboot). The Last Will is re-registered
+before every connect so its timestamp and sequence number are current.
+"""
+
+from __future__ import annotations
+
+import logging
+import ssl
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
+from .backoff import Backoff
+from .config import MqttSection
+
+__all__ = ["MqttLink"]
+
+log = logging.getLogger(__name__)
+
+# Bound paho's own queue of QoS 1 messages while the broker is away (paho loses messages
+# silently past 65,535 queued: ../shared/reference/ceilings.md).
+MAX_QUEUED = 10_000
+
+
+class MqttLink:
+    def __init__(
+        self,
+        settings: MqttSection,
+        client_id: str,
+        *,
+        will_topic: str,
+        make_will: Callable[[], bytes],
+        on_connected: Callable[[], None],
+        ca_file: Path | None = None,
+    ) -> None:
+        self._settings = settings
+        self._will_topic = will_topic
+        self._make_will = make_will
+        self._on_connected_cb = on_connected
+        self._client = mqtt.Client(
+            CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=True,
+            reconnect_on_failure=False,
+        )
+        self._client.max_queued_messages_set(MAX_QUEUED)
+        if settings.username:
+            password = settings.password.get_secret_value() if settings.password else None
+            self._client.username_pw_set(settings.username, password)
+        if settings.tls:
+            self._client.tls_set(ca_certs=str(ca_file) if ca_file else None,
+                                 cert_reqs=ssl.CERT_REQUIRED)
+        self._client.on_connect = self._on_connect
+        self._client.on_disconnect = self._on_disconnect
+        self._backoff = Backoff(settings.reconnect_min_s, settings.reconnect_max_s)
+        self._stopping = threading.Event()
+        self._session_up = threading.Event()
+        self._refused = False
+        self._thread = threading.Thread(target=self._run, name="mqtt-link", daemon=True)
+        self.connects = 0
+        self.dropped = 0
+
+    # -- callbacks (run in the link thread) ---------------------------------------------------
+    def _on_connect(self, client: mqtt.Client, userdata: object, flags: object,
+                    reason_code: mqtt.ReasonCode, properties: object) -> None:
+        if reason_code.is_failure:
+            log.error("MQTT: broker refused the connection: %s", reason_code)
+            self._refused = True
+            return
+        self.connects += 1
+        self._backoff.reset()
+        self._session_up.set()
+        log.info("MQTT: connected to %s:%d", self._settings.host, self._settings.port)
+        try:
+            self._on_connected_cb()
+        except Exception:  # a bug in the birth code must not kill the connection thread
+            log.exception("MQTT: publishing the birth messages failed")
+
+    def _on_disconnect(self, client: mqtt.Client, userdata: object, flags: object,
+                       reason_code: mqtt.ReasonCode, properties: object) -> None:
+        self._session_up.clear()
+        if not self._stopping.is_set():
+            log.warning("MQTT: connection lost (%s)", reason_code)
+
+    # -- the visible reconnect loop ----------------------------------------------------------
+    def _run(self) -> None:
+        host, port = self._settings.host, self._settings.port
+        while not self._stopping.is_set():
+            self._refused = False
+            self._client.will_set(self._will_topic, self._make_will(), qos=1, retain=True)
+            try:
+                self._client.connect(host, port, keepalive=self._settings.keepalive_s)
+            except (OSError, ssl.SSLError) as exc:
+                self._wait_before_retry(f"broker {host}:{port} unreachable ({exc})")
+                continue
+            while not self._stopping.is_set() and not self._refused:
+                if self._client.loop(timeout=0.2) != mqtt.MQTT_ERR_SUCCESS:
+                    break
+            if not self._stopping.is_set():
+                self._session_up.clear()
+                self._wait_before_retry("disconnected")
+        log.debug("MQTT: link thread ends")
+
+    def _wait_before_retry(self, why: str) -> None:
+        delay = self._backoff.next_delay()
+        log.warning("MQTT: %s; next attempt in %.1f s", why, delay)
+        self._stopping.wait(delay)
+
+    # -- used by the agent ---------------------------------------------------------------------
+    def start(self) -> None:
+        self._thread.start()
+
+    @property
+    def connected(self) -> bool:
+        return self._session_up.is_set()
+
+    def wait_connected(self, timeout: float) -> bool:
+        return self._session_up.wait(timeout)
+
+    def publish(self, topic: str, payload: bytes, qos: int, retain: bool) -> None:
+        info = self._client.publish(topic, payload, qos=qos, retain=retain)
+        if info.rc == mqtt.MQTT_ERR_QUEUE_SIZE:
+            self.dropped += 1
+
+    def stop(self, topic: str, payload: bytes, timeout: float = 5.0) -> None:
+        """Publish the final retained status, disconnect cleanly (no Last Will), end the thread."""
+        if self.connected:
+            info = self._client.publish(topic, payload, qos=1, retain=True)
+            try:
+                info.wait_for_publish(timeout)
+            except (RuntimeError, ValueError) as exc:
+                log.warning("MQTT: final status not confirmed: %s", exc)
+        self._stopping.set()
+        self._client.disconnect()
+        if self._thread.is_alive():
+            self._thread.join(timeout)

@@ -1,0 +1,340 @@
+"""Wire protocol v1: the one module that agent and server share.
+
+Every message is JSON on ``ladewache/v1/{site}/{cabinet}/{channel}``; the channel equals the
+message's ``type``. The models here are the contract: ``docs/protocol.md`` explains them and
+``docs/schema/v1/*.schema.json`` is generated from them (``python -m cabinet_agent.protocol``).
+Changing a model without regenerating the schema fails the test suite.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any, Final, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+)
+
+__all__ = [
+    "MAX_PAYLOAD_BYTES",
+    "PROTOCOL_VERSION",
+    "QOS",
+    "RETAINED",
+    "TOPIC_ROOT",
+    "AgentStatus",
+    "BirthMessage",
+    "Channel",
+    "DeviceHealth",
+    "DoorState",
+    "EventKind",
+    "EventMessage",
+    "MainsState",
+    "Message",
+    "ProtocolError",
+    "SlotInfo",
+    "SlotSnapshot",
+    "SlotState",
+    "StateMessage",
+    "StatusMessage",
+    "TelemetryMessage",
+    "TopicAddress",
+    "decode",
+    "encode",
+    "json_schemas",
+    "parse_topic",
+    "subscription",
+    "topic_for",
+]
+
+PROTOCOL_VERSION: Final = 1
+TOPIC_ROOT: Final = "ladewache"
+# A 32-slot telemetry message is about 1.5 KiB; anything near this limit is a bug or an attack.
+MAX_PAYLOAD_BYTES: Final = 64 * 1024
+
+_ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
+Identifier = Annotated[str, Field(pattern=_ID_PATTERN, description="lower-case id: a-z 0-9 _ -")]
+
+
+class Channel(StrEnum):
+    STATUS = "status"
+    BIRTH = "birth"
+    STATE = "state"
+    EVENT = "event"
+    TELEMETRY = "telemetry"
+
+
+# Status, birth and state are retained so that a collector that starts later knows every cabinet.
+RETAINED: Final = frozenset({Channel.STATUS, Channel.BIRTH, Channel.STATE})
+QOS: Final = {
+    Channel.STATUS: 1,
+    Channel.BIRTH: 1,
+    Channel.STATE: 1,
+    Channel.EVENT: 1,
+    Channel.TELEMETRY: 0,
+}
+
+
+class SlotState(StrEnum):
+    EMPTY = "empty"
+    CHARGING = "charging"
+    CHARGED = "charged"
+    PRESENT_IDLE = "present_idle"  # a presence input says occupied, but nothing is drawn
+    FAULT = "fault"
+    UNKNOWN = "unknown"  # the hardware cannot tell, or the reading is missing
+
+
+class DoorState(StrEnum):
+    OPEN = "open"
+    CLOSED = "closed"
+    UNKNOWN = "unknown"
+
+
+class MainsState(StrEnum):
+    ON = "on"
+    OFF = "off"
+    UNKNOWN = "unknown"
+
+
+class AgentStatus(StrEnum):
+    ONLINE = "online"
+    OFFLINE = "offline"  # only ever sent by the broker, as the agent's Last Will
+    STOPPED = "stopped"  # the agent stopped on purpose (SIGTERM, shutdown)
+
+
+class EventKind(StrEnum):
+    SLOT_CHANGED = "slot_changed"
+    DOOR_CHANGED = "door_changed"
+    MAINS_CHANGED = "mains_changed"
+    DEVICE_FAULT = "device_fault"
+    DEVICE_RECOVERED = "device_recovered"
+
+
+def _utc(value: datetime) -> datetime:
+    if value.tzinfo is None or value.utcoffset() != UTC.utcoffset(None):
+        raise ValueError("timestamp must be UTC with an explicit offset (…Z or +00:00)")
+    return value
+
+
+UtcDatetime = Annotated[datetime, AfterValidator(_utc)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class _Envelope(_Model):
+    """Fields every message carries."""
+
+    v: Literal[1] = Field(description="protocol version")
+    site: Identifier = Field(description="school (site) id; equals the topic's {site}")
+    cabinet: Identifier = Field(description="cabinet id within the site; equals the topic's {cabinet}")
+    boot_id: str = Field(
+        pattern=r"^[0-9a-f]{32}$", description="random id chosen at each agent start (uuid4 hex)"
+    )
+    seq: int = Field(ge=0, description="per-boot sequence number, +1 for every message published")
+    ts: UtcDatetime = Field(description="UTC time the agent created the message")
+    clock_synced: bool = Field(
+        description="false while the agent's clock is not known to be synchronised (NTP)"
+    )
+
+
+class StatusMessage(_Envelope):
+    """Retained. ``offline`` is the MQTT Last Will, registered at connect: its ts and seq are from then."""
+
+    type: Literal["status"] = "status"
+    status: AgentStatus
+    reason: str | None = Field(default=None, max_length=200)
+
+
+class SlotInfo(_Model):
+    slot: int = Field(ge=1, description="slot number as labelled on the cabinet, from 1")
+    asset_tag: str | None = Field(default=None, max_length=64)
+
+
+class BirthMessage(_Envelope):
+    """Retained. What the cabinet is; sent after every connect, before state."""
+
+    type: Literal["birth"] = "birth"
+    agent_version: str = Field(max_length=40)
+    config_hash: str = Field(pattern=r"^[0-9a-f]{8,64}$")
+    cabinet_model: str = Field(max_length=64)
+    slot_count: int = Field(ge=1, le=256)
+    slots: list[SlotInfo]
+    poll_interval_s: float = Field(gt=0)
+    telemetry_interval_s: float = Field(gt=0, description="heartbeat: telemetry comes this often")
+
+
+class SlotSnapshot(_Model):
+    slot: int = Field(ge=1)
+    state: SlotState
+    power_w: float | None = Field(description="last reading; null when unknown (never 0 for unknown)")
+    since: UtcDatetime = Field(description="when the slot entered this state")
+
+
+class DeviceHealth(_Model):
+    name: str = Field(max_length=64)
+    ok: bool
+    error: str | None = Field(default=None, max_length=200)
+
+
+class StateMessage(_Envelope):
+    """Retained snapshot of the whole cabinet; sent on connect and on every change."""
+
+    type: Literal["state"] = "state"
+    slots: list[SlotSnapshot]
+    door: DoorState
+    temperature_c: float | None
+    mains: MainsState
+    devices: list[DeviceHealth]
+
+
+class EventMessage(_Envelope):
+    """One change, as it happened. Not retained."""
+
+    type: Literal["event"] = "event"
+    event: EventKind
+    slot: int | None = Field(default=None, ge=1)
+    device: str | None = Field(default=None, max_length=64)
+    old: str | None = Field(default=None, max_length=32)
+    new: str | None = Field(default=None, max_length=32)
+    power_w: float | None = None
+    detail: str | None = Field(default=None, max_length=200)
+
+
+class TelemetryMessage(_Envelope):
+    """Periodic readings; doubles as the heartbeat. QoS 0."""
+
+    type: Literal["telemetry"] = "telemetry"
+    power_w: list[float | None] = Field(description="per slot, index 0 is slot 1; null = unknown")
+    states: list[SlotState] = Field(description="per slot, index 0 is slot 1")
+    temperature_c: float | None
+    door: DoorState
+    mains: MainsState
+    devices: list[DeviceHealth]
+    poll_ms: float | None = Field(default=None, ge=0, description="duration of the last poll cycle")
+
+
+Message = Annotated[
+    StatusMessage | BirthMessage | StateMessage | EventMessage | TelemetryMessage,
+    Field(discriminator="type"),
+]
+_MESSAGE_ADAPTER: TypeAdapter[Message] = TypeAdapter(Message)
+_MODELS: Final[dict[Channel, type[_Envelope]]] = {
+    Channel.STATUS: StatusMessage,
+    Channel.BIRTH: BirthMessage,
+    Channel.STATE: StateMessage,
+    Channel.EVENT: EventMessage,
+    Channel.TELEMETRY: TelemetryMessage,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class TopicAddress:
+    site: str
+    cabinet: str
+    channel: Channel
+
+
+class ProtocolError(ValueError):
+    """A message that does not follow the protocol. ``reason`` is a short, countable label."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
+def topic_for(site: str, cabinet: str, channel: Channel) -> str:
+    return f"{TOPIC_ROOT}/v{PROTOCOL_VERSION}/{site}/{cabinet}/{channel.value}"
+
+
+def subscription() -> str:
+    """The collector's subscription: every channel of every cabinet of this protocol version."""
+    return f"{TOPIC_ROOT}/v{PROTOCOL_VERSION}/+/+/+"
+
+
+def parse_topic(topic: str) -> TopicAddress:
+    parts = topic.split("/")
+    if len(parts) != 5 or parts[0] != TOPIC_ROOT or parts[1] != f"v{PROTOCOL_VERSION}":
+        raise ProtocolError("unknown_topic", topic[:200])
+    try:
+        channel = Channel(parts[4])
+    except ValueError:
+        raise ProtocolError("unknown_topic", topic[:200]) from None
+    return TopicAddress(parts[2], parts[3], channel)
+
+
+def encode(message: _Envelope) -> bytes:
+    return message.model_dump_json(exclude_none=False).encode()
+
+
+def decode(topic: str, payload: bytes) -> Message:
+    """Validate one MQTT message; raises ProtocolError with a countable reason."""
+    address = parse_topic(topic)
+    if len(payload) > MAX_PAYLOAD_BYTES:
+        raise ProtocolError("too_large", f"{len(payload)} bytes on {topic[:200]}")
+    try:
+        raw = json.loads(payload)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ProtocolError("bad_json", f"{topic[:200]}: {exc}") from None
+    if not isinstance(raw, dict):
+        raise ProtocolError("schema", f"{topic[:200]}: payload is not a JSON object")
+    try:
+        message = _MESSAGE_ADAPTER.validate_python(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise ProtocolError("schema", f"{topic[:200]}: {where}: {first['msg']}") from None
+    if message.type != address.channel.value:
+        raise ProtocolError("topic_mismatch", f"type {message.type} on channel {address.channel}")
+    if message.site != address.site or message.cabinet != address.cabinet:
+        raise ProtocolError(
+            "topic_mismatch",
+            f"payload names {message.site}/{message.cabinet} on topic {topic[:200]}",
+        )
+    return message
+
+
+def json_schemas() -> dict[str, dict[str, Any]]:
+    """One JSON Schema per channel plus the union of all messages."""
+    schemas: dict[str, dict[str, Any]] = {}
+    for channel, model in _MODELS.items():
+        schema = model.model_json_schema()
+        schema["$id"] = f"https://ladewache.example/schema/v1/{channel.value}.schema.json"
+        schemas[channel.value] = schema
+    union = _MESSAGE_ADAPTER.json_schema()
+    union["$id"] = "https://ladewache.example/schema/v1/message.schema.json"
+    union["title"] = "Ladewache v1 message"
+    schemas["message"] = union
+    return schemas
+
+
+def write_schemas(directory: Path) -> list[Path]:
+    directory.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, schema in json_schemas().items():
+        path = directory / f"{name}.schema.json"
+        path.write_text(json.dumps(schema, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        written.append(path)
+    return written
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+if __name__ == "__main__":  # python -m cabinet_agent.protocol [DIR]
+    import sys
+
+    target = Path(sys.argv[1] if len(sys.argv) > 1 else "docs/schema/v1")
+    for written_path in write_schemas(target):
+        print(written_path)
