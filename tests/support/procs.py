@@ -52,7 +52,7 @@ def port_open(port: int, host: str = "127.0.0.1") -> bool:
 
 
 def http_ok(url: str) -> bool:
-    with urllib.request.urlopen(url, timeout=1) as response:  # noqa: S310 - loopback only
+    with urllib.request.urlopen(url, timeout=1) as response:
         return bool(response.status == 200)
 
 
@@ -66,7 +66,7 @@ class ManagedProcess:
         self.lines: list[str] = []
         self._new_lines: queue.Queue[str] = queue.Queue()
         full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
-        self.proc = subprocess.Popen(  # noqa: S603 - argv built by tests
+        self.proc = subprocess.Popen(
             self.argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
             env=full_env, cwd=cwd, start_new_session=True,
         )

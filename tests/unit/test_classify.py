@@ -92,7 +92,8 @@ def test_cabinet_reports_each_change_once() -> None:
 def test_device_fault_and_recovery_are_events() -> None:
     cabinet = CabinetClassifier(1)
     cabinet.update(_reading((18.0,), devices=(DeviceHealth(name="meter", ok=True),)), T0)
-    bad = cabinet.update(_reading((None,), devices=(DeviceHealth(name="meter", ok=False, error="timeout"),)), T0)
+    failed = (DeviceHealth(name="meter", ok=False, error="timeout"),)
+    bad = cabinet.update(_reading((None,), devices=failed), T0)
     assert [(c.kind, c.device, c.detail) for c in bad if c.device] == [
         (EventKind.DEVICE_FAULT, "meter", "timeout")]
     assert cabinet.states() == [U]

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs the real servers the integration tests talk to, from Debian's packages, when missing:
+# mosquitto (MQTT broker) and victoria-metrics (accepts the InfluxDB v2 write API).
+set -euo pipefail
+
+missing=()
+command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || missing+=(mosquitto)
+command -v victoria-metrics >/dev/null 2>&1 || missing+=(victoria-metrics)
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "system deps present: mosquitto, victoria-metrics"
+  exit 0
+fi
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+  if command -v sudo >/dev/null 2>&1; then SUDO="sudo"; else
+    echo "need root (or sudo) to install: ${missing[*]}" >&2; exit 1
+  fi
+fi
+echo "installing from Debian's packages: ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# The packages ship services; the tests start their own instances on free ports instead.
+for svc in mosquitto victoria-metrics; do
+  $SUDO service "$svc" stop >/dev/null 2>&1 || true
+done
+echo "installed: ${missing[*]}"
