@@ -75,10 +75,11 @@ class ManagedProcess:
 
     def _read(self) -> None:
         assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            line = line.rstrip("\n")
-            self.lines.append(line)
-            self._new_lines.put(line)
+        with self.proc.stdout:  # closed at EOF, so no pipe outlives its process
+            for line in self.proc.stdout:
+                line = line.rstrip("\n")
+                self.lines.append(line)
+                self._new_lines.put(line)
 
     def wait_for_line(self, predicate: Callable[[str], bool], timeout: float = 20) -> str:
         """Wait for an output line (seen already or new) that satisfies ``predicate``."""

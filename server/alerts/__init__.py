@@ -1,0 +1,18 @@
+"""Alerts: rules evaluated against fleet state by a pure engine, kept in a store."""
+
+from .engine import AlertEngine
+from .model import Alert, AlertState, fingerprint
+from .rules import CabinetOffline, Finding, Rule
+from .store import AlertStore, MemoryAlertStore
+
+__all__ = [
+    "Alert",
+    "AlertEngine",
+    "AlertState",
+    "AlertStore",
+    "CabinetOffline",
+    "Finding",
+    "MemoryAlertStore",
+    "Rule",
+    "fingerprint",
+]

@@ -1,0 +1,167 @@
+"""Wiring and lifecycle: build the parts from settings, run them, stop them in order.
+
+One asyncio core runs the HTTP API and the alert ticker; MQTT and the TSDB writer each have their
+own thread (blocking libraries). Stop order: HTTP, MQTT (no new messages), then the TSDB buffer is
+flushed, each step bounded by a timeout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import socket
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+from typing import Final
+
+import uvicorn
+
+from .alerts.engine import AlertEngine
+from .alerts.rules import CabinetOffline
+from .alerts.store import MemoryAlertStore
+from .api import ApiSources, create_app
+from .clock import Clock, utcnow
+from .config import ServerSettings, TsdbSettings, resolve_path
+from .errors import ServerError
+from .fleet import Fleet
+from .ingest import MqttCollector
+from .pipeline import Pipeline
+from .tsdb.base import TimeSeriesSink
+from .tsdb.null import NullSink
+
+__all__ = ["Collector", "make_sink", "serve"]
+
+log = logging.getLogger(__name__)
+
+HTTP_STOP_TIMEOUT_S: Final = 5.0
+MQTT_STOP_TIMEOUT_S: Final = 5.0
+TSDB_CLOSE_TIMEOUT_S: Final = 10.0
+
+
+def make_sink(settings: TsdbSettings) -> TimeSeriesSink:
+    if settings.url is None:
+        log.warning("no [tsdb] url configured: the collector stores no time series")
+        return NullSink()
+    from .tsdb.influx import InfluxSink  # the InfluxDB client is only loaded when needed
+
+    log.info("writing time series to %s (org %s, bucket %s)", settings.url, settings.org,
+             settings.bucket)
+    return InfluxSink(settings)
+
+
+class Collector:
+    """All parts, built and connected, not yet running."""
+
+    def __init__(self, settings: ServerSettings, clock: Clock = utcnow) -> None:
+        self.settings = settings
+        self.fleet = Fleet()
+        self.sink = make_sink(settings.tsdb)
+        self.pipeline = Pipeline(self.fleet, self.sink, clock)
+        ca_file = settings.mqtt.ca_file
+        self.mqtt = MqttCollector(
+            settings.mqtt, self.pipeline.handle,
+            ca_file=resolve_path(settings, ca_file) if ca_file is not None else None,
+            clock=clock,
+        )
+        a = settings.alerts
+        self.alerts = MemoryAlertStore()
+        self.engine = AlertEngine(
+            [CabinetOffline(pending_s=a.offline_pending_s, silence_factor=a.silence_factor,
+                            min_silence_s=a.min_silence_s)],
+            self.alerts, self.fleet.snapshot, clock,
+            resolved_retention=timedelta(seconds=a.resolved_retention_s),
+            receiving_since=self.mqtt.receiving_since,
+        )
+        self.app = create_app(ApiSources(
+            fleet=self.fleet, alerts=self.alerts, clock=clock,
+            ingest_stats=self.pipeline.stats, mqtt_stats=self.mqtt.stats,
+            tsdb_stats=self.sink.stats,
+        ))
+
+    async def tick_alerts(self) -> None:
+        while True:
+            try:
+                self.engine.tick()
+            except Exception:  # top of a task: a rule bug must not end alerting for good
+                log.exception("alert evaluation failed")
+            await asyncio.sleep(self.settings.alerts.tick_s)
+
+
+class _Server(uvicorn.Server):
+    """uvicorn without its own signal handling: we handle SIGTERM/SIGINT and shut down in order
+    (uvicorn would re-raise the signal after its shutdown and so end the process with it)."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """Listen on ``host:port`` ourselves so that port 0 works and the real port is known."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(128)
+    except OSError as exc:
+        sock.close()
+        raise ServerError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
+    sock.setblocking(False)
+    return sock
+
+
+def _url(sock: socket.socket) -> str:
+    host, port = sock.getsockname()[:2]
+    if host in ("0.0.0.0", "::"):
+        host = "127.0.0.1" if host == "0.0.0.0" else "::1"
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+async def serve(settings: ServerSettings, ready: Callable[[str], None]) -> None:
+    """Run until SIGTERM/SIGINT; ``ready(url)`` is called once HTTP serves requests."""
+    sock = bind(settings.http.host, settings.http.port)
+    try:
+        collector = Collector(settings)
+    except BaseException:
+        sock.close()
+        raise
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    config = uvicorn.Config(collector.app, log_config=None, access_log=False, lifespan="off",
+                            log_level=settings.log_level.lower())
+    http = _Server(config)
+    collector.mqtt.start()
+    http_task = asyncio.create_task(http.serve(sockets=[sock]), name="http")
+    alert_task = asyncio.create_task(collector.tick_alerts(), name="alerts")
+    stop_task = asyncio.create_task(stop.wait(), name="stop")
+    try:
+        while not http.started:
+            if http_task.done():
+                break
+            await asyncio.sleep(0.01)
+        if http.started:
+            ready(_url(sock))
+            log.info("HTTP API listening on %s", _url(sock))
+        await asyncio.wait({http_task, stop_task}, return_when=asyncio.FIRST_COMPLETED)
+        if http_task.done() and not stop.is_set():
+            log.error("HTTP server ended unexpectedly")
+    finally:
+        log.info("stopping")
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+        stop_task.cancel()
+        alert_task.cancel()
+        http.should_exit = True
+        with contextlib.suppress(TimeoutError, asyncio.CancelledError):
+            await asyncio.wait_for(http_task, HTTP_STOP_TIMEOUT_S)
+        await asyncio.to_thread(collector.mqtt.stop, MQTT_STOP_TIMEOUT_S)
+        await asyncio.to_thread(collector.sink.close, TSDB_CLOSE_TIMEOUT_S)
+        sock.close()
+        log.info("stopped")
+    if http_task.done() and not http_task.cancelled() and http_task.exception() is not None:
+        raise ServerError(f"HTTP server failed: {http_task.exception()}")

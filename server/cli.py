@@ -1,0 +1,72 @@
+"""``cabinet-server``: run the collector, or check a config file.
+
+Exit codes: 0 clean stop, 1 runtime failure, 2 bad configuration or usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from cabinet_agent.configfile import redacted
+
+from .app import serve
+from .config import ServerSettings, load_server_settings
+from .errors import ConfigError, ServerError
+from .version import __version__
+
+__all__ = ["main"]
+
+log = logging.getLogger("server")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="cabinet-server",
+                                     description="Ladewache central collector")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("run", help="run the collector until SIGTERM/SIGINT")
+    check = commands.add_parser("check-config", help="validate a config and print it redacted")
+    for sub in (run, check):
+        sub.add_argument("--config", type=Path, default=None,
+                         help="TOML config file (default: built-in defaults + environment)")
+    return parser
+
+
+def _print_ready(url: str) -> None:
+    # The one line on stdout that tests and supervisors wait for.
+    print(f"READY http={url}", flush=True)
+
+
+def _setup_logging(level: str) -> None:
+    logging.basicConfig(level=level, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        settings: ServerSettings = load_server_settings(args.config)
+    except ConfigError as exc:
+        print(f"cabinet-server: configuration error:\n{exc}", file=sys.stderr)
+        return 2
+    effective = json.dumps(redacted(settings), sort_keys=True, default=str)
+    if args.command == "check-config":
+        print(json.dumps(redacted(settings), indent=2, sort_keys=True, default=str))
+        return 0
+    _setup_logging(settings.log_level)
+    log.info("cabinet-server %s starting; config %s: %s", __version__,
+             args.config or "(none)", effective)
+    try:
+        asyncio.run(serve(settings, _print_ready))
+    except ServerError as exc:
+        log.error("%s", exc)
+        return 1
+    except KeyboardInterrupt:  # a second Ctrl-C during shutdown
+        return 130
+    return 0

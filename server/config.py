@@ -1,0 +1,155 @@
+"""The collector's configuration: TOML file plus ``LADEWACHE_…`` environment overrides.
+
+Every key is described here once; ``deploy/examples/server.toml`` shows them with their defaults.
+Relative paths (``mqtt.ca_file``) are relative to the config file.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+
+from cabinet_agent.configfile import FileSettings, load_settings
+
+__all__ = [
+    "AlertSettings",
+    "HttpSettings",
+    "MqttSettings",
+    "ServerSettings",
+    "TsdbSettings",
+    "load_server_settings",
+    "resolve_path",
+]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class MqttSettings(_Section):
+    host: str = Field(default="127.0.0.1", min_length=1, description="broker host name or address")
+    port: int = Field(default=1883, ge=1, le=65535, description="broker port (8883 is usual with TLS)")
+    username: str | None = Field(default=None, description="user name; none = anonymous")
+    password: SecretStr | None = Field(default=None, description="password (never logged)")
+    client_id: str = Field(
+        default="ladewache-server",
+        min_length=1,
+        max_length=128,
+        description=(
+            "fixed MQTT client id; with a persistent session (clean_session=False) the broker "
+            "keeps QoS 1 messages while the collector restarts"
+        ),
+    )
+    keepalive: int = Field(default=30, ge=5, le=3600, description="MQTT keepalive in seconds")
+    tls: bool = Field(default=False, description="connect with TLS")
+    ca_file: Path | None = Field(
+        default=None, description="CA bundle for TLS; none = the system's trust store"
+    )
+    reconnect_min_s: float = Field(
+        default=1.0, gt=0, description="first wait before reconnecting to an unreachable broker"
+    )
+    reconnect_max_s: float = Field(
+        default=30.0, gt=0, description="longest wait between reconnect attempts (back-off cap)"
+    )
+
+    @model_validator(mode="after")
+    def _backoff_order(self) -> Self:
+        if self.reconnect_max_s < self.reconnect_min_s:
+            raise ValueError("reconnect_max_s must be >= reconnect_min_s")
+        return self
+
+
+class TsdbSettings(_Section):
+    url: str | None = Field(
+        default=None,
+        description=(
+            "InfluxDB-v2-write-compatible endpoint (InfluxDB 2, VictoriaMetrics); "
+            "none = store no time series"
+        ),
+    )
+    token: SecretStr = Field(
+        default=SecretStr(""), description="API token (VictoriaMetrics accepts any)"
+    )
+    org: str = Field(default="ladewache", min_length=1, description="InfluxDB organisation")
+    bucket: str = Field(default="ladewache", min_length=1, description="InfluxDB bucket")
+    batch_size: int = Field(default=5000, ge=1, le=100_000, description="lines per write request")
+    flush_interval_s: float = Field(
+        default=1.0, gt=0, le=60, description="longest time a line waits before it is written"
+    )
+    max_buffer_points: int = Field(
+        default=500_000,
+        ge=1,
+        description=(
+            "lines kept while the TSDB is unreachable; beyond this the oldest are dropped "
+            "and counted"
+        ),
+    )
+    timeout_s: float = Field(default=10.0, gt=0, le=300, description="HTTP timeout per write")
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value
+
+    @model_validator(mode="after")
+    def _buffer_holds_a_batch(self) -> Self:
+        if self.max_buffer_points < self.batch_size:
+            raise ValueError("max_buffer_points must be >= batch_size")
+        return self
+
+
+class HttpSettings(_Section):
+    host: str = Field(default="127.0.0.1", min_length=1, description="address the HTTP API binds to")
+    port: int = Field(default=8080, ge=0, le=65535, description="HTTP port; 0 = any free port")
+
+
+class AlertSettings(_Section):
+    offline_pending_s: float = Field(
+        default=120.0,
+        ge=0,
+        description=(
+            "a cabinet must be offline this long before the alert fires, so that a short "
+            "network blip does not page a technician"
+        ),
+    )
+    silence_factor: float = Field(
+        default=3.0,
+        ge=1,
+        description="a cabinet is silent after silence_factor × its telemetry_interval_s",
+    )
+    min_silence_s: float = Field(
+        default=30.0, gt=0, description="a cabinet is never called silent sooner than this"
+    )
+    tick_s: float = Field(default=1.0, gt=0, le=60, description="how often alert rules are evaluated")
+    resolved_retention_s: float = Field(
+        default=86_400.0, ge=0, description="how long resolved alerts stay visible"
+    )
+
+
+class ServerSettings(FileSettings):
+    """``cabinet-server`` configuration; every section is optional."""
+
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        default="INFO", description="log level of the collector"
+    )
+    mqtt: MqttSettings = Field(default_factory=MqttSettings, description="[mqtt] broker connection")
+    tsdb: TsdbSettings = Field(default_factory=TsdbSettings, description="[tsdb] time-series sink")
+    http: HttpSettings = Field(default_factory=HttpSettings, description="[http] API listener")
+    alerts: AlertSettings = Field(default_factory=AlertSettings, description="[alerts] rules")
+
+
+def load_server_settings(path: Path | None) -> ServerSettings:
+    """Read the config file (or only the environment); raises ConfigError naming file and key."""
+    return load_settings(ServerSettings, path)
+
+
+def resolve_path(settings: ServerSettings, path: Path) -> Path:
+    """A path from the config, made absolute relative to the config file's directory."""
+    if path.is_absolute():
+        return path
+    base = getattr(settings, "_base_dir", None)
+    return (base if isinstance(base, Path) else Path.cwd()) / path

@@ -1,0 +1,165 @@
+"""Decode → fleet → lines → sink, and the counting of every kind of bad message."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from cabinet_agent.protocol import (
+    AgentStatus,
+    BirthMessage,
+    Channel,
+    DoorState,
+    MainsState,
+    SlotInfo,
+    SlotSnapshot,
+    SlotState,
+    StateMessage,
+    StatusMessage,
+    TelemetryMessage,
+    encode,
+    topic_for,
+)
+from server.fleet import Fleet, FleetStatus
+from server.pipeline import REJECT_REASONS, Pipeline
+from server.tsdb.base import SinkHealth, SinkStats
+
+NOW = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)
+BOOT = "c" * 32
+
+
+class ListSink:
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.fail = False
+
+    def write(self, lines: Sequence[str]) -> None:
+        if self.fail:
+            raise RuntimeError("boom")
+        self.lines.extend(lines)
+
+    def flush(self, timeout: float) -> bool:
+        return True
+
+    def stats(self) -> SinkStats:
+        return SinkStats(SinkHealth.OK)
+
+    def close(self, timeout: float = 10.0) -> None:
+        pass
+
+
+def _env(cabinet: str = "c1") -> dict[str, object]:
+    return {"v": 1, "site": "rs-sued", "cabinet": cabinet, "boot_id": BOOT, "seq": 3, "ts": NOW,
+            "clock_synced": True}
+
+
+def _birth() -> BirthMessage:
+    return BirthMessage(**_env(), agent_version="0.1.0", config_hash="0123abcd",  # type: ignore[arg-type]
+                        cabinet_model="fuyl-tower-2", slot_count=2,
+                        slots=[SlotInfo(slot=1, asset_tag="IPAD-7"), SlotInfo(slot=2)],
+                        poll_interval_s=1.0, telemetry_interval_s=15.0)
+
+
+def _telemetry() -> TelemetryMessage:
+    return TelemetryMessage(**_env(), power_w=[11.0, None],  # type: ignore[arg-type]
+                            states=[SlotState.CHARGING, SlotState.EMPTY], temperature_c=21.5,
+                            door=DoorState.CLOSED, mains=MainsState.ON, devices=[], poll_ms=5.0)
+
+
+def _topic(channel: Channel, cabinet: str = "c1") -> str:
+    return topic_for("rs-sued", cabinet, channel)
+
+
+@pytest.fixture
+def sink() -> ListSink:
+    return ListSink()
+
+
+@pytest.fixture
+def fleet() -> Fleet:
+    return Fleet()
+
+
+@pytest.fixture
+def pipeline(fleet: Fleet, sink: ListSink) -> Pipeline:
+    return Pipeline(fleet, sink, clock=lambda: NOW + timedelta(seconds=1))
+
+
+def test_good_messages_update_the_fleet_and_reach_the_sink(pipeline: Pipeline, fleet: Fleet,
+                                                          sink: ListSink) -> None:
+    status = StatusMessage(**_env(), status=AgentStatus.ONLINE)  # type: ignore[arg-type]
+    assert pipeline.handle(_topic(Channel.STATUS), encode(status))
+    assert pipeline.handle(_topic(Channel.BIRTH), encode(_birth()))
+    assert sink.lines == []  # status and birth are not time series
+    assert pipeline.handle(_topic(Channel.TELEMETRY), encode(_telemetry()))
+    assert len(sink.lines) == 3
+    assert sink.lines[0].startswith("slot,site=rs-sued,cabinet=c1,slot=1,asset_tag=IPAD-7 ")
+    cabinet = fleet.get("rs-sued", "c1")
+    assert cabinet is not None
+    assert cabinet.status is FleetStatus.ONLINE
+    assert cabinet.model == "fuyl-tower-2"
+    assert cabinet.last_seen_at == NOW + timedelta(seconds=1)
+    assert cabinet.last_message_ts == NOW
+    assert [(s.slot, s.asset_tag, s.state, s.power_w) for s in cabinet.slots] == [
+        (1, "IPAD-7", SlotState.CHARGING, 11.0), (2, None, SlotState.EMPTY, None)]
+    stats = pipeline.stats()
+    assert (stats.received, stats.accepted) == (3, 3)
+    assert set(stats.rejected) == set(REJECT_REASONS)
+    assert sum(stats.rejected.values()) == 0
+
+
+def test_state_messages_update_slots_and_write_lines(pipeline: Pipeline, fleet: Fleet,
+                                                     sink: ListSink) -> None:
+    pipeline.handle(_topic(Channel.BIRTH), encode(_birth()))
+    state = StateMessage(**_env(), slots=[  # type: ignore[arg-type]
+        SlotSnapshot(slot=1, state=SlotState.CHARGED, power_w=0.4, since=NOW)],
+        door=DoorState.OPEN, temperature_c=None, mains=MainsState.ON, devices=[])
+    assert pipeline.handle(_topic(Channel.STATE), encode(state))
+    assert sink.lines[0].startswith("slot,site=rs-sued,cabinet=c1,slot=1,asset_tag=IPAD-7 "
+                                    "power_w=0.4,state=2i ")
+    cabinet = fleet.get("rs-sued", "c1")
+    assert cabinet is not None and cabinet.door is DoorState.OPEN
+    assert cabinet.slots[0].since == NOW
+
+
+def _schema_breaking() -> bytes:
+    raw = json.loads(encode(_telemetry()))
+    raw["power_w"] = "lots"
+    return json.dumps(raw).encode()
+
+
+@pytest.mark.parametrize(
+    ("topic", "payload", "reason"),
+    [
+        (_topic(Channel.TELEMETRY), b"{not json", "bad_json"),
+        (_topic(Channel.TELEMETRY), b"\xff\xfe", "bad_json"),
+        (_topic(Channel.TELEMETRY), b"[1, 2]", "schema"),
+        (_topic(Channel.TELEMETRY), _schema_breaking(), "schema"),
+        ("ladewache/v1/rs-sued/c1/bogus", encode(_telemetry()), "unknown_topic"),
+        ("ladewache/v2/rs-sued/c1/telemetry", encode(_telemetry()), "unknown_topic"),
+        ("<topic is not UTF-8>", b"{}", "unknown_topic"),
+        (_topic(Channel.TELEMETRY), b" " * (64 * 1024 + 1), "too_large"),
+        (_topic(Channel.TELEMETRY, cabinet="other"), encode(_telemetry()), "topic_mismatch"),
+        (_topic(Channel.STATE), encode(_telemetry()), "topic_mismatch"),
+    ],
+)
+def test_bad_messages_are_counted_by_reason_and_dropped(pipeline: Pipeline, fleet: Fleet,
+                                                       sink: ListSink, topic: str,
+                                                       payload: bytes, reason: str) -> None:
+    assert not pipeline.handle(topic, payload)
+    stats = pipeline.stats()
+    assert stats.rejected[reason] == 1
+    assert sum(stats.rejected.values()) == 1
+    assert (stats.received, stats.accepted) == (1, 0)
+    assert len(fleet) == 0 and sink.lines == []
+    assert pipeline.handle(_topic(Channel.TELEMETRY), encode(_telemetry()))  # still works
+
+
+def test_a_failure_in_our_own_code_is_counted_not_raised(pipeline: Pipeline,
+                                                         sink: ListSink) -> None:
+    sink.fail = True
+    assert not pipeline.handle(_topic(Channel.TELEMETRY), encode(_telemetry()))
+    assert pipeline.stats().rejected["internal"] == 1
