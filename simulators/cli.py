@@ -112,13 +112,15 @@ def _add_demo(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     p = commands.add_parser("demo", help="a simulated school: broker, 3 cabinets, agents, server")
     p.add_argument("--speed", type=_positive, default=60.0, help="simulated seconds per real second")
     p.add_argument("--workdir", type=Path, default=None, help="configs and logs (default var/demo)")
+    p.add_argument("--broker", choices=["auto", "mosquitto", "embedded"], default="auto",
+                   help="auto: the system's Mosquitto if installed, else the embedded amqtt broker")
     p.set_defaults(run=_run_demo)
 
 
 def _run_demo(args: argparse.Namespace) -> int:
     from .demo import run  # the demo starts processes; nothing else needs it
 
-    return run(speed=args.speed, workdir=args.workdir)
+    return run(speed=args.speed, workdir=args.workdir, broker=args.broker)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -91,10 +91,10 @@ class Demo:
         return child
 
     def stop_all(self) -> None:
+        """Agents first, broker last: each agent can still leave its retained "stopped" status."""
         for child in reversed(self.children):
             if child.proc.poll() is None:
                 child.proc.send_signal(signal.SIGTERM)
-        for child in reversed(self.children):
             try:
                 child.proc.wait(10)
             except subprocess.TimeoutExpired:
@@ -102,12 +102,14 @@ class Demo:
                 child.proc.wait(5)
 
 
-def _start_broker(demo: Demo) -> tuple[int, str]:
+def _start_broker(demo: Demo, kind: str) -> tuple[int, str]:
     port = _free_port(1883)
     mosquitto = shutil.which("mosquitto")
     if mosquitto is None and os.path.exists("/usr/sbin/mosquitto"):
         mosquitto = "/usr/sbin/mosquitto"  # root's PATH has /usr/sbin, a user's often not
-    if mosquitto:
+    if kind == "mosquitto" and mosquitto is None:
+        raise SystemExit("mosquitto is not installed (apt-get install mosquitto), try --broker embedded")
+    if mosquitto and kind != "embedded":
         conf = demo.workdir / "mosquitto.conf"
         conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
                         "log_dest stderr\n", encoding="utf-8")
@@ -143,7 +145,7 @@ def _fleet_summary(http: str) -> str:
     return f"{cabinets} cabinets | slots: {parts} | open alerts: {open_alerts}"
 
 
-def run(speed: float = 60.0, workdir: Path | None = None) -> int:
+def run(speed: float = 60.0, workdir: Path | None = None, broker: str = "auto") -> int:
     workdir = workdir or Path("var/demo").resolve()
     workdir.mkdir(parents=True, exist_ok=True)
     demo = Demo(workdir, speed)
@@ -151,7 +153,7 @@ def run(speed: float = 60.0, workdir: Path | None = None) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     try:
-        broker_port, broker_kind = _start_broker(demo)
+        broker_port, broker_kind = _start_broker(demo, broker)
         http_port = _free_port(8080)
         server_conf = _write(workdir / "server.toml", (
             f"[mqtt]\nhost = \"127.0.0.1\"\nport = {broker_port}\nusername = \"ladewache-server\"\n"
