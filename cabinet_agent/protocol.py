@@ -33,6 +33,7 @@ __all__ = [
     "AgentStatus",
     "BirthMessage",
     "Channel",
+    "ChargeSession",
     "DeviceHealth",
     "DoorState",
     "EventKind",
@@ -40,6 +41,7 @@ __all__ = [
     "MainsState",
     "Message",
     "ProtocolError",
+    "SessionEnd",
     "SlotInfo",
     "SlotSnapshot",
     "SlotState",
@@ -116,6 +118,14 @@ class EventKind(StrEnum):
     MAINS_CHANGED = "mains_changed"
     DEVICE_FAULT = "device_fault"
     DEVICE_RECOVERED = "device_recovered"
+    SESSION_ENDED = "session_ended"
+
+
+class SessionEnd(StrEnum):
+    FULL = "full"  # power tapered off: the iPad is charged
+    REMOVED = "removed"  # power stopped abruptly: taken out while charging
+    POWER_CUT = "power_cut"  # mains or the charging window went away
+    UNKNOWN = "unknown"  # the reading was lost (device fault)
 
 
 def _utc(value: datetime) -> datetime:
@@ -178,6 +188,25 @@ class SlotSnapshot(_Model):
     state: SlotState
     power_w: float | None = Field(description="last reading; null when unknown (never 0 for unknown)")
     since: UtcDatetime = Field(description="when the slot entered this state")
+    fault: str | None = Field(default=None, max_length=32,
+                              description="why the state is 'fault': overpower, too_long, frozen, no_topup")
+
+
+class ChargeSession(_Model):
+    """One charge, from the first watt to its end."""
+
+    slot: int = Field(ge=1)
+    asset_tag: str | None = Field(default=None, max_length=64)
+    started_at: UtcDatetime
+    ended_at: UtcDatetime
+    duration_s: float = Field(ge=0)
+    energy_wh: float = Field(ge=0, description="AC energy drawn by the slot")
+    peak_w: float = Field(ge=0)
+    end: SessionEnd
+    taper_wh: float | None = Field(
+        default=None, ge=0,
+        description="energy of the taper phase (~80-100 %), proportional to battery capacity; "
+                    "only for sessions that went through a whole taper and ended full")
 
 
 class DeviceHealth(_Model):
@@ -208,6 +237,10 @@ class EventMessage(_Envelope):
     new: str | None = Field(default=None, max_length=32)
     power_w: float | None = None
     detail: str | None = Field(default=None, max_length=200)
+    door: DoorState | None = Field(
+        default=None, description="door state when the change happened; a slot change with the door "
+                                  "closed is suspicious (a cable pulled, a fault)")
+    session: ChargeSession | None = Field(default=None, description="with event session_ended")
 
 
 class TelemetryMessage(_Envelope):

@@ -19,6 +19,8 @@ from typing import Final
 from cabinet_agent.protocol import (
     DeviceHealth,
     DoorState,
+    EventKind,
+    EventMessage,
     MainsState,
     Message,
     SlotState,
@@ -30,6 +32,7 @@ __all__ = [
     "SLOT_STATE_CODES",
     "escape_tag",
     "message_lines",
+    "session_lines",
     "state_lines",
     "telemetry_lines",
     "timestamp_ns",
@@ -139,6 +142,22 @@ def state_lines(message: StateMessage, asset_tags: Mapping[int, str],
     return lines
 
 
+def session_lines(message: EventMessage, received_at: datetime) -> list[str]:
+    """One point per finished charge session, at its end; the end reason is a tag."""
+    session = message.session
+    if session is None:
+        return []
+    tags = f"session,{_tags(message)},slot={session.slot},end={escape_tag(session.end.value)}"
+    if session.asset_tag:
+        tags += f",asset_tag={escape_tag(session.asset_tag)}"
+    fields = [f"energy_wh={_float(session.energy_wh)}", f"duration_s={_float(session.duration_s)}",
+              f"peak_w={_float(session.peak_w)}"]
+    if session.taper_wh is not None:
+        fields.append(f"taper_wh={_float(session.taper_wh)}")
+    ended = session.ended_at if message.clock_synced else received_at
+    return [f"{tags} {','.join(f for f in fields if not f.endswith('=None'))} {timestamp_ns(ended)}"]
+
+
 def message_lines(message: Message, asset_tags: Mapping[int, str],
                   received_at: datetime) -> list[str]:
     """The lines one message contributes; status, birth and event messages contribute none."""
@@ -146,4 +165,6 @@ def message_lines(message: Message, asset_tags: Mapping[int, str],
         return telemetry_lines(message, asset_tags, received_at)
     if isinstance(message, StateMessage):
         return state_lines(message, asset_tags, received_at)
+    if isinstance(message, EventMessage) and message.event is EventKind.SESSION_ENDED:
+        return session_lines(message, received_at)
     return []

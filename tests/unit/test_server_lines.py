@@ -209,3 +209,18 @@ def test_any_asset_tag_survives_a_line_protocol_reader(tag: str) -> None:
     tags = dict(_split_unescaped(pair, "=") for pair in _split_unescaped(series, ",")[1:])
     expected = tag.translate(str.maketrans("\n\r\t", "   "))
     assert {k: _unescape(v) for k, v in tags.items()}.get("asset_tag", "") == expected
+
+
+def test_a_finished_session_becomes_one_point_with_its_end_as_a_tag() -> None:
+    from cabinet_agent.protocol import ChargeSession, EventKind, EventMessage, SessionEnd
+    from server.tsdb.lines import message_lines
+
+    ended = datetime(2026, 11, 30, 15, 0, tzinfo=UTC)
+    session = ChargeSession(slot=3, asset_tag="GS 0003", started_at=ended - timedelta(hours=2),
+                            ended_at=ended, duration_s=7200, energy_wh=31.5, peak_w=20.1,
+                            end=SessionEnd.FULL, taper_wh=9.8)
+    message = EventMessage(v=1, site="gs", cabinet="c1", boot_id="b" * 32, seq=4, ts=ended,
+                           clock_synced=True, event=EventKind.SESSION_ENDED, slot=3, session=session)
+    assert message_lines(message, {}, ended) == [
+        "session,site=gs,cabinet=c1,slot=3,end=full,asset_tag=GS\\ 0003 "
+        f"energy_wh=31.5,duration_s=7200.0,peak_w=20.1,taper_wh=9.8 {int(ended.timestamp()) * 10**9}"]
