@@ -1,24 +1,45 @@
-"""The HTTP API (FastAPI). Read-only views of fleet state, alerts and counters."""
+"""The HTTP API (FastAPI): fleet state, alerts and counters; acknowledgements and silences.
+
+No authentication yet (issue 8 adds accounts and roles): bind it to localhost or put it behind a
+proxy that authenticates.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Annotated, Any
+from dataclasses import dataclass, field
+from datetime import time, timedelta
+from typing import Annotated, Any, Protocol
 
-from fastapi import FastAPI, Query
+from fastapi import FastAPI, HTTPException, Query
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from .alerts.store import AlertStore
+from .alerts.silence import Silence, SilenceKind, Weekly
+from .alerts.status import alert_statuses
+from .alerts.store import Ack, AckStore, AlertStore, MemoryState, SilenceStore
 from .clock import Clock
 from .fleet import Fleet
 from .i18n import DEFAULT_LANGUAGE, Language
 from .ingest import MqttStats
+from .org import Organisation
 from .pipeline import IngestStats
 from .tsdb.base import SinkStats
 from .version import __version__
-from .views import AlertFilter, alerts_json, fleet_json, health_json, stats_json
+from .views import (
+    AlertFilter,
+    ack_json,
+    alerts_json,
+    fleet_json,
+    health_json,
+    silence_json,
+    stats_json,
+)
 
 __all__ = ["ApiSources", "create_app"]
+
+
+class StateStore(AlertStore, SilenceStore, AckStore, Protocol):
+    """What the API reads and writes: alerts, silences, acknowledgements."""
 
 
 @dataclass(frozen=True)
@@ -31,10 +52,45 @@ class ApiSources:
     ingest_stats: Callable[[], IngestStats]
     mqtt_stats: Callable[[], MqttStats]
     tsdb_stats: Callable[[], SinkStats]
+    state: StateStore = field(default_factory=MemoryState)
+    org: Organisation = field(default_factory=Organisation)
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class AckBody(_Body):
+    by: str = Field(min_length=1, max_length=100, description="who takes it on")
+    comment: str = Field(default="", max_length=1000, description="what is being done")
+
+
+class WeeklyBody(_Body):
+    days: list[int] = Field(min_length=1, description="0 = Monday … 6 = Sunday")
+    start: time = Field(description="local start time, e.g. 07:00")
+    end: time = Field(description="local end time; before start = the window passes midnight")
+
+
+class SilenceBody(_Body):
+    matchers: dict[str, str] = Field(
+        min_length=1, description="label = value pairs, e.g. {site: gs-park, cabinet: k1}"
+    )
+    starts_at: AwareDatetime | None = Field(default=None, description="default: now")
+    ends_at: AwareDatetime = Field(description="the silence ends then (a recurring one too)")
+    created_by: str = Field(min_length=1, max_length=100)
+    comment: str = Field(default="", max_length=1000)
+    weekly: WeeklyBody | None = Field(default=None, description="recurring: active only then")
+
+
+class TechnicianBody(_Body):
+    by: str = Field(min_length=1, max_length=100, description="the technician")
+    until: AwareDatetime = Field(description="end of the visit; the silence ends then")
+    comment: str = Field(default="", max_length=1000)
 
 
 def create_app(sources: ApiSources) -> FastAPI:
     app = FastAPI(title="Ladewache collector", version=__version__)
+    state = sources.state
 
     @app.get("/api/fleet")
     def fleet() -> dict[str, Any]:
@@ -43,12 +99,70 @@ def create_app(sources: ApiSources) -> FastAPI:
 
     @app.get("/api/alerts")
     def alerts(
-        state: Annotated[AlertFilter, Query(
+        state_filter: Annotated[AlertFilter, Query(
+            alias="state",
             description="all, active (pending + firing), firing, pending or resolved")] = "all",
         lang: Annotated[Language, Query(description="language of the summaries")] = DEFAULT_LANGUAGE,
     ) -> dict[str, Any]:
-        """Alerts with a summary text in German (default) or English."""
-        return alerts_json(sources.alerts.all(), sources.clock(), state, lang)
+        """Alerts with a summary in German (default) or English, severity, group, and whether
+        they are acknowledged, silenced or inhibited."""
+        now = sources.clock()
+        statuses = alert_statuses(sources.alerts.all(), state.silences(), state.acks(), now)
+        return alerts_json(statuses, now, state_filter, lang)
+
+    @app.post("/api/alerts/{fingerprint}/ack")
+    def acknowledge(fingerprint: str, body: AckBody) -> dict[str, Any]:
+        """Acknowledge the active alert: it stays firing and visible but is not repeated."""
+        alert = sources.alerts.get_active(fingerprint)
+        if alert is None:
+            raise HTTPException(404, f"no active alert {fingerprint}")
+        ack = Ack(fingerprint, alert.active_at, body.by, body.comment, sources.clock())
+        state.acknowledge(ack)
+        return {"fingerprint": fingerprint, "ack": ack_json(ack)}
+
+    @app.get("/api/silences")
+    def silences() -> dict[str, Any]:
+        now = sources.clock()
+        return {"generated_at": now.isoformat(),
+                "silences": [silence_json(s, now) for s in state.silences()]}
+
+    @app.post("/api/silences", status_code=201)
+    def create_silence(body: SilenceBody) -> dict[str, Any]:
+        """A one-off silence, or a recurring one with ``weekly``."""
+        now = sources.clock()
+        weekly = None
+        try:
+            if body.weekly is not None:
+                weekly = Weekly(frozenset(body.weekly.days), body.weekly.start, body.weekly.end,
+                                sources.org.timezone)
+            starts = body.starts_at or now
+            if body.ends_at <= starts:
+                raise ValueError("ends_at must be after starts_at")
+            silence = Silence(body.matchers, starts, body.ends_at, body.created_by, body.comment,
+                              SilenceKind.SILENCE, weekly, now)
+        except ValueError as exc:
+            raise HTTPException(422, str(exc)) from exc
+        state.add_silence(silence)
+        return silence_json(silence, now)
+
+    @app.post("/api/silences/{silence_id}/expire")
+    def expire_silence(silence_id: str) -> dict[str, Any]:
+        now = sources.clock()
+        silence = state.expire_silence(silence_id, now)
+        if silence is None:
+            raise HTTPException(404, f"no running or future silence {silence_id}")
+        return silence_json(silence, now)
+
+    @app.post("/api/cabinets/{site}/{cabinet}/technician", status_code=201)
+    def technician_on_site(site: str, cabinet: str, body: TechnicianBody) -> dict[str, Any]:
+        """Mute every alert of one cabinet until the technician leaves."""
+        now = sources.clock()
+        if body.until <= now or body.until - now > timedelta(days=7):
+            raise HTTPException(422, "until must be in the future and within 7 days")
+        silence = Silence({"site": site, "cabinet": cabinet}, now, body.until, body.by,
+                          body.comment, SilenceKind.TECHNICIAN, None, now)
+        state.add_silence(silence)
+        return silence_json(silence, now)
 
     @app.get("/api/stats")
     def stats() -> dict[str, Any]:
@@ -61,3 +175,4 @@ def create_app(sources: ApiSources) -> FastAPI:
         return health_json(sources.mqtt_stats().connected, sources.tsdb_stats())
 
     return app
+

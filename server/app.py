@@ -19,19 +19,25 @@ from typing import Final
 import uvicorn
 
 from .alerts.engine import AlertEngine
-from .alerts.rules import CabinetOffline
-from .alerts.store import MemoryAlertStore
+from .alerts.routing import Receiver, Router
+from .alerts.rules import CabinetOffline, Severity, build_rules
+from .alerts.sqlite import STATE_FILE, SqliteState
+from .alerts.status import alert_statuses
+from .alerts.store import MemoryState
 from .api import ApiSources, create_app
 from .clock import Clock, utcnow
 from .config import ServerSettings, TsdbSettings, resolve_path
 from .errors import ServerError
 from .fleet import Fleet
 from .ingest import MqttCollector
+from .notify import NOTIFIER_KINDS, Notifier, NotifyError
+from .notify.dispatch import Dispatcher, GroupTiming
 from .pipeline import Pipeline
+from .schoolcal import Calendars
 from .tsdb.base import TimeSeriesSink
 from .tsdb.null import NullSink
 
-__all__ = ["Collector", "make_sink", "serve"]
+__all__ = ["Collector", "make_calendars", "make_sink", "make_state", "serve"]
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +57,24 @@ def make_sink(settings: TsdbSettings) -> TimeSeriesSink:
     return InfluxSink(settings)
 
 
+def make_state(settings: ServerSettings) -> SqliteState | MemoryState:
+    if settings.state.dir is None:
+        log.warning("no [state] dir configured: alerts, silences and the notification log are "
+                    "kept in memory only and lost on restart")
+        return MemoryState()
+    path = resolve_path(settings, settings.state.dir) / STATE_FILE
+    log.info("alert state in %s", path)
+    return SqliteState(path)
+
+
+def make_calendars(settings: ServerSettings) -> Calendars:
+    org = settings.organisation
+    return Calendars(
+        org.zone, org.state, [resolve_path(settings, p) for p in org.school_holidays],
+        {s.site: [resolve_path(settings, p) for p in s.calendars] for s in org.schools if s.calendars},
+    )
+
+
 class Collector:
     """All parts, built and connected, not yet running."""
 
@@ -66,19 +90,42 @@ class Collector:
             clock=clock,
         )
         a = settings.alerts
-        self.alerts = MemoryAlertStore()
+        org = settings.organisation
+        self.clock = clock
+        self.state = make_state(settings)
+        self.alerts = self.state
+        self.calendars = make_calendars(settings)
+        offline = CabinetOffline(pending_s=a.offline_pending_s, silence_factor=a.silence_factor,
+                                 min_silence_s=a.min_silence_s, severity=Severity(a.offline_severity))
         self.engine = AlertEngine(
-            [CabinetOffline(pending_s=a.offline_pending_s, silence_factor=a.silence_factor,
-                            min_silence_s=a.min_silence_s)],
-            self.alerts, self.fleet.snapshot, clock,
+            build_rules(a.rules, offline), self.state, self.fleet.snapshot, clock,
             resolved_retention=timedelta(seconds=a.resolved_retention_s),
-            receiving_since=self.mqtt.receiving_since,
+            receiving_since=self.mqtt.receiving_since, org=org, calendars=self.calendars,
+            settle=timedelta(seconds=a.settle_s),
+        )
+        n = settings.notify
+        self._notifiers: dict[str, list[Notifier]] = {}
+        self.router = Router(org, n.school_alerts)
+        self.dispatcher = Dispatcher(
+            org=org, router=self.router,
+            timing=GroupTiming(timedelta(seconds=n.group_wait_s),
+                               timedelta(seconds=n.group_interval_s),
+                               timedelta(seconds=n.repeat_interval_s), n.send_resolved),
+            notifiers=self.notifiers_for, log_store=self.state, calendars=self.calendars,
+            digest_time=n.digest_time,
         )
         self.app = create_app(ApiSources(
-            fleet=self.fleet, alerts=self.alerts, clock=clock,
+            fleet=self.fleet, alerts=self.state, clock=clock,
             ingest_stats=self.pipeline.stats, mqtt_stats=self.mqtt.stats,
-            tsdb_stats=self.sink.stats,
+            tsdb_stats=self.sink.stats, state=self.state, org=org,
         ))
+
+    def notifiers_for(self, receiver: Receiver) -> list[Notifier]:
+        """Built once per receiver (the config does not change while running)."""
+        if receiver.id not in self._notifiers:
+            self._notifiers[receiver.id] = NOTIFIER_KINDS.build(receiver.contacts,
+                                                                self.settings.notify)
+        return self._notifiers[receiver.id]
 
     async def tick_alerts(self) -> None:
         while True:
@@ -87,6 +134,36 @@ class Collector:
             except Exception:  # top of a task: a rule bug must not end alerting for good
                 log.exception("alert evaluation failed")
             await asyncio.sleep(self.settings.alerts.tick_s)
+
+    async def notify_once(self) -> int:
+        """Send what is due; returns how many notifications went out."""
+        now = self.clock()
+        statuses = alert_statuses(self.state.all(), self.state.silences(), self.state.acks(), now)
+        sent = 0
+        for delivery in self.dispatcher.due(statuses, now):
+            try:
+                # Blocking I/O (SMTP, HTTP with back-off) stays off the event loop.
+                await asyncio.to_thread(delivery.notifier.send, delivery.notification)
+            except NotifyError as exc:
+                log.warning("notify %s failed (%s): %s", delivery.log_key,
+                            "will retry" if exc.retryable else "permanent", exc)
+                continue
+            self.dispatcher.sent(delivery)
+            sent += 1
+            log.info("notify %s: sent %r", delivery.log_key, delivery.notification.subject)
+        return sent
+
+    async def tick_notify(self) -> None:
+        while True:
+            try:
+                await self.notify_once()
+            except Exception:  # top of a task: one bad notification must not end them all
+                log.exception("notification failed")
+            await asyncio.sleep(self.settings.notify.tick_s)
+
+    def close(self) -> None:
+        if isinstance(self.state, SqliteState):
+            self.state.close()
 
 
 class _Server(uvicorn.Server):
@@ -138,6 +215,7 @@ async def serve(settings: ServerSettings, ready: Callable[[str], None]) -> None:
     collector.mqtt.start()
     http_task = asyncio.create_task(http.serve(sockets=[sock]), name="http")
     alert_task = asyncio.create_task(collector.tick_alerts(), name="alerts")
+    notify_task = asyncio.create_task(collector.tick_notify(), name="notify")
     stop_task = asyncio.create_task(stop.wait(), name="stop")
     try:
         while not http.started:
@@ -156,11 +234,15 @@ async def serve(settings: ServerSettings, ready: Callable[[str], None]) -> None:
             loop.remove_signal_handler(sig)
         stop_task.cancel()
         alert_task.cancel()
+        notify_task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await notify_task
         http.should_exit = True
         with contextlib.suppress(TimeoutError, asyncio.CancelledError):
             await asyncio.wait_for(http_task, HTTP_STOP_TIMEOUT_S)
         await asyncio.to_thread(collector.mqtt.stop, MQTT_STOP_TIMEOUT_S)
         await asyncio.to_thread(collector.sink.close, TSDB_CLOSE_TIMEOUT_S)
+        collector.close()
         sock.close()
         log.info("stopped")
     if http_task.done() and not http_task.cancelled() and http_task.exception() is not None:

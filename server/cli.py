@@ -15,9 +15,11 @@ from pathlib import Path
 
 from cabinet_agent.configfile import redacted
 
+from .alerts_cli import list_alerts
 from .app import serve
 from .config import ServerSettings, load_server_settings
 from .errors import ConfigError, ServerError
+from .i18n import DEFAULT_LANGUAGE, LANGUAGES
 from .version import __version__
 
 __all__ = ["main"]
@@ -32,7 +34,12 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="run the collector until SIGTERM/SIGINT")
     check = commands.add_parser("check-config", help="validate a config and print it redacted")
-    for sub in (run, check):
+    alerts = commands.add_parser(
+        "alerts", help="list what fires and why (German by default), from the state file")
+    alerts.add_argument("--lang", choices=LANGUAGES, default=DEFAULT_LANGUAGE,
+                        help="language of the texts (default: de)")
+    alerts.add_argument("--all", action="store_true", help="also list resolved alerts")
+    for sub in (run, check, alerts):
         sub.add_argument("--config", type=Path, default=None,
                          help="TOML config file (default: built-in defaults + environment)")
     return parser
@@ -59,11 +66,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "check-config":
         print(json.dumps(redacted(settings), indent=2, sort_keys=True, default=str))
         return 0
+    if args.command == "alerts":
+        try:
+            return list_alerts(settings, args.lang, args.all, sys.stdout)
+        except (ConfigError, ServerError) as exc:
+            print(f"cabinet-server: {exc}", file=sys.stderr)
+            return 2
     _setup_logging(settings.log_level)
     log.info("cabinet-server %s starting; config %s: %s", __version__,
              args.config or "(none)", effective)
     try:
         asyncio.run(serve(settings, _print_ready))
+    except ConfigError as exc:  # found only when building (e.g. an unreadable calendar file)
+        print(f"cabinet-server: configuration error:\n{exc}", file=sys.stderr)
+        return 2
     except ServerError as exc:
         log.error("%s", exc)
         return 1

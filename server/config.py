@@ -13,11 +13,16 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, m
 
 from cabinet_agent.configfile import FileSettings, load_settings
 
+from .alerts.rules import RulesSettings
+from .notify.settings import NotifySettings
+from .org import Organisation
+
 __all__ = [
     "AlertSettings",
     "HttpSettings",
     "MqttSettings",
     "ServerSettings",
+    "StateSettings",
     "TsdbSettings",
     "load_server_settings",
     "resolve_path",
@@ -128,6 +133,30 @@ class AlertSettings(_Section):
     resolved_retention_s: float = Field(
         default=86_400.0, ge=0, description="how long resolved alerts stay visible"
     )
+    offline_severity: Literal["info", "warning", "critical"] = Field(
+        default="critical", description="severity of cabinet_offline"
+    )
+    settle_s: float = Field(
+        default=10.0,
+        ge=0,
+        description=(
+            "after the collector (re)starts receiving, resolve nothing for this long: the "
+            "retained messages that tell each cabinet's truth are still arriving"
+        ),
+    )
+    rules: RulesSettings = Field(
+        default_factory=RulesSettings, description="[alerts.rules.NAME] per-rule settings"
+    )
+
+
+class StateSettings(_Section):
+    dir: Path | None = Field(
+        default=None,
+        description=(
+            "directory of the alert state file (SQLite: alerts, silences, acknowledgements, "
+            "notification log); none = in memory, lost on restart"
+        ),
+    )
 
 
 class ServerSettings(FileSettings):
@@ -140,6 +169,14 @@ class ServerSettings(FileSettings):
     tsdb: TsdbSettings = Field(default_factory=TsdbSettings, description="[tsdb] time-series sink")
     http: HttpSettings = Field(default_factory=HttpSettings, description="[http] API listener")
     alerts: AlertSettings = Field(default_factory=AlertSettings, description="[alerts] rules")
+    notify: NotifySettings = Field(
+        default_factory=NotifySettings, description="[notify] grouping, SMTP, webhooks, digest"
+    )
+    state: StateSettings = Field(default_factory=StateSettings, description="[state] durable state")
+    organisation: Organisation = Field(
+        default_factory=Organisation,
+        description="[organisation] district, teams, municipalities, schools, cabinets",
+    )
 
 
 def load_server_settings(path: Path | None) -> ServerSettings:

@@ -10,11 +10,16 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Final, Literal
 
-__all__ = ["DEFAULT_LANGUAGE", "LANGUAGES", "Language", "alert_summary", "text"]
+__all__ = ["DEFAULT_LANGUAGE", "LANGUAGES", "Language", "alert_summary", "human_time", "text"]
 
 Language = Literal["de", "en"]
 LANGUAGES: Final[tuple[Language, ...]] = ("de", "en")
 DEFAULT_LANGUAGE: Final[Language] = "de"
+
+_SLOT_DE = "Schrank {cabinet} ({site}), Fach {slot}"
+_SLOT_EN = "Cabinet {cabinet} ({site}), slot {slot}"
+_CAB_DE = "Schrank {cabinet} ({site})"
+_CAB_EN = "Cabinet {cabinet} ({site})"
 
 _CATALOGUE: Final[Mapping[Language, Mapping[str, str]]] = {
     "de": {
@@ -24,7 +29,45 @@ _CATALOGUE: Final[Mapping[Language, Mapping[str, str]]] = {
             "Schrank {cabinet} ({site}) ist offline: keine Nachricht seit {last_seen_at}"
         ),
         "cabinet_offline": "Schrank {cabinet} ({site}) ist offline",
+        "return_cause.power_loss": "wieder da nach Stromausfall oder Neustart (neue Boot-ID)",
+        "return_cause.network_loss": "wieder da nach Netzwerkunterbrechung (gleiche Boot-ID)",
+        "device_fault": _CAB_DE + ": Gerät {device} antwortet nicht ({error})",
+        "ipad_not_returned": _SLOT_DE + ": iPad {asset_tag} nicht zurückgegeben (Kontrolle {check})",
+        "ipad_not_charging.present_idle": _SLOT_DE + ": iPad {asset_tag} steckt, lädt aber nicht",
+        "ipad_not_charging.fault": _SLOT_DE + ": Ladefehler (iPad {asset_tag})",
+        "ipad_not_charging": _SLOT_DE + ": iPad {asset_tag} lädt nicht",
+        "ipad_not_charged": _SLOT_DE + ": iPad {asset_tag} zur Morgenkontrolle ({check}) nicht voll",
+        "charging_too_long": _SLOT_DE + ": iPad {asset_tag} lädt zu lange (seit {since})",
+        "slot_overpower": _SLOT_DE + ": {power_w} W, mehr als die erlaubten {rating_w} W",
+        "door_open": _CAB_DE + ": Tür steht zu lange offen",
+        "door_open_after_hours": _CAB_DE + ": Tür außerhalb der Schulzeit offen",
+        "over_temperature": _CAB_DE + ": {temperature_c} °C (Schwelle {threshold_c} °C)",
+        "temperature_rise": _CAB_DE + ": Temperatur steigt schnell, {from_c} → {to_c} °C in "
+                            "{window_min} min",
+        "mains_lost": _CAB_DE + ": keine Netzspannung im Ladefenster",
+        "battery_worn": _SLOT_DE + ": Akku von iPad {asset_tag} verschlissen ({ratio_pct} % der "
+                        "Anfangsenergie nach {full_charges} Vollladungen)",
         "unknown_alert": "Alarm {alertname} ({site} {cabinet})",
+        "state.firing": "aktiv",
+        "state.pending": "wartet",
+        "state.resolved": "behoben",
+        "severity.critical": "kritisch",
+        "severity.warning": "Warnung",
+        "severity.info": "Info",
+        "flag.silenced": "stummgeschaltet",
+        "flag.inhibited": "unterdrückt (durch {by})",
+        "flag.acknowledged": "quittiert von {by} am {at}: {comment}",
+        "subject.firing": "[Ladewache] {count} aktive(r) Alarm(e): {title}",
+        "subject.resolved": "[Ladewache] behoben: {title}",
+        "body.intro": "Ladewache meldet für {title} (zuständig: {receiver}):",
+        "body.firing": "Aktiv:",
+        "body.resolved": "Behoben:",
+        "body.since": "seit {since}",
+        "body.footer": "Quittieren, Stummschalten oder „Techniker vor Ort“: über die Ladewache-API.",
+        "digest.subject": "[Ladewache] Tagesübersicht {school}, {date}: {count} offene(r) Alarm(e)",
+        "digest.intro": "Guten Morgen! Offene Alarme an der Schule {school}:",
+        "cli.none": "Keine Alarme.",
+        "cli.why": "Grund",
     },
     "en": {
         "cabinet_offline.lwt": "Cabinet {cabinet} ({site}) is offline: connection lost (Last Will)",
@@ -33,7 +76,45 @@ _CATALOGUE: Final[Mapping[Language, Mapping[str, str]]] = {
             "Cabinet {cabinet} ({site}) is offline: no message since {last_seen_at}"
         ),
         "cabinet_offline": "Cabinet {cabinet} ({site}) is offline",
+        "return_cause.power_loss": "back after a power loss or restart (new boot id)",
+        "return_cause.network_loss": "back after a network outage (same boot id)",
+        "device_fault": _CAB_EN + ": device {device} does not answer ({error})",
+        "ipad_not_returned": _SLOT_EN + ": iPad {asset_tag} not returned (check {check})",
+        "ipad_not_charging.present_idle": _SLOT_EN + ": iPad {asset_tag} present but not charging",
+        "ipad_not_charging.fault": _SLOT_EN + ": charging fault (iPad {asset_tag})",
+        "ipad_not_charging": _SLOT_EN + ": iPad {asset_tag} not charging",
+        "ipad_not_charged": _SLOT_EN + ": iPad {asset_tag} not full at the morning check ({check})",
+        "charging_too_long": _SLOT_EN + ": iPad {asset_tag} charging too long (since {since})",
+        "slot_overpower": _SLOT_EN + ": {power_w} W, above the allowed {rating_w} W",
+        "door_open": _CAB_EN + ": door open too long",
+        "door_open_after_hours": _CAB_EN + ": door open outside school hours",
+        "over_temperature": _CAB_EN + ": {temperature_c} °C (threshold {threshold_c} °C)",
+        "temperature_rise": _CAB_EN + ": temperature rising fast, {from_c} → {to_c} °C in "
+                            "{window_min} min",
+        "mains_lost": _CAB_EN + ": no mains power in the charging window",
+        "battery_worn": _SLOT_EN + ": battery of iPad {asset_tag} worn ({ratio_pct} % of its "
+                        "early energy after {full_charges} full charges)",
         "unknown_alert": "Alert {alertname} ({site} {cabinet})",
+        "state.firing": "firing",
+        "state.pending": "pending",
+        "state.resolved": "resolved",
+        "severity.critical": "critical",
+        "severity.warning": "warning",
+        "severity.info": "info",
+        "flag.silenced": "silenced",
+        "flag.inhibited": "inhibited (by {by})",
+        "flag.acknowledged": "acknowledged by {by} at {at}: {comment}",
+        "subject.firing": "[Ladewache] {count} firing alert(s): {title}",
+        "subject.resolved": "[Ladewache] resolved: {title}",
+        "body.intro": "Ladewache reports for {title} (responsible: {receiver}):",
+        "body.firing": "Firing:",
+        "body.resolved": "Resolved:",
+        "body.since": "since {since}",
+        "body.footer": "Acknowledge, silence or set \"technician on site\" through the Ladewache API.",
+        "digest.subject": "[Ladewache] Daily digest {school}, {date}: {count} open alert(s)",
+        "digest.intro": "Good morning! Open alerts at {school}:",
+        "cli.none": "No alerts.",
+        "cli.why": "why",
     },
 }
 
@@ -51,7 +132,7 @@ def text(key: str, lang: Language = DEFAULT_LANGUAGE, /, **values: str) -> str:
     return template.format_map(_Lenient(values))
 
 
-def _human(value: str) -> str:
+def human_time(value: str) -> str:
     """ISO timestamps shown as ``2026-11-29 09:00:00 UTC``; anything else unchanged."""
     try:
         when = datetime.fromisoformat(value)
@@ -65,10 +146,16 @@ def _human(value: str) -> str:
 def alert_summary(labels: Mapping[str, str], annotations: Mapping[str, str],
                   lang: Language = DEFAULT_LANGUAGE) -> str:
     """One sentence describing an alert, e.g. for the API or a notification."""
-    values = {**labels, **{k: _human(v) for k, v in annotations.items()}}
+    values = {**labels, **{k: human_time(v) for k, v in annotations.items()}}
     name = labels.get("alertname", "")
-    reason = annotations.get("reason")
-    for key in (f"{name}.{reason}", name):
+    variant = annotations.get("reason") or annotations.get("state")
+    for key in (f"{name}.{variant}", name):
         if key in _CATALOGUE[DEFAULT_LANGUAGE]:
-            return text(key, lang, **values)
-    return text("unknown_alert", lang, **values)
+            summary = text(key, lang, **values)
+            break
+    else:
+        summary = text("unknown_alert", lang, **values)
+    cause = annotations.get("return_cause")
+    if cause and f"return_cause.{cause}" in _CATALOGUE[DEFAULT_LANGUAGE]:
+        summary += " – " + text(f"return_cause.{cause}", lang)
+    return summary

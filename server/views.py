@@ -6,14 +6,18 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any, Literal
 
-from .alerts.model import Alert, AlertState
+from .alerts.model import AlertState
+from .alerts.silence import Silence
+from .alerts.status import AlertStatus
+from .alerts.store import Ack
 from .fleet import CabinetView
 from .i18n import Language, alert_summary
 from .ingest import MqttStats
 from .pipeline import IngestStats
 from .tsdb.base import SinkStats
 
-__all__ = ["AlertFilter", "alerts_json", "fleet_json", "health_json", "stats_json"]
+__all__ = ["AlertFilter", "ack_json", "alerts_json", "fleet_json", "health_json", "silence_json",
+           "stats_json"]
 
 AlertFilter = Literal["all", "active", "firing", "pending", "resolved"]
 
@@ -78,25 +82,60 @@ def _matches(state: AlertState, wanted: AlertFilter) -> bool:
     return state.value == wanted
 
 
-def alerts_json(alerts: Iterable[Alert], now: datetime, wanted: AlertFilter,
+def ack_json(ack: Ack | None) -> dict[str, Any] | None:
+    if ack is None:
+        return None
+    return {"by": ack.by, "comment": ack.comment, "at": _time(ack.at)}
+
+
+def alerts_json(statuses: Iterable[AlertStatus], now: datetime, wanted: AlertFilter,
                 lang: Language) -> dict[str, Any]:
+    """``group``: alerts are grouped per cabinet (``site/cabinet``) for notifications."""
     items = []
-    for alert in alerts:
-        state = alert.state(now)
+    for status in statuses:
+        alert, state = status.alert, status.state
         if not _matches(state, wanted):
             continue
+        site, cabinet = alert.cabinet_key
         items.append({
             "fingerprint": alert.fingerprint,
             "alertname": alert.name,
             "state": state.value,
+            "severity": alert.severity,
+            "group": f"{site}/{cabinet}",
             "labels": dict(alert.labels),
             "annotations": dict(alert.annotations),
             "summary": alert_summary(alert.labels, alert.annotations, lang),
             "active_at": _time(alert.active_at),
             "starts_at": _time(alert.starts_at),
             "ends_at": _time(alert.ends_at),
+            "acknowledged": status.ack is not None,
+            "ack": ack_json(status.ack),
+            "silenced": bool(status.silenced_by),
+            "silenced_by": list(status.silenced_by),
+            "inhibited": status.inhibited_by is not None,
+            "inhibited_by": status.inhibited_by,
         })
     return {"generated_at": _time(now), "lang": lang, "alerts": items}
+
+
+def silence_json(silence: Silence, now: datetime) -> dict[str, Any]:
+    weekly = silence.weekly
+    return {
+        "id": silence.id,
+        "kind": silence.kind.value,
+        "matchers": dict(silence.matchers),
+        "starts_at": _time(silence.starts_at),
+        "ends_at": _time(silence.ends_at),
+        "created_by": silence.created_by,
+        "comment": silence.comment,
+        "created_at": _time(silence.created_at),
+        "weekly": None if weekly is None else {
+            "days": sorted(weekly.days), "start": weekly.start.isoformat("minutes"),
+            "end": weekly.end.isoformat("minutes"), "timezone": weekly.timezone},
+        "active": silence.active(now),
+        "expired": silence.expired(now),
+    }
 
 
 def stats_json(ingest: IngestStats, mqtt: MqttStats, tsdb: SinkStats,

@@ -65,6 +65,15 @@ class Alert:
     def name(self) -> str:
         return self.labels["alertname"]
 
+    @property
+    def severity(self) -> str:
+        return self.labels.get("severity", "warning")
+
+    @property
+    def cabinet_key(self) -> tuple[str, str]:
+        """(site, cabinet): alerts are grouped per cabinet."""
+        return (self.labels.get("site", ""), self.labels.get("cabinet", ""))
+
     def state(self, now: datetime) -> AlertState:
         if self.ends_at is not None and self.ends_at <= now:
             return AlertState.RESOLVED

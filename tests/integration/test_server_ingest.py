@@ -82,7 +82,7 @@ def start_server(tmp_path: Path, broker: Broker,
             + (f"[tsdb]\nurl = '{victoria.url}'\nflush_interval_s = {flush_interval_s}\n"
                if tsdb else "")
             + "[http]\nport = 0\n"
-            f"[alerts]\noffline_pending_s = {pending_s}\ntick_s = 0.1\n",
+            f"[alerts]\noffline_pending_s = {pending_s}\ntick_s = 0.1\nsettle_s = 0.5\n",
             encoding="utf-8",
         )
         process = ManagedProcess("cabinet-server",

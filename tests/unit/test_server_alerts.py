@@ -114,7 +114,8 @@ def test_last_will_is_pending_then_firing_then_resolved() -> None:
     for t in (70, 71, 200):
         assert tl.at(t).states() == [AlertState.FIRING], t
     alert = tl.only()
-    assert alert.labels == {"alertname": "cabinet_offline", "site": "gym-nord", "cabinet": "c1"}
+    assert alert.labels == {"alertname": "cabinet_offline", "severity": "critical",
+                            "site": "gym-nord", "cabinet": "c1"}
     assert alert.annotations["reason"] == "lwt"
     assert alert.active_at == T0 + timedelta(seconds=10)
     assert alert.starts_at == T0 + timedelta(seconds=70)

@@ -22,7 +22,8 @@ from cabinet_agent.protocol import (
     StatusMessage,
     TelemetryMessage,
 )
-from server.alerts import Alert, MemoryAlertStore
+from server.alerts import Alert
+from server.alerts.store import MemoryState
 from server.api import ApiSources, create_app
 from server.fleet import Fleet
 from server.ingest import MqttStats
@@ -45,21 +46,27 @@ class ApiClient:
         self._app = app
 
     def get(self, path: str) -> httpx.Response:
+        return self.request("GET", path)
+
+    def post(self, path: str, body: object) -> httpx.Response:
+        return self.request("POST", path, body)
+
+    def request(self, method: str, path: str, body: object = None) -> httpx.Response:
         async def call() -> httpx.Response:
             transport = httpx.ASGITransport(app=self._app)
             async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:
-                return await client.get(path)
+                return await client.request(method, path, json=body)
 
         return asyncio.run(call())
 
 
 @pytest.fixture
-def store() -> MemoryAlertStore:
-    return MemoryAlertStore()
+def store() -> MemoryState:
+    return MemoryState()
 
 
 @pytest.fixture
-def client(store: MemoryAlertStore) -> ApiClient:
+def client(store: MemoryState) -> ApiClient:
     fleet = Fleet()
     fleet.apply(StatusMessage(**_env(), status=AgentStatus.ONLINE), NOW)  # type: ignore[arg-type]
     fleet.apply(BirthMessage(**_env(), agent_version="0.1.0", config_hash="0123abcd",  # type: ignore[arg-type]
@@ -84,6 +91,7 @@ def client(store: MemoryAlertStore) -> ApiClient:
         mqtt_stats=lambda: MqttStats(True, 1, 0, None),
         tsdb_stats=lambda: SinkStats(SinkHealth.FAILING, written=10, dropped=1, errors=2,
                                      buffered=7, last_error="down"),
+        state=store,
     )
     return ApiClient(create_app(sources))
 
@@ -159,3 +167,85 @@ def test_healthz(client: ApiClient) -> None:
     response = client.get("/healthz")
     assert response.status_code == 200
     assert response.json() == {"mqtt_connected": True, "tsdb": "failing"}
+
+
+def _firing(client: ApiClient) -> dict:
+    (alert,) = client.get("/api/alerts?state=firing").json()["alerts"]
+    return alert  # type: ignore[no-any-return]
+
+
+def test_alerts_carry_severity_group_and_flags(client: ApiClient) -> None:
+    alert = _firing(client)
+    assert alert["group"] == "gs-mitte/k9"
+    assert alert["severity"] == "warning"  # no severity label: the default
+    assert (alert["acknowledged"], alert["silenced"], alert["inhibited"]) == (False, False, False)
+    assert alert["ack"] is None and alert["silenced_by"] == [] and alert["inhibited_by"] is None
+
+
+def test_acknowledge_with_a_comment(client: ApiClient) -> None:
+    fingerprint = _firing(client)["fingerprint"]
+    response = client.post(f"/api/alerts/{fingerprint}/ack",
+                           {"by": "Frau Weber", "comment": "Netzteil bestellt"})
+    assert response.status_code == 200
+    assert response.json()["ack"] == {"by": "Frau Weber", "comment": "Netzteil bestellt",
+                                      "at": NOW.isoformat()}
+    alert = _firing(client)
+    assert alert["acknowledged"] is True and alert["ack"]["by"] == "Frau Weber"
+    assert client.post("/api/alerts/0000000000000000/ack", {"by": "x"}).status_code == 404
+    assert client.post(f"/api/alerts/{fingerprint}/ack", {"comment": "no one"}).status_code == 422
+
+
+def test_create_list_and_expire_a_silence(client: ApiClient) -> None:
+    ends = (NOW + timedelta(hours=2)).isoformat()
+    response = client.post("/api/silences", {"matchers": {"site": "gs-mitte", "cabinet": "k9"},
+                                             "ends_at": ends, "created_by": "Herr Klein",
+                                             "comment": "Umbau Raum 9"})
+    assert response.status_code == 201
+    silence = response.json()
+    assert silence["active"] is True and silence["kind"] == "silence"
+    alert = _firing(client)
+    assert alert["silenced"] is True and alert["silenced_by"] == [silence["id"]]
+    listed = client.get("/api/silences").json()["silences"]
+    assert [s["id"] for s in listed] == [silence["id"]]
+    expired = client.post(f"/api/silences/{silence['id']}/expire", None)
+    assert expired.status_code == 200 and expired.json()["expired"] is True
+    assert _firing(client)["silenced"] is False
+    assert client.post(f"/api/silences/{silence['id']}/expire", None).status_code == 404
+
+
+def test_a_weekly_silence(client: ApiClient) -> None:
+    body = {"matchers": {"site": "gs-mitte"}, "ends_at": (NOW + timedelta(days=90)).isoformat(),
+            "created_by": "Hausmeister", "weekly": {"days": [0], "start": "08:30", "end": "10:00"}}
+    silence = client.post("/api/silences", body).json()
+    assert silence["weekly"] == {"days": [0], "start": "08:30", "end": "10:00",
+                                 "timezone": "Europe/Berlin"}
+    assert silence["active"] is True  # NOW is Monday 09:00 local
+    body["weekly"] = {"days": [1], "start": "08:30", "end": "10:00"}
+    assert client.post("/api/silences", body).json()["active"] is False
+
+
+def test_technician_on_site(client: ApiClient) -> None:
+    until = (NOW + timedelta(hours=3)).isoformat()
+    response = client.post("/api/cabinets/gs-mitte/k9/technician",
+                           {"by": "Techniker Maier", "until": until, "comment": "Tausch"})
+    assert response.status_code == 201
+    body = response.json()
+    assert body["kind"] == "technician"
+    assert body["matchers"] == {"site": "gs-mitte", "cabinet": "k9"}
+    assert body["ends_at"] == until
+    assert _firing(client)["silenced"] is True
+
+
+@pytest.mark.parametrize(("path", "body"), [
+    ("/api/silences", {"matchers": {}, "ends_at": "2026-11-02T10:00:00Z", "created_by": "x"}),
+    ("/api/silences", {"matchers": {"site": "a"}, "ends_at": "2026-11-02T07:00:00Z",
+                       "created_by": "x"}),
+    ("/api/silences", {"matchers": {"site": "a"}, "ends_at": "2026-11-02T10:00:00",
+                       "created_by": "x"}),
+    ("/api/silences", {"matchers": {"site": "a"}, "ends_at": "2026-11-02T10:00:00Z",
+                       "created_by": "x", "weekly": {"days": [7], "start": "08:00", "end": "09:00"}}),
+    ("/api/cabinets/a/b/technician", {"by": "x", "until": "2026-11-01T10:00:00Z"}),
+    ("/api/cabinets/a/b/technician", {"by": "x", "until": "2026-12-01T10:00:00Z"}),
+])
+def test_bad_silences_are_422(client: ApiClient, path: str, body: dict) -> None:
+    assert client.post(path, body).status_code == 422

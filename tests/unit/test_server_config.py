@@ -107,3 +107,82 @@ def test_cli_check_config_prints_redacted(tmp_path: Path,
     assert main(["check-config", "--config", str(path)]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["mqtt"]["password"] == "***"
+
+
+def test_the_example_config_shows_the_organisation() -> None:
+    example = Path(__file__).parents[2] / "deploy" / "examples" / "server.toml"
+    settings = load_server_settings(example)
+    org = settings.organisation
+    assert org.state == "SL" and org.timezone == "Europe/Berlin"
+    assert org.team_for("gs-park").id == "kreis-it"  # type: ignore[union-attr]
+    assert org.team_for("igs-neustadt").id == "it-neustadt"  # type: ignore[union-attr]
+    assert org.school("gs-park").policy == "shared_pool"  # type: ignore[union-attr]
+    assert org.cabinet("gs-park", "schrank-1").slots[1] == "GS-PARK-0001"  # type: ignore[union-attr]
+    assert resolve_path(settings, org.school_holidays[0]).exists()
+    assert settings.notify.smtp.security == "starttls"
+    assert settings.alerts.rules.over_temperature.warn_c == 40.0
+
+
+_ORG = """
+[organisation]
+district_team = "it"
+[[organisation.teams]]
+id = "it"
+name = "IT"
+[[organisation.municipalities]]
+id = "m"
+name = "M"
+[[organisation.schools]]
+site = "s"
+name = "S"
+municipality = "m"
+"""
+
+
+@pytest.mark.parametrize(
+    ("text", "where"),
+    [
+        ("[notify]\ngroup_wait_s = 0\n", "notify.group_wait_s"),
+        ("[notify]\ngroup_interval_s = 0\n", "notify.group_interval_s"),
+        ("[notify]\nrepeat_interval_s = 0\n", "notify.repeat_interval_s"),
+        ("[notify.smtp]\nsecurty = 'tls'\n", "notify.smtp.securty: unknown key"),
+        ("[alerts.rules.door_open]\npending = 5\n", "alerts.rules.door_open.pending: unknown key"),
+        ("[alerts.rules.over_temperature]\nwarn_c = 60\n", "critical_c must be above warn_c"),
+        ("[alerts.rules.nonsense]\nenabled = true\n", "alerts.rules.nonsense: unknown key"),
+        (_ORG + "colour = 'blue'\n", "organisation.schools.0.colour: unknown key"),
+        (_ORG + "policy = 'sometimes'\n", "organisation.schools.0.policy"),
+        (_ORG + "hours = '8-16'\n", "organisation.schools.0.hours"),
+        (_ORG.replace('municipality = "m"', 'municipality = "x"'), "school 's': no municipality 'x'"),
+        (_ORG.replace('district_team = "it"', 'district_team = "y"'), "district_team: no team 'y'"),
+        (_ORG + "[[organisation.cabinets]]\nschool = 'q'\nid = 'k1'\n", "cabinet 'k1': no school 'q'"),
+        (_ORG + "[[organisation.cabinets]]\nschool = 's'\nid = 'k1'\nslots = { 1 = 'A', 2 = 'A' }\n",
+         "asset tags used twice"),
+        (_ORG + "[organisation.schools.contacts]\nemail = ['not-an-address']\n", "not an e-mail"),
+        ("[organisation]\ntimezone = 'Mars/Olympus'\n", "organisation.timezone"),
+    ],
+)
+def test_bad_alerting_config_names_the_key(tmp_path: Path, text: str, where: str) -> None:
+    path = _write(tmp_path, text)
+    with pytest.raises(ConfigError) as info:
+        load_server_settings(path)
+    assert where in str(info.value)
+
+
+def test_alerting_sections_are_described() -> None:
+    from server.alerts.rules import RulesSettings
+    from server.notify.settings import NotifySettings, SmtpSettings, WebhookSettings
+
+    for model in (NotifySettings, SmtpSettings, WebhookSettings, RulesSettings):
+        assert [n for n, f in model.model_fields.items() if not f.description] == [], model
+    for name, field in RulesSettings.model_fields.items():
+        section = field.annotation
+        assert [n for n, f in section.model_fields.items()  # type: ignore[union-attr]
+                if not f.description] == [], name
+
+
+def test_smtp_password_and_apprise_urls_are_redacted(tmp_path: Path) -> None:
+    path = _write(tmp_path, "[notify.smtp]\nhost = 'mail'\npassword = 'geheim'\n" + _ORG
+                  + "[organisation.schools.contacts]\napprise = ['tgram://bot-token/123']\n"
+                  "webhooks = [{ url = 'https://x.example/h', secret = 'hmac-key' }]\n")
+    text = json.dumps(redacted(load_server_settings(path)), default=str)
+    assert "geheim" not in text and "bot-token" not in text and "hmac-key" not in text

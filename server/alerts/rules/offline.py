@@ -1,37 +1,17 @@
-"""Alert rules: pure functions of fleet state and the current time."""
+"""cabinet_offline: Last Will, a stop on purpose, or silence. On return, the boot id tells a power
+loss (the agent started again: new boot id) from a network loss (same boot id)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping
 from datetime import datetime, timedelta
-from typing import Protocol
 
 from server.fleet import CabinetView, FleetStatus
 
-__all__ = ["CabinetOffline", "Finding", "Rule"]
+from ..model import Alert
+from .base import Finding, RuleContext, Severity, cabinet_labels
 
-
-@dataclass(frozen=True, slots=True)
-class Finding:
-    """The rule's condition holds for these labels right now."""
-
-    labels: Mapping[str, str]
-    annotations: Mapping[str, str]
-
-
-class Rule(Protocol):
-    @property
-    def name(self) -> str: ...
-
-    @property
-    def pending(self) -> timedelta:
-        """How long the condition must hold before the alert fires."""
-
-    def evaluate(self, cabinets: Sequence[CabinetView], now: datetime,
-                 receiving_since: datetime) -> list[Finding]:
-        """``receiving_since``: since when the collector has been receiving without a break;
-        no cabinet can be judged silent for a time in which we could not have heard it."""
+__all__ = ["CabinetOffline"]
 
 
 class CabinetOffline:
@@ -41,10 +21,12 @@ class CabinetOffline:
 
     name = "cabinet_offline"
 
-    def __init__(self, *, pending_s: float, silence_factor: float, min_silence_s: float) -> None:
+    def __init__(self, *, pending_s: float, silence_factor: float, min_silence_s: float,
+                 severity: Severity = Severity.CRITICAL) -> None:
         if pending_s < 0 or silence_factor < 1 or min_silence_s <= 0:
             raise ValueError("need pending_s >= 0, silence_factor >= 1, min_silence_s > 0")
         self.pending = timedelta(seconds=pending_s)
+        self.severity = severity
         self._factor = silence_factor
         self._min_silence_s = min_silence_s
 
@@ -61,18 +43,27 @@ class CabinetOffline:
             return "silence"
         return None
 
-    def evaluate(self, cabinets: Sequence[CabinetView], now: datetime,
-                 receiving_since: datetime) -> list[Finding]:
+    def evaluate(self, ctx: RuleContext) -> list[Finding]:
         findings = []
-        for cabinet in cabinets:
-            reason = self.reason(cabinet, now, receiving_since)
+        for cabinet in ctx.cabinets:
+            reason = self.reason(cabinet, ctx.now, ctx.receiving_since)
             if reason is None:
                 continue
-            labels = {"alertname": self.name, "site": cabinet.site, "cabinet": cabinet.cabinet}
             annotations = {"reason": reason}
             if reason == "silence":
                 annotations["last_seen_at"] = cabinet.last_seen_at.isoformat()
             elif cabinet.status_reason:
                 annotations["detail"] = cabinet.status_reason
-            findings.append(Finding(labels, annotations))
+            findings.append(Finding(cabinet_labels(self.name, cabinet), annotations))
         return findings
+
+    def on_resolve(self, alert: Alert, ctx: RuleContext) -> Mapping[str, str]:
+        """Why it was gone: a boot change since the alert began means the agent started anew (the
+        Pi lost power or rebooted); the same boot id means only the network was away."""
+        cabinet = next((c for c in ctx.cabinets
+                        if (c.site, c.cabinet) == (alert.labels.get("site"),
+                                                   alert.labels.get("cabinet"))), None)
+        if cabinet is None:
+            return {}
+        restarted = any(change.seen_at >= alert.active_at for change in cabinet.boot_changes)
+        return {"return_cause": "power_loss" if restarted else "network_loss"}

@@ -1,0 +1,48 @@
+"""Who is told: the team that supports the cabinet's municipality, or the school's contacts for
+the alerts a school handles itself (an iPad not returned)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+
+from server.org import ContactSettings, Organisation
+
+__all__ = ["Receiver", "Router"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Receiver:
+    id: str  # "team:kreis-it" or "school:gs-park"
+    name: str
+    contacts: ContactSettings
+
+
+class Router:
+    def __init__(self, org: Organisation, school_alerts: Collection[str]) -> None:
+        self._org = org
+        self._school_alerts = frozenset(school_alerts)
+        self._unrouted: set[str] = set()
+
+    def receivers(self, labels: Mapping[str, str]) -> list[Receiver]:
+        site = labels.get("site", "")
+        if labels.get("alertname") in self._school_alerts:
+            school = self._org.school(site)
+            if school is not None and not school.contacts.empty:
+                return [Receiver(f"school:{school.site}", school.name, school.contacts)]
+        team = self._org.team_for(site)
+        if team is None:
+            if site not in self._unrouted:  # say it once per site, not every tick
+                self._unrouted.add(site)
+                log.warning("no team for site %r (no municipality and no district_team): its "
+                            "alerts are shown but not sent", site)
+            return []
+        return [Receiver(f"team:{team.id}", team.name, team.contacts)]
+
+    def all_receivers(self) -> list[Receiver]:
+        result = [Receiver(f"team:{t.id}", t.name, t.contacts) for t in self._org.teams]
+        result += [Receiver(f"school:{s.site}", s.name, s.contacts) for s in self._org.schools]
+        return result

@@ -1,0 +1,63 @@
+"""door_open (open longer than N minutes: the pending period is the N) and door_open_after_hours
+(open outside the school's hours, or on a day without school)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from pydantic import Field
+
+from cabinet_agent.protocol import DoorState
+
+from .base import Finding, RuleContext, RuleSettings, Severity, cabinet_labels
+
+__all__ = ["DoorOpen", "DoorOpenAfterHours", "DoorOpenAfterHoursSettings", "DoorOpenSettings"]
+
+
+class DoorOpenSettings(RuleSettings):
+    pending_s: float = Field(
+        default=900.0, ge=0, description="the door may stand open this long (taking iPads out)"
+    )
+    severity: Severity = Field(default=Severity.WARNING, description="info, warning or critical")
+
+
+class DoorOpen:
+    name = "door_open"
+
+    def __init__(self, settings: DoorOpenSettings) -> None:
+        self.pending = timedelta(seconds=settings.pending_s)
+        self.severity = settings.severity
+
+    def evaluate(self, ctx: RuleContext) -> list[Finding]:
+        return [Finding(cabinet_labels(self.name, c), {})
+                for c in ctx.cabinets if c.door is DoorState.OPEN]
+
+
+class DoorOpenAfterHoursSettings(RuleSettings):
+    pending_s: float = Field(default=120.0, ge=0, description="open outside hours this long")
+    severity: Severity = Field(default=Severity.WARNING, description="info, warning or critical")
+
+
+class DoorOpenAfterHours:
+    """Only for cabinets of a configured school (its hours are needed)."""
+
+    name = "door_open_after_hours"
+
+    def __init__(self, settings: DoorOpenAfterHoursSettings) -> None:
+        self.pending = timedelta(seconds=settings.pending_s)
+        self.severity = settings.severity
+
+    def evaluate(self, ctx: RuleContext) -> list[Finding]:
+        findings = []
+        for cabinet in ctx.cabinets:
+            school = ctx.org.school(cabinet.site)
+            if school is None or cabinet.door is not DoorState.OPEN:
+                continue
+            calendar = ctx.calendars.for_site(cabinet.site)
+            local = calendar.local(ctx.now)
+            day_off = calendar.no_school_reason(local.date())
+            if day_off is None and school.hours.contains(local.time()):
+                continue
+            annotations = {"day_off": day_off} if day_off else {}
+            findings.append(Finding(cabinet_labels(self.name, cabinet), annotations))
+        return findings

@@ -1,0 +1,73 @@
+"""ipad_not_charging (present but not drawing, or a slot fault) and ipad_not_charged (still
+charging at the school's morning check on a school day: it will not be full for the lesson)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from pydantic import Field
+
+from cabinet_agent.protocol import SlotState
+
+from .base import Finding, RuleContext, RuleSettings, Severity, expected_asset_tag, slot_labels
+
+__all__ = ["NotCharged", "NotChargedSettings", "NotCharging", "NotChargingSettings"]
+
+
+class NotChargingSettings(RuleSettings):
+    pending_s: float = Field(
+        default=900.0, ge=0, description="present_idle or fault this long (top-up pauses are short)"
+    )
+    severity: Severity = Field(default=Severity.WARNING, description="info, warning or critical")
+
+
+class NotCharging:
+    name = "ipad_not_charging"
+
+    def __init__(self, settings: NotChargingSettings) -> None:
+        self.pending = timedelta(seconds=settings.pending_s)
+        self.severity = settings.severity
+
+    def evaluate(self, ctx: RuleContext) -> list[Finding]:
+        findings = []
+        for cabinet in ctx.cabinets:
+            for slot in cabinet.slots:
+                if slot.state not in (SlotState.PRESENT_IDLE, SlotState.FAULT):
+                    continue
+                tag = expected_asset_tag(ctx.org, cabinet, slot)
+                findings.append(Finding(slot_labels(self.name, cabinet, slot, tag),
+                                        {"state": slot.state.value}))
+        return findings
+
+
+class NotChargedSettings(RuleSettings):
+    severity: Severity = Field(default=Severity.WARNING, description="info, warning or critical")
+
+
+class NotCharged:
+    """Holds from the morning check while the slot is still charging since before it."""
+
+    name = "ipad_not_charged"
+
+    def __init__(self, settings: NotChargedSettings) -> None:
+        self.pending = timedelta(seconds=settings.pending_s)
+        self.severity = settings.severity
+
+    def evaluate(self, ctx: RuleContext) -> list[Finding]:
+        findings = []
+        for cabinet in ctx.cabinets:
+            school = ctx.org.school(cabinet.site)
+            if school is None:
+                continue
+            check = ctx.calendars.for_site(cabinet.site).last_check(ctx.now, school.morning_check)
+            if check is None:
+                continue
+            for slot in cabinet.slots:
+                if slot.state is not SlotState.CHARGING:
+                    continue
+                if slot.since is not None and slot.since > check:
+                    continue  # put in after the check: it has until the next one
+                tag = expected_asset_tag(ctx.org, cabinet, slot)
+                findings.append(Finding(slot_labels(self.name, cabinet, slot, tag),
+                                        {"check": check.isoformat()}))
+        return findings

@@ -1,0 +1,54 @@
+"""ipad_not_returned: in a shared-pool school, a slot whose iPad should be there is still empty at
+the school's return check time on a school day.
+
+The alert holds from that check until the iPad is back: an iPad taken out before the last check and
+not returned since (``since`` ≤ the check) is missing, one taken out after the check is not (yet).
+Weekends, public and school holidays have no check, so nothing new fires then.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from pydantic import Field
+
+from cabinet_agent.protocol import SlotState
+from server.org import Policy
+
+from .base import Finding, RuleContext, RuleSettings, Severity, expected_asset_tag, slot_labels
+
+__all__ = ["NotReturned", "NotReturnedSettings"]
+
+
+class NotReturnedSettings(RuleSettings):
+    pending_s: float = Field(
+        default=300.0, ge=0, description="grace after the check time (a late return does not page)"
+    )
+    severity: Severity = Field(default=Severity.WARNING, description="info, warning or critical")
+
+
+class NotReturned:
+    name = "ipad_not_returned"
+
+    def __init__(self, settings: NotReturnedSettings) -> None:
+        self.pending = timedelta(seconds=settings.pending_s)
+        self.severity = settings.severity
+
+    def evaluate(self, ctx: RuleContext) -> list[Finding]:
+        findings = []
+        for cabinet in ctx.cabinets:
+            school = ctx.org.school(cabinet.site)
+            if school is None or school.policy is not Policy.SHARED_POOL:
+                continue
+            check = ctx.calendars.for_site(cabinet.site).last_check(ctx.now, school.return_check)
+            if check is None:
+                continue
+            for slot in cabinet.slots:
+                tag = expected_asset_tag(ctx.org, cabinet, slot)
+                if tag is None or slot.state is not SlotState.EMPTY:
+                    continue
+                if slot.since is not None and slot.since > check:
+                    continue  # taken out after the last check: not missing yet
+                findings.append(Finding(slot_labels(self.name, cabinet, slot, tag),
+                                        {"check": check.isoformat()}))
+        return findings

@@ -1,0 +1,93 @@
+"""Each alert with what is known about it now: state, silences, inhibition, acknowledgement.
+
+Inhibition follows Alertmanager: a *firing* source alert mutes the target alerts that share its
+``equal`` labels. The rules are fixed here because they express how the hardware works:
+
+* ``cabinet_offline`` mutes every other alert of its cabinet (its readings are stale);
+* ``device_fault`` mutes the slot alerts of its cabinet (the slots read "unknown" or wrong);
+* a critical alert mutes the warning of the same name on the same cabinet (over_temperature).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from .model import Alert, AlertState
+from .silence import Silence
+from .store import Ack
+
+__all__ = ["INHIBIT_RULES", "AlertStatus", "InhibitRule", "alert_statuses"]
+
+
+@dataclass(frozen=True, slots=True)
+class InhibitRule:
+    name: str
+    source: Callable[[Mapping[str, str]], bool]
+    target: Callable[[Mapping[str, str], Mapping[str, str]], bool]  # (target, source) labels
+    equal: tuple[str, ...] = ("site", "cabinet")
+
+
+INHIBIT_RULES: tuple[InhibitRule, ...] = (
+    InhibitRule(
+        "offline_mutes_cabinet",
+        lambda s: s.get("alertname") == "cabinet_offline",
+        lambda t, _s: t.get("alertname") != "cabinet_offline",
+    ),
+    InhibitRule(
+        "device_fault_mutes_slots",
+        lambda s: s.get("alertname") == "device_fault",
+        lambda t, _s: "slot" in t,
+    ),
+    InhibitRule(
+        "critical_mutes_warning",
+        lambda s: s.get("severity") == "critical",
+        lambda t, s: t.get("severity") == "warning" and t.get("alertname") == s.get("alertname"),
+    ),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class AlertStatus:
+    alert: Alert
+    state: AlertState
+    silenced_by: tuple[str, ...] = ()
+    inhibited_by: str | None = None  # fingerprint of the alert that mutes this one
+    ack: Ack | None = None
+
+    @property
+    def muted(self) -> bool:
+        return bool(self.silenced_by) or self.inhibited_by is not None
+
+    @property
+    def fingerprint(self) -> str:
+        return self.alert.fingerprint
+
+
+def alert_statuses(alerts: Iterable[Alert], silences: Sequence[Silence], acks: Iterable[Ack],
+                   now: datetime,
+                   rules: Sequence[InhibitRule] = INHIBIT_RULES) -> list[AlertStatus]:
+    alerts = list(alerts)
+    firing = [a for a in alerts if a.state(now) is AlertState.FIRING]
+    active_silences = [s for s in silences if s.active(now)]
+    ack_by_instance = {(a.fingerprint, a.active_at): a for a in acks}
+    result = []
+    for alert in alerts:
+        state = alert.state(now)
+        silenced = tuple(s.id for s in active_silences if s.matches(alert.labels))
+        inhibitor = _inhibitor(alert, firing, rules) if state is not AlertState.RESOLVED else None
+        ack = ack_by_instance.get((alert.fingerprint, alert.active_at))
+        result.append(AlertStatus(alert, state, silenced, inhibitor, ack))
+    return result
+
+
+def _inhibitor(target: Alert, firing: Sequence[Alert], rules: Sequence[InhibitRule]) -> str | None:
+    for source in firing:
+        if source.fingerprint == target.fingerprint:
+            continue
+        for rule in rules:
+            if (rule.source(source.labels) and rule.target(target.labels, source.labels)
+                    and all(source.labels.get(k) == target.labels.get(k) for k in rule.equal)):
+                return source.fingerprint
+    return None

@@ -1,0 +1,66 @@
+"""One interface for every way of telling someone, and a registry of the kinds.
+
+A ``Notifier`` is bound to its destination (an SMTP server and addresses, one webhook URL, a set of
+Apprise URLs) and sends one rendered ``Notification``; it raises ``NotifyError`` on failure, saying
+whether trying again later could help. Kinds register a factory by name; a duplicate name fails.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from server.errors import ServerError
+from server.org import ContactSettings
+
+from .settings import NotifySettings
+
+__all__ = ["NOTIFIER_KINDS", "Notification", "Notifier", "NotifierFactory", "NotifyError",
+           "Registry"]
+
+
+class NotifyError(ServerError):
+    def __init__(self, message: str, *, retryable: bool = True) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+
+
+@dataclass(frozen=True, slots=True)
+class Notification:
+    kind: str  # "alerts" (one group) or "digest" (one school's day)
+    key: str  # the group key or the digest key
+    subject: str
+    body: str  # plain text, complete: a chat message or an e-mail body
+    payload: Mapping[str, Any] = field(default_factory=dict)  # the JSON document for webhooks
+
+
+class Notifier(Protocol):
+    @property
+    def name(self) -> str:
+        """Unique within one receiver ("email", "webhook-0", …): part of the notification log key."""
+
+    def send(self, notification: Notification) -> None: ...
+
+
+NotifierFactory = Callable[[ContactSettings, NotifySettings], list[Notifier]]
+
+
+class Registry:
+    def __init__(self) -> None:
+        self._factories: dict[str, NotifierFactory] = {}
+
+    def register(self, kind: str, factory: NotifierFactory) -> None:
+        if kind in self._factories:
+            raise ValueError(f"notifier kind {kind!r} is registered twice")
+        self._factories[kind] = factory
+
+    def kinds(self) -> list[str]:
+        return sorted(self._factories)
+
+    def build(self, contacts: ContactSettings, settings: NotifySettings) -> list[Notifier]:
+        """Every notifier the contacts ask for, over all registered kinds."""
+        return [n for kind in self.kinds() for n in self._factories[kind](contacts, settings)]
+
+
+NOTIFIER_KINDS = Registry()

@@ -1,0 +1,73 @@
+"""``[notify]``: grouping and repeat timing, the SMTP server, webhook retries, the daily digest."""
+
+from __future__ import annotations
+
+from datetime import time
+from pathlib import Path
+from typing import Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+
+__all__ = ["NotifySettings", "SmtpSettings", "WebhookSettings"]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SmtpSettings(_Section):
+    host: str | None = Field(default=None, description="SMTP server; none = no e-mail is sent")
+    port: int = Field(default=587, ge=1, le=65535, description="587 with STARTTLS, 465 with tls")
+    security: Literal["starttls", "tls", "none"] = Field(
+        default="starttls",
+        description="starttls (upgrade, refuse the server if it cannot), tls (implicit), none",
+    )
+    username: str | None = Field(default=None, description="login; none = no AUTH")
+    password: SecretStr | None = Field(default=None, description="password (never logged)")
+    from_addr: str = Field(default="ladewache@localhost", description="sender address")
+    ca_file: Path | None = Field(
+        default=None, description="CA bundle to verify the server; none = the system's trust store"
+    )
+    timeout_s: float = Field(default=20.0, gt=0, le=300, description="per SMTP conversation")
+
+
+class WebhookSettings(_Section):
+    attempts: int = Field(default=5, ge=1, le=20, description="tries per notification")
+    backoff_initial_s: float = Field(
+        default=1.0, gt=0, description="wait after the first failure; doubles after each"
+    )
+    backoff_max_s: float = Field(default=60.0, gt=0, description="longest wait between tries")
+    timeout_s: float = Field(default=10.0, gt=0, le=120, description="HTTP timeout per try")
+
+    @model_validator(mode="after")
+    def _order(self) -> Self:
+        if self.backoff_max_s < self.backoff_initial_s:
+            raise ValueError("backoff_max_s must be >= backoff_initial_s")
+        return self
+
+
+class NotifySettings(_Section):
+    group_wait_s: float = Field(
+        default=30.0, gt=0,
+        description="wait this long after a cabinet's first alert, so that alerts arriving "
+                    "together go out in one message (zero is refused, as in Alertmanager)",
+    )
+    group_interval_s: float = Field(
+        default=300.0, gt=0, description="at most one message per cabinet group this often"
+    )
+    repeat_interval_s: float = Field(
+        default=14_400.0, gt=0,
+        description="an unchanged, unacknowledged group is sent again after this long",
+    )
+    send_resolved: bool = Field(default=True, description="say when alerts are resolved")
+    school_alerts: list[str] = Field(
+        default_factory=lambda: ["ipad_not_returned"],
+        description="alert names that go to the school's contacts instead of the team",
+    )
+    digest_time: time | None = Field(
+        default=time(7, 15),
+        description="daily digest per school at this local time on school days; none = off",
+    )
+    tick_s: float = Field(default=1.0, gt=0, le=60, description="how often groups are flushed")
+    smtp: SmtpSettings = Field(default_factory=SmtpSettings, description="[notify.smtp]")
+    webhook: WebhookSettings = Field(default_factory=WebhookSettings, description="[notify.webhook]")

@@ -1,0 +1,173 @@
+"""The real collector with SQLite state, restarted in the middle of an incident: the alert keeps
+firing, the webhook receiver gets exactly one notification, and `cabinet-server alerts` says what
+fires and why, in German by default."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import subprocess
+import urllib.request
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as mqtt
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion
+
+from cabinet_agent.protocol import (
+    AgentStatus,
+    BirthMessage,
+    Channel,
+    SlotInfo,
+    StatusMessage,
+    encode,
+    topic_for,
+)
+from tests.support.http_receiver import Receiver, http_receiver
+from tests.support.procs import ManagedProcess, console_script, wait_until
+from tests.support.services import Broker
+
+pytestmark = pytest.mark.integration
+
+SECRET = "hook-secret"
+BOOT = "f" * 32
+
+
+def _get(url: str) -> Any:
+    with urllib.request.urlopen(url, timeout=5) as response:
+        return json.loads(response.read())
+
+
+@pytest.fixture
+def publish(broker: Broker) -> Iterator[Callable[[str, bytes], None]]:
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"pub-{uuid.uuid4().hex[:8]}")
+    client.connect(broker.host, broker.port)
+    client.loop_start()
+
+    def send(topic: str, payload: bytes) -> None:
+        wait_until(client.is_connected, 20, "the test publisher connected")
+        info = client.publish(topic, payload, qos=1, retain=True)
+        info.wait_for_publish(timeout=10)
+
+    yield send
+    client.disconnect()
+    client.loop_stop()
+
+
+def _config(tmp_path: Path, broker: Broker, receiver: Receiver, site: str) -> Path:
+    config = tmp_path / "server.toml"
+    config.write_text(f"""
+[mqtt]
+host = "{broker.host}"
+port = {broker.port}
+client_id = "collector-{uuid.uuid4().hex[:8]}"
+reconnect_min_s = 0.2
+reconnect_max_s = 1.0
+[http]
+port = 0
+[alerts]
+offline_pending_s = 0.5
+tick_s = 0.1
+settle_s = 1.0
+[state]
+dir = "state"
+[notify]
+group_wait_s = 0.5
+group_interval_s = 1.0
+repeat_interval_s = 3600
+tick_s = 0.1
+[notify.webhook]
+backoff_initial_s = 0.05
+[organisation]
+district_team = "kreis-it"
+[[organisation.teams]]
+id = "kreis-it"
+name = "Schul-IT"
+[organisation.teams.contacts]
+webhooks = [{{ url = "{receiver.url}/hook", secret = "{SECRET}" }}]
+[[organisation.municipalities]]
+id = "musterdorf"
+name = "Musterdorf"
+[[organisation.schools]]
+site = "{site}"
+name = "Grundschule am Park"
+municipality = "musterdorf"
+""", encoding="utf-8")
+    return config
+
+
+def _start(config: Path) -> tuple[ManagedProcess, str]:
+    process = ManagedProcess("cabinet-server",
+                             [console_script("cabinet-server"), "run", "--config", str(config)])
+    line = process.wait_for_line(lambda ln: ln.startswith("READY http="), timeout=30)
+    return process, line.split("=", 1)[1]
+
+
+def _firing(url: str, site: str) -> dict[str, Any] | None:
+    alerts = _get(f"{url}/api/alerts?state=firing")["alerts"]
+    return next((a for a in alerts if a["labels"].get("site") == site), None)
+
+
+def _cli(config: Path, *extra: str) -> str:
+    result = subprocess.run([console_script("cabinet-server"), "alerts", "--config", str(config),
+                             *extra], capture_output=True, text=True, timeout=30, check=True)
+    return result.stdout
+
+
+def test_a_restart_mid_incident_sends_no_duplicate(tmp_path: Path, broker: Broker,
+                                                  publish: Callable[[str, bytes], None]) -> None:
+    site, cabinet = f"gs-{uuid.uuid4().hex[:8]}", "k1"
+    env = {"v": 1, "site": site, "cabinet": cabinet, "boot_id": BOOT, "seq": 0,
+           "ts": datetime.now(UTC), "clock_synced": True}
+    publish(topic_for(site, cabinet, Channel.BIRTH), encode(BirthMessage(
+        **env, agent_version="0.1.0", config_hash="0123abcd", cabinet_model="m",  # type: ignore[arg-type]
+        slot_count=1, slots=[SlotInfo(slot=1)], poll_interval_s=1.0, telemetry_interval_s=10.0)))
+    publish(topic_for(site, cabinet, Channel.STATUS),
+            encode(StatusMessage(**env, status=AgentStatus.OFFLINE)))  # type: ignore[arg-type]
+
+    with http_receiver() as receiver:
+        config = _config(tmp_path, broker, receiver, site)
+        first, url = _start(config)
+        wait_until(lambda: receiver.delivered(), 20, "the first notification")
+        before = _firing(url, site)
+        assert before is not None
+        assert first.stop() == 0
+
+        second, url = _start(config)
+        # The restarted collector has the alert from its state file and, once its group is due,
+        # finds in the notification log that this group was already sent.
+        second.wait_for_line(lambda ln: "up to date" in ln and site in ln, timeout=20)
+        after = _firing(url, site)
+        assert after is not None
+        assert (after["fingerprint"], after["starts_at"]) == (before["fingerprint"],
+                                                              before["starts_at"])
+        assert after["summary"] == (f"Schrank {cabinet} ({site}) ist offline: "
+                                    "Verbindung verloren (Last Will)")
+
+        (request,) = receiver.delivered()
+        expected = "sha256=" + hmac.new(SECRET.encode(), request.body, hashlib.sha256).hexdigest()
+        assert hmac.compare_digest(request.headers["X-Ladewache-Signature"], expected)
+        payload = request.json()
+        assert payload["status"] == "firing" and payload["school"] == "Grundschule am Park"
+        assert [a["labels"]["alertname"] for a in payload["alerts"]] == ["cabinet_offline"]
+
+        german = _cli(config)
+        assert "AKTIV     kritisch  " in german
+        assert f"Schrank {cabinet} ({site}) ist offline: Verbindung verloren (Last Will)" in german
+        assert f"Grund: cabinet_offline [cabinet={cabinet}, site={site}] reason=lwt" in german
+        english = _cli(config, "--lang", "en")
+        assert f"Cabinet {cabinet} ({site}) is offline" in english and "FIRING" in english
+
+        # The cabinet comes back: one more message, the resolution.
+        env["ts"] = datetime.now(UTC)
+        publish(topic_for(site, cabinet, Channel.STATUS),
+                encode(StatusMessage(**env, status=AgentStatus.ONLINE)))  # type: ignore[arg-type]
+        wait_until(lambda: len(receiver.delivered()) == 2, 20, "the resolved notification")
+        assert receiver.delivered()[1].json()["status"] == "resolved"
+        assert second.stop() == 0
+    assert _cli(config).strip() == "Keine Alarme."
