@@ -33,6 +33,8 @@ _CATALOGUE: Final[Mapping[Language, Mapping[str, str]]] = {
         "return_cause.network_loss": "wieder da nach Netzwerkunterbrechung (gleiche Boot-ID)",
         "device_fault": _CAB_DE + ": Gerät {device} antwortet nicht ({error})",
         "ipad_not_returned": _SLOT_DE + ": iPad {asset_tag} nicht zurückgegeben (Kontrolle {check})",
+        "ipad_not_returned.idle_unknown": _SLOT_DE + ": iPad {asset_tag} fehlt oder lädt nicht – "
+        "das Fach zieht keinen Strom, seit die Tür offen war (Kontrolle {check})",
         "ipad_not_charging.present_idle": _SLOT_DE + ": iPad {asset_tag} steckt, lädt aber nicht",
         "ipad_not_charging.fault": _SLOT_DE + ": Ladefehler (iPad {asset_tag})",
         "ipad_not_charging": _SLOT_DE + ": iPad {asset_tag} lädt nicht",
@@ -80,6 +82,8 @@ _CATALOGUE: Final[Mapping[Language, Mapping[str, str]]] = {
         "return_cause.network_loss": "back after a network outage (same boot id)",
         "device_fault": _CAB_EN + ": device {device} does not answer ({error})",
         "ipad_not_returned": _SLOT_EN + ": iPad {asset_tag} not returned (check {check})",
+        "ipad_not_returned.idle_unknown": _SLOT_EN + ": iPad {asset_tag} missing or not charging – "
+        "the slot has drawn no power since the door was open (check {check})",
         "ipad_not_charging.present_idle": _SLOT_EN + ": iPad {asset_tag} present but not charging",
         "ipad_not_charging.fault": _SLOT_EN + ": charging fault (iPad {asset_tag})",
         "ipad_not_charging": _SLOT_EN + ": iPad {asset_tag} not charging",

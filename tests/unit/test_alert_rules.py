@@ -67,6 +67,20 @@ def test_not_returned_fires_after_the_return_check_on_a_school_day() -> None:
     assert _states(tl, "ipad_not_returned") == ["resolved"]
 
 
+def test_an_idle_unknown_slot_at_the_check_is_missing_or_not_charging() -> None:
+    """A full iPad taken while the door was open leaves the slot unknown (power says nothing)."""
+    tl = _tl(group_wait_s=60)
+    k1 = tl.cabinet(slots=3)
+    U = SlotState.UNKNOWN
+    tl.at(0, k1.online, lambda: k1.telemetry([F, F, F]))
+    tl.at(8 * H, lambda: k1.telemetry([F, U, U], power=[0.5, 0.05, None]))  # slot 3: meter silent
+    tl.run(until=16 * H)
+    (status,) = tl.active("ipad_not_returned")
+    assert (status.alert.labels["slot"], status.alert.annotations["reason"]) == ("2", "idle_unknown")
+    (sent,) = tl.sent
+    assert "Fach 2: iPad P-2 fehlt oder lädt nicht" in sent.notification.body
+
+
 def test_not_returned_goes_to_the_school_not_the_team() -> None:
     tl = _tl(group_wait_s=60)
     k1 = tl.cabinet(slots=3)

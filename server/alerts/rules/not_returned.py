@@ -1,6 +1,12 @@
 """ipad_not_returned: in a shared-pool school, a slot whose iPad should be there is still empty at
 the school's return check time on a school day.
 
+A cabinet without presence inputs cannot see a *full* iPad being taken out, so such a slot becomes
+``unknown`` while the door is open (docs/classification.md). If it is still idle at the check, the
+iPad is missing, or it came back and does not charge — an iPad back from lessons is never full.
+Both need someone to look: it fires too, with ``reason = idle_unknown``. A slot that is unknown
+because its meter does not answer (no power reading) is the device-fault alert's business.
+
 The alert holds from that check until the iPad is back: an iPad taken out before the last check and
 not returned since (``since`` ≤ the check) is missing, one taken out after the check is not (yet).
 Weekends, public and school holidays have no check, so nothing new fires then.
@@ -45,10 +51,12 @@ class NotReturned:
                 continue
             for slot in cabinet.slots:
                 tag = expected_asset_tag(ctx.org, cabinet, slot)
-                if tag is None or slot.state is not SlotState.EMPTY:
+                idle_unknown = slot.state is SlotState.UNKNOWN and slot.power_w is not None
+                if tag is None or not (slot.state is SlotState.EMPTY or idle_unknown):
                     continue
                 if slot.since is not None and slot.since > check:
                     continue  # taken out after the last check: not missing yet
+                reason = "idle_unknown" if idle_unknown else "empty"
                 findings.append(Finding(slot_labels(self.name, cabinet, slot, tag),
-                                        {"check": check.isoformat()}))
+                                        {"check": check.isoformat(), "reason": reason}))
         return findings
