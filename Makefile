@@ -9,6 +9,7 @@ help:
 	@echo "make demo   - run a simulated school (3 cabinets, agents, broker, server) on this machine"
 	@echo "make test   - install test dependencies (mosquitto, victoria-metrics, dev extras) and run all tests"
 	@echo "make lint   - ruff"
+	@echo "make bench  - agent poll cycle vs RTU wire time, RSS and CPU (docs/benchmarks.md)"
 	@echo "make schema - regenerate docs/schema/v1 from the protocol models"
 
 $(BIN)/python:
@@ -41,6 +42,10 @@ test: system-deps $(VENV)/.dev-installed lint
 
 test-unit: $(VENV)/.dev-installed
 	$(BIN)/python -m pytest tests/unit
+
+# The agent's poll cycle over simulated RTU against the wire time, and its RSS/CPU (docs/benchmarks.md).
+bench: system-deps $(VENV)/.dev-installed
+	$(BIN)/python bench/poll_cycle.py
 
 schema: $(VENV)/.demo-installed
 	$(BIN)/python -m cabinet_agent.protocol docs/schema/v1

@@ -15,7 +15,8 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .errors import ConfigError, describe_validation_error
-from .registers import DeviceProfile, Value, load_profile
+from .line_profile import LineProfile
+from .registers import AnyProfile, DeviceProfile, Value, load_profile
 
 __all__ = [
     "CabinetModel",
@@ -24,6 +25,7 @@ __all__ = [
     "Signals",
     "load_cabinet_model",
     "shipped_models",
+    "wired_points",
 ]
 
 _REF = re.compile(r"^(?P<device>[a-z][a-z0-9_]*)\.(?P<point>[a-z][a-z0-9_]*)"
@@ -67,8 +69,9 @@ class _Strict(BaseModel):
 
 
 class DeviceSpec(_Strict):
-    profile: str
-    address: int = Field(ge=1, le=247, description="Modbus unit / slave address")
+    profile: str = Field(description="shipped profile name, or path to a profile .toml")
+    address: int | None = Field(default=None, ge=1, le=247,
+                                description="Modbus unit / slave address; none for a line board")
     bus: str = Field(default="main", description="name of the bus in the agent config")
 
 
@@ -120,7 +123,7 @@ class LoadedCabinet:
     """A validated model with its device profiles loaded and its slot wiring checked."""
 
     model: CabinetModel
-    profiles: dict[str, DeviceProfile]  # device name -> profile
+    profiles: dict[str, AnyProfile]  # device name -> profile
     slot_refs: tuple[tuple[SignalRef, int], ...]  # each ref with its number of channels
 
     def slot_power(self, readings: dict[str, dict[str, Value | list[Value]]]) -> list[Value]:
@@ -144,7 +147,33 @@ def shipped_models() -> list[str]:
     return sorted(p.stem for p in _models_dir().glob("*.toml"))
 
 
-def _channel_count(profile: DeviceProfile, ref: SignalRef) -> int:
+def wired_points(model: CabinetModel) -> dict[str, set[str]]:
+    """``{device: point names}`` the model's signals use; only these are polled."""
+    signals = model.signals
+    needed: dict[str, set[str]] = {}
+    for text in [*signals.slot_power, signals.door, signals.mains, signals.temperature]:
+        if text is not None:
+            ref = SignalRef.parse(text)
+            needed.setdefault(ref.device, set()).add(ref.point)
+    return needed
+
+
+def _check_addresses(model: CabinetModel, profiles: dict[str, AnyProfile]) -> None:
+    taken: dict[tuple[str, int], str] = {}
+    for name, spec in model.devices.items():
+        if spec.address is not None:
+            other = taken.setdefault((spec.bus, spec.address), name)
+            if other != name:
+                raise ValueError(f"devices.{name}.address: {spec.address} is taken by {other} "
+                                 f"on bus {spec.bus!r}")
+        profile = profiles[name]
+        if isinstance(profile, DeviceProfile) and spec.address is None:
+            raise ValueError(f"devices.{name}.address: a Modbus device ({profile.name}) needs one")
+        if isinstance(profile, LineProfile) and spec.address is not None:
+            raise ValueError(f"devices.{name}.address: a line board ({profile.name}) has none")
+
+
+def _channel_count(profile: AnyProfile, ref: SignalRef) -> int:
     try:
         point = profile.point(ref.point)
     except KeyError:
@@ -178,6 +207,10 @@ def load_cabinet_model(name_or_path: str | Path, base_dir: Path | None = None) -
         raise ConfigError(describe_validation_error(exc, path)) from exc
     profiles = {name: load_profile(spec.profile, path.parent) for name, spec in model.devices.items()}
     refs = [SignalRef.parse(text) for text in model.signals.slot_power]
+    try:
+        _check_addresses(model, profiles)
+    except ValueError as exc:
+        raise ConfigError(f"{path}: {exc}") from exc
     try:
         slot_refs = tuple((r, _channel_count(profiles[r.device], r)) for r in refs)
         wired = sum(width for _, width in slot_refs)

@@ -1,25 +1,40 @@
-"""``cabinet-agent``: run the agent, or check a config before installing it."""
+"""``cabinet-agent``: run the agent; for installers: check a config, scan a bus, watch the readings.
+
+    cabinet-agent run --config agent.toml
+    cabinet-agent check-config --config agent.toml
+    cabinet-agent scan --port /dev/serial/by-id/usb-… --bauds 9600,19200 --addresses 1-247
+    cabinet-agent watch --config agent.toml [--once]
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import logging
 import sys
 from pathlib import Path
 
 from .cabinet_model import LoadedCabinet, load_cabinet_model
-from .config import AgentSettings, load
+from .config import AgentSettings, LineBus, RtuBus, SerialBus, load
 from .configfile import redacted
-from .errors import ConfigError
+from .errors import BusUnavailable, ConfigError
+from .registers import DeviceProfile
+from .sources.serial_port import resolve_port
 
 __all__ = ["main"]
 
 log = logging.getLogger("cabinet_agent")
 
+EXIT_CONFIG = 2
+EXIT_NOT_FOUND = 1
+
 
 def _load_all(path: Path | None) -> tuple[AgentSettings, LoadedCabinet]:
+    """Config, cabinet model and profiles, checked against each other; nothing is opened."""
+    from .sources import open_sources
+
     settings = load(path)
     cabinet = load_cabinet_model(settings.cabinet.model, settings.base_dir)
     slots = cabinet.model.slots
@@ -31,14 +46,51 @@ def _load_all(path: Path | None) -> tuple[AgentSettings, LoadedCabinet]:
         if spec.bus not in settings.buses:
             raise ConfigError(f"{path}: buses: device {name!r} of model {cabinet.model.name} sits "
                               f"on bus {spec.bus!r}; configured buses: {sorted(settings.buses)}")
+    for name in settings.devices:
+        if name not in cabinet.model.devices:
+            raise ConfigError(f"{path}: devices.{name}: model {cabinet.model.name} has no such "
+                              f"device; it has {', '.join(cabinet.model.devices)}")
+    try:
+        open_sources(settings, cabinet)  # builds, opens nothing: a device that misfits its bus
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from exc
     return settings, cabinet
+
+
+def _serial_notes(settings: AgentSettings, cabinet: LoadedCabinet) -> list[str]:
+    """What an installer should know: is the adapter there, do the devices' defaults match."""
+    notes: list[str] = []
+    for bus_name, bus in settings.buses.items():
+        if not isinstance(bus, SerialBus):
+            continue
+        try:
+            where = f"present at {resolve_port(bus.port)}"
+        except BusUnavailable as exc:
+            where = f"NOT present now ({exc}); the agent starts anyway and keeps looking"
+        framing = f"{bus.baudrate} {bus.bytesize}{bus.parity}{bus.stopbits}"
+        notes.append(f"bus {bus_name}: {bus.transport} {bus.port} {framing}: {where}")
+        for name, spec in cabinet.model.devices.items():
+            profile = cabinet.profiles[name]
+            if spec.bus != bus_name:
+                continue
+            d = profile.serial
+            default = f"{d.baudrate} {d.bytesize}{d.parity}{d.stopbits}"
+            if default != framing and isinstance(bus, RtuBus | LineBus):
+                kind = "factory setting" if isinstance(profile, DeviceProfile) else "profile"
+                notes.append(f"  note: {name} ({profile.name}) {kind} is {default}; set the device "
+                             f"to {framing} before connecting it")
+    return notes
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
     settings, cabinet = _load_all(args.config)
+    buses = ", ".join(f"{n} ({b.transport})" for n, b in settings.buses.items())
     print(f"config OK: cabinet {settings.cabinet.site}/{settings.cabinet.id}, "
           f"model {cabinet.model.name} ({cabinet.model.slots} slots, "
-          f"{len(cabinet.model.devices)} devices), broker {settings.mqtt.host}:{settings.mqtt.port}")
+          f"{len(cabinet.model.devices)} devices), buses {buses}, "
+          f"broker {settings.mqtt.host}:{settings.mqtt.port}")
+    for note in _serial_notes(settings, cabinet):
+        print(note)
     if args.show:
         print(json.dumps(redacted(settings), indent=2, default=str))
     return 0
@@ -46,15 +98,13 @@ def _cmd_check(args: argparse.Namespace) -> int:
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from .service import Agent, run_until_signalled
-    from .sources import transport_factory
+    from .sources import open_sources
 
     settings, cabinet = _load_all(args.config)
     log.info("cabinet-agent starting: %s", json.dumps(redacted(settings), default=str))
 
     async def _main() -> str:
-        buses = {name: transport_factory(bus.transport)(name, bus)
-                 for name, bus in settings.buses.items()}
-        agent = Agent(settings, cabinet, buses)
+        agent = Agent(settings, cabinet, open_sources(settings, cabinet))
         log.info("boot id %s, model %s, %d slots", agent.boot_id, cabinet.model.name,
                  cabinet.model.slots)
         return await run_until_signalled(agent)
@@ -64,17 +114,90 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_scan(args: argparse.Namespace) -> int:
+    from .scan import ScanHit, parse_addresses, parse_bauds, scan
+
+    try:
+        bauds, addresses = parse_bauds(args.bauds), parse_addresses(args.addresses)
+    except ValueError as exc:
+        print(f"cabinet-agent scan: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    print(f"scanning {args.port}: {len(addresses)} address(es) at {', '.join(map(str, bauds))} "
+          f"baud, {args.parity}, FC{args.function:02d} register {args.register}", flush=True)
+
+    def show(hit: ScanHit) -> None:
+        mark = "found" if hit.present else "noise"
+        print(f"{mark} baud={hit.baudrate} address={hit.address} answer={hit.answer}", flush=True)
+
+    try:
+        hits = asyncio.run(scan(args.port, bauds, addresses, parity=args.parity,
+                                stopbits=args.stopbits, timeout_s=args.timeout_ms / 1000,
+                                function=args.function, register=args.register, on_hit=show))
+    except BusUnavailable as exc:
+        print(f"cabinet-agent scan: {exc}", file=sys.stderr)
+        return EXIT_NOT_FOUND
+    found = [h for h in hits if h.present]
+    print(f"{len(found)} device(s) found")
+    return 0 if found else EXIT_NOT_FOUND
+
+
+def _cmd_watch(args: argparse.Namespace) -> int:
+    from .poller import Poller
+    from .sources import open_sources
+    from .watch import watch
+
+    settings, cabinet = _load_all(args.config)
+    interval = args.interval or settings.polling.interval_s
+    title = f"{settings.cabinet.site}/{settings.cabinet.id}"
+
+    async def _main() -> None:
+        poller = Poller(cabinet, open_sources(settings, cabinet))
+        await watch(cabinet, poller, title, interval_s=interval,
+                    cycles=args.cycles if args.once else None, clear=not args.once)
+
+    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how a live watch ends
+        asyncio.run(_main())
+    return 0
+
+
+def _positive(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, not {text}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="cabinet-agent", description=__doc__)
+    parser = argparse.ArgumentParser(prog="cabinet-agent", description=__doc__.split("\n")[0])
     parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="poll the cabinet and publish over MQTT until SIGTERM")
     run.add_argument("--config", type=Path, help="agent TOML file (defaults if omitted)")
     run.set_defaults(func=_cmd_run)
-    check = sub.add_parser("check-config", help="validate config and cabinet model, then exit")
+    check = sub.add_parser("check-config", help="validate config, cabinet model and profiles")
     check.add_argument("--config", type=Path, required=True)
     check.add_argument("--show", action="store_true", help="print the effective config (redacted)")
     check.set_defaults(func=_cmd_check)
+    scan = sub.add_parser("scan", help="find Modbus RTU devices on a serial port: address and baud")
+    scan.add_argument("--port", required=True, help="serial device, by-id link or glob")
+    scan.add_argument("--bauds", default="9600,19200,2400,4800,38400,115200",
+                      help="baud rates to try, in this order")
+    scan.add_argument("--addresses", default="1-247", help="e.g. 1-247 or 1,2,5-9")
+    scan.add_argument("--parity", choices=["N", "E", "O"], default="N")
+    scan.add_argument("--stopbits", type=int, choices=[1, 2], default=1)
+    scan.add_argument("--timeout-ms", type=_positive, default=100.0,
+                      help="answer time allowed per probe, on top of the wire time")
+    scan.add_argument("--function", type=int, choices=[1, 2, 3, 4], default=3,
+                      help="function code of the probe (an exception answer counts as found)")
+    scan.add_argument("--register", type=int, default=0, help="address the probe reads")
+    scan.set_defaults(func=_cmd_scan)
+    watch = sub.add_parser("watch", help="live table of raw readings and slot states (no MQTT)")
+    watch.add_argument("--config", type=Path, required=True)
+    watch.add_argument("--once", action="store_true", help="print one table (after --cycles polls)")
+    watch.add_argument("--cycles", type=int, default=1, help="polls before the --once table")
+    watch.add_argument("--interval", type=_positive, default=None,
+                       help="seconds between polls (default: polling.interval_s)")
+    watch.set_defaults(func=_cmd_watch)
     return parser
 
 
@@ -86,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.func(args))
     except ConfigError as exc:
         print(f"cabinet-agent: config error: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_CONFIG
 
 
 if __name__ == "__main__":

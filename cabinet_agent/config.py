@@ -6,13 +6,35 @@ Every key is described here once; ``deploy/examples/agent.toml`` is checked agai
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal, TypeAlias
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    SecretStr,
+    Tag,
+    field_validator,
+    model_validator,
+)
 
 from .configfile import FileSettings, load_settings
+from .errors import UNION_TAG_MARK
 
-__all__ = ["AgentSettings", "CabinetSection", "MqttSection", "PollingSection", "TcpBus", "load"]
+__all__ = [
+    "AgentSettings",
+    "AnyBus",
+    "CabinetSection",
+    "DeviceOptions",
+    "LineBus",
+    "MqttSection",
+    "PollingSection",
+    "RtuBus",
+    "SerialBus",
+    "TcpBus",
+    "load",
+]
 
 _ID = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 
@@ -33,11 +55,111 @@ class CabinetSection(_Section):
     )
 
 
+BAUD_RATES = (1200, 2400, 4800, 9600, 14400, 19200, 38400, 57600, 115200, 230400)
+
+
+def _reopen_delays(section: Any) -> None:
+    if section.reopen_max_s < section.reopen_min_s:
+        raise ValueError("reopen_max_s must be >= reopen_min_s")
+
+
 class TcpBus(_Section):
-    transport: Literal["tcp"] = "tcp"
+    """Modbus TCP: a cabinet's Modbus TCP module, or an RS-485 gateway."""
+
+    transport: Literal["tcp"] = Field(default="tcp", description="tcp, rtu or line")
     host: str = Field(default="127.0.0.1", description="Modbus TCP server or RS-485 gateway")
     port: int = Field(default=502, ge=1, le=65535)
-    timeout_s: float = Field(default=0.5, gt=0, le=30, description="per-request reply timeout")
+    timeout_s: float = Field(default=0.5, gt=0, le=30,
+                             description="how long a device may take to answer one request")
+    retries: int = Field(default=1, ge=0, le=5,
+                         description="requests repeated after a timeout before the device is failed")
+    reopen_min_s: float = Field(default=1.0, gt=0, le=600,
+                                description="first delay before reconnecting to an unreachable host")
+    reopen_max_s: float = Field(default=30.0, gt=0, le=3600, description="longest such delay")
+
+    @model_validator(mode="after")
+    def _delays(self) -> TcpBus:
+        _reopen_delays(self)
+        return self
+
+
+class SerialBus(_Section):
+    """What every serial transport shares: the port and its framing."""
+
+    port: str = Field(
+        description="serial device: a path such as /dev/ttyUSB0, better a /dev/serial/by-id/… link "
+                    "(stable across replugging), or a glob such as /dev/ttyUSB* that must match "
+                    "exactly one device; resolved again on every reopen")
+    baudrate: int = Field(default=9600, description=f"one of {', '.join(map(str, BAUD_RATES))}")
+    parity: Literal["N", "E", "O"] = Field(default="N", description="N none, E even, O odd")
+    stopbits: Literal[1, 2] = 1
+    bytesize: Literal[7, 8] = 8
+    reopen_min_s: float = Field(default=1.0, gt=0, le=600,
+                                description="first delay before reopening a vanished adapter")
+    reopen_max_s: float = Field(default=30.0, gt=0, le=3600, description="longest such delay")
+
+    @field_validator("baudrate")
+    @classmethod
+    def _baudrate(cls, value: int) -> int:
+        if value not in BAUD_RATES:
+            raise ValueError(f"{value} is not one of {', '.join(map(str, BAUD_RATES))}")
+        return value
+
+    @model_validator(mode="after")
+    def _delays(self) -> SerialBus:
+        _reopen_delays(self)
+        return self
+
+    @property
+    def bits_per_char(self) -> int:
+        """Start bit + data bits + parity bit + stop bits."""
+        return 1 + self.bytesize + (self.parity != "N") + self.stopbits
+
+
+class RtuBus(SerialBus):
+    """Modbus RTU on RS-485 through a USB adapter: several devices, one request at a time."""
+
+    transport: Literal["rtu"] = Field(description="tcp, rtu or line")
+    timeout_s: float = Field(
+        default=0.1, gt=0, le=30,
+        description="how long a device may take to start answering; the agent adds the time the "
+                    "request and the reply need on the wire at this baud rate")
+    retries: int = Field(default=1, ge=0, le=5,
+                         description="requests repeated after a timeout or CRC error")
+
+
+class LineBus(SerialBus):
+    """A microcontroller board that sends readings as lines (docs/serial-line-protocol.md)."""
+
+    transport: Literal["line"] = Field(description="tcp, rtu or line")
+    baudrate: int = Field(default=115200, description=f"one of {', '.join(map(str, BAUD_RATES))}")
+
+
+def _transport_of(value: Any) -> str:
+    transport = value.get("transport", "tcp") if isinstance(value, dict) \
+        else getattr(value, "transport", None)
+    return f"{UNION_TAG_MARK}{transport}"
+
+
+AnyBus: TypeAlias = Annotated[
+    Annotated[TcpBus, Tag(f"{UNION_TAG_MARK}tcp")]
+    | Annotated[RtuBus, Tag(f"{UNION_TAG_MARK}rtu")]
+    | Annotated[LineBus, Tag(f"{UNION_TAG_MARK}line")],
+    Discriminator(_transport_of, custom_error_type="transport",
+                  custom_error_message="transport must be 'tcp', 'rtu' or 'line'"),
+]
+
+
+def _default_buses() -> dict[str, TcpBus | RtuBus | LineBus]:
+    return {"main": TcpBus()}
+
+
+class DeviceOptions(_Section):
+    """Per-device overrides of the bus's settings, keyed by the cabinet model's device name."""
+
+    timeout_s: float | None = Field(default=None, gt=0, le=30,
+                                    description="this device's answer time (default: the bus's)")
+    retries: int | None = Field(default=None, ge=0, le=5, description="default: the bus's")
 
 
 class MqttSection(_Section):
@@ -69,10 +191,12 @@ class PollingSection(_Section):
 
 class AgentSettings(FileSettings):
     cabinet: CabinetSection = CabinetSection()
-    buses: dict[str, TcpBus] = Field(
-        default_factory=lambda: {"main": TcpBus()},
+    buses: dict[str, AnyBus] = Field(
+        default_factory=_default_buses,
         description="named buses; the cabinet model's devices name the bus they sit on",
     )
+    devices: dict[str, DeviceOptions] = Field(
+        default_factory=dict, description="per-device timeout_s / retries, by device name")
     mqtt: MqttSection = MqttSection()
     polling: PollingSection = PollingSection()
 

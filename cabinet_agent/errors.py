@@ -3,10 +3,25 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import ClassVar
 
 from pydantic import ValidationError
 
-__all__ = ["AgentError", "ConfigError", "SourceError", "describe_validation_error"]
+__all__ = [
+    "UNION_TAG_MARK",
+    "AgentError",
+    "BusUnavailable",
+    "ConfigError",
+    "ExceptionResponse",
+    "NoReply",
+    "SourceError",
+    "StaleData",
+    "describe_validation_error",
+]
+
+# Discriminated unions put their tag into an error's location (``buses.main.<tag>.port``). Our tags
+# start with this mark, so the key printed for a human leaves them out: ``buses.main.port``.
+UNION_TAG_MARK = "@"
 
 
 class AgentError(Exception):
@@ -18,20 +33,63 @@ class ConfigError(AgentError):
 
 
 class SourceError(AgentError):
-    """A sensor source failed to deliver a reading. ``retryable`` says whether to try again."""
+    """A sensor source failed to deliver a reading. ``retryable`` says whether to try again.
+
+    ``device_backoff`` says whether the poller should wait longer before asking this device again:
+    true when asking costs bus time that the other devices on the bus need.
+    """
+
+    device_backoff: ClassVar[bool] = True
 
     def __init__(self, message: str, *, retryable: bool = True) -> None:
         super().__init__(message)
         self.retryable = retryable
 
 
+class NoReply(SourceError):
+    """The device did not answer in time; ``garbled_bytes`` > 0 when bytes came that made no frame
+    (CRC error, collision, wrong baud rate)."""
+
+    def __init__(self, message: str, *, garbled_bytes: int = 0) -> None:
+        super().__init__(message, retryable=True)
+        self.garbled_bytes = garbled_bytes
+
+
+class ExceptionResponse(SourceError):
+    """The device answered with a Modbus exception: it is there, but refuses this request."""
+
+    def __init__(self, message: str, *, code: int) -> None:
+        # ILLEGAL FUNCTION / ADDRESS / VALUE do not go away by asking again; BUSY and the gateway
+        # codes (target did not answer) do.
+        super().__init__(message, retryable=code not in (1, 2, 3))
+        self.code = code
+
+
+class BusUnavailable(SourceError):
+    """The bus itself is down (USB adapter gone, gateway unreachable). Every device on it is
+    unknown; the bus keeps its own reopen schedule, so devices need no back-off of their own."""
+
+    device_backoff: ClassVar[bool] = False
+
+
+class StaleData(SourceError):
+    """A passive source (a board that sends lines by itself) has nothing fresh. Looking again costs
+    no bus time, so the poller looks again on every cycle."""
+
+    device_backoff: ClassVar[bool] = False
+
+
 def describe_validation_error(exc: ValidationError, path: Path | str | None) -> str:
     """One line per problem: ``file: key.sub: what is wrong``."""
     lines = []
     for error in exc.errors():
-        key = ".".join(str(part) for part in error["loc"]) or "(top level)"
+        parts = [str(part) for part in error["loc"]
+                 if not (isinstance(part, str) and part.startswith(UNION_TAG_MARK))]
+        key = ".".join(parts) or "(top level)"
         message = error["msg"]
         if error["type"] == "extra_forbidden":
             message = "unknown key"
+        elif error["type"] == "value_error":
+            message = message.removeprefix("Value error, ")
         lines.append(f"{path}: {key}: {message}" if path else f"{key}: {message}")
     return "\n".join(lines)

@@ -1,7 +1,9 @@
 """Read every device of a cabinet once: read → (classify → publish happen elsewhere).
 
 A failing device never blocks or falsifies the others: its values become unknown (``None``),
-never 0 and never the last value, and it is retried with back-off.
+never 0 and never the last value, and it is retried with back-off. Devices are read concurrently;
+devices on one bus queue for its lock, healthy ones first, so a failing device costs the others at
+most its own timeout, and only on the cycles it is retried.
 """
 
 from __future__ import annotations
@@ -9,20 +11,21 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from .cabinet_model import LoadedCabinet, SignalRef
+from .cabinet_model import LoadedCabinet
 from .errors import SourceError
 from .protocol import DeviceHealth, DoorState, MainsState
-from .registers import ReadBlock, Value, decode_block, plan_reads
-from .sources.base import Bus
+from .registers import Value
+from .sources.assemble import SourceSet
+from .sources.base import DeviceSource, Readings
 
 __all__ = ["CabinetReading", "Poller"]
 
 log = logging.getLogger(__name__)
 
-Readings = dict[str, dict[str, Value | list[Value]]]
+CabinetReadings = dict[str, Readings]
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,30 +38,19 @@ class CabinetReading:
     temperature_c: float | None
     devices: tuple[DeviceHealth, ...]
     duration_s: float
-    raw: Readings = field(default_factory=dict, compare=False)
+    raw: CabinetReadings = field(default_factory=dict, compare=False)
 
 
 @dataclass
 class _DeviceTrack:
-    name: str
-    unit: int
-    bus: str
-    blocks: list[ReadBlock]
+    source: DeviceSource
     failures: int = 0
     next_attempt: float = 0.0
     error: str | None = None
 
-
-def _needed_points(cabinet: LoadedCabinet) -> dict[str, set[str]]:
-    """Only the points the cabinet model wires up are polled."""
-    signals = cabinet.model.signals
-    refs = [*signals.slot_power, signals.door, signals.mains, signals.temperature]
-    needed: dict[str, set[str]] = {}
-    for text in refs:
-        if text is not None:
-            ref = SignalRef.parse(text)
-            needed.setdefault(ref.device, set()).add(ref.point)
-    return needed
+    @property
+    def name(self) -> str:
+        return self.source.name
 
 
 def _binary(value: Value, active: bool, on: str, off: str, unknown: str) -> str:
@@ -71,55 +63,58 @@ class Poller:
     def __init__(
         self,
         cabinet: LoadedCabinet,
-        buses: Mapping[str, Bus],
+        sources: SourceSet,
         *,
         backoff_base_s: float = 1.0,
         backoff_max_s: float = 60.0,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.cabinet = cabinet
-        self.buses = buses
+        self.sources = sources
         self._monotonic = monotonic
         self._backoff_base = backoff_base_s
         self._backoff_max = backoff_max_s
-        needed = _needed_points(cabinet)
-        self._devices: list[_DeviceTrack] = []
-        for name, spec in cabinet.model.devices.items():
-            if spec.bus not in buses:
-                raise ValueError(f"device {name} sits on bus {spec.bus!r}, which is not configured")
-            if name in needed:
-                blocks = plan_reads(cabinet.profiles[name], only=needed[name])
-                self._devices.append(_DeviceTrack(name, spec.address, spec.bus, blocks))
+        self._devices = [_DeviceTrack(source) for source in sources.devices]
 
-    async def _read_device(self, track: _DeviceTrack) -> dict[str, Value | list[Value]] | None:
-        now = self._monotonic()
-        if now < track.next_attempt:
+    async def _read_device(self, track: _DeviceTrack) -> Readings | None:
+        if self._monotonic() < track.next_attempt:
             return None  # backing off: unknown, and the bus stays free for the others
-        bus = self.buses[track.bus]
-        values: dict[str, Value | list[Value]] = {}
         try:
-            for block in track.blocks:
-                values.update(decode_block(block, await bus.read(track.unit, block)))
-        except (SourceError, ValueError) as exc:
-            track.failures += 1
-            delay = min(self._backoff_base * 2 ** (track.failures - 1), self._backoff_max)
-            track.next_attempt = self._monotonic() + delay
-            if track.error != str(exc):
-                log.warning("device %s: %s (retry in %.1f s)", track.name, exc, delay)
-            track.error = str(exc)
+            values = await track.source.read()
+        except SourceError as exc:
+            self._failed(track, exc)
             return None
-        if track.failures:
-            log.info("device %s answers again after %d failed attempts", track.name, track.failures)
+        except Exception as exc:  # the top of this device's read: a bug must not stop the others
+            log.exception("device %s: unexpected error", track.name)
+            self._failed(track, SourceError(f"internal error: {type(exc).__name__}: {exc}"))
+            return None
+        if track.error is not None:
+            log.info("device %s answers again after %d failed attempt(s)", track.name,
+                     max(track.failures, 1))
         track.failures = 0
         track.next_attempt = 0.0
         track.error = None
         return values
 
+    def _failed(self, track: _DeviceTrack, exc: SourceError) -> None:
+        retry = ""
+        if exc.device_backoff:
+            track.failures += 1
+            delay = min(self._backoff_base * 2 ** (track.failures - 1), self._backoff_max)
+            track.next_attempt = self._monotonic() + delay
+            retry = f" (retry in {delay:.1f} s)"
+        if track.error != str(exc):
+            log.warning("device %s: %s%s", track.name, exc, retry)
+        track.error = str(exc)
+
     async def poll(self) -> CabinetReading:
         started = self._monotonic()
-        results = await asyncio.gather(*(self._read_device(t) for t in self._devices))
-        readings: Readings = {t.name: r for t, r in zip(self._devices, results, strict=True)
-                              if r is not None}
+        # Tasks queue on a bus lock in the order they start: the failing devices go last, so the
+        # healthy devices' readings are never held up behind a timeout.
+        order = sorted(self._devices, key=lambda t: t.error is not None)
+        results = await asyncio.gather(*(self._read_device(t) for t in order))
+        readings: CabinetReadings = {t.name: r for t, r in zip(order, results, strict=True)
+                                     if r is not None}
         signals = self.cabinet.model.signals
         power = tuple(None if v is None else float(v) for v in self.cabinet.slot_power(readings))
         temperature = self.cabinet.signal("temperature", readings)
@@ -130,15 +125,18 @@ class Poller:
             mains=MainsState(_binary(self.cabinet.signal("mains", readings), signals.mains_on_when,
                                      "on", "off", "unknown")),
             temperature_c=None if temperature is None else float(temperature),
-            devices=tuple(DeviceHealth(name=t.name, ok=t.error is None, error=t.error)
+            devices=tuple(DeviceHealth(name=t.name, ok=t.error is None, error=_short(t.error))
                           for t in self._devices),
             duration_s=self._monotonic() - started,
             raw=readings,
         )
 
     async def close(self) -> None:
-        for bus in self.buses.values():
-            try:
-                await asyncio.wait_for(bus.close(), timeout=5)
-            except (TimeoutError, OSError) as exc:
-                log.warning("bus %s did not close cleanly: %s", bus.name, exc)
+        await self.sources.close()
+
+
+def _short(error: str | None) -> str | None:
+    """DeviceHealth.error holds at most 200 characters (protocol v1)."""
+    if error is None or len(error) <= 200:
+        return error
+    return error[:197] + "..."

@@ -4,6 +4,8 @@ A profile is a TOML file (``cabinet_agent/data/profiles/*.toml``) listing *point
 function code, an address, an encoding, a scale. Points with ``count > 1`` are channel arrays
 (one value per slot). ``plan_reads`` merges contiguous points into as few requests as possible;
 ``decode_block`` turns raw registers into values, ``encode_point`` does the reverse for simulators.
+A file with ``kind = "line"`` is a line-protocol board instead (``line_profile.LineProfile``);
+``load_profile`` returns either kind.
 """
 
 from __future__ import annotations
@@ -16,13 +18,15 @@ from dataclasses import dataclass
 from enum import StrEnum
 from importlib import resources
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeAlias
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from .errors import ConfigError, describe_validation_error
+from .line_profile import LineProfile
 
 __all__ = [
+    "AnyProfile",
     "DeviceProfile",
     "PointSpec",
     "ReadBlock",
@@ -87,6 +91,10 @@ class PointSpec(_Strict):
         return _WIDTH[self.type]
 
     @property
+    def is_bool(self) -> bool:
+        return self.type is ValueType.BOOL
+
+    @property
     def span(self) -> int:
         return self.width * self.count
 
@@ -99,6 +107,7 @@ class SerialDefaults(_Strict):
 
 
 class DeviceProfile(_Strict):
+    kind: Literal["modbus"] = "modbus"
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]*$")
     description: str = ""
     source: str = Field(default="", description="where the register map comes from")
@@ -125,6 +134,9 @@ class DeviceProfile(_Strict):
             if p.name == name:
                 return p
         raise KeyError(name)
+
+
+AnyProfile: TypeAlias = DeviceProfile | LineProfile
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,8 +241,12 @@ def shipped_profiles() -> list[str]:
     return sorted(p.stem for p in _profiles_dir().glob("*.toml"))
 
 
-def load_profile(name_or_path: str | Path, base_dir: Path | None = None) -> DeviceProfile:
-    """Load a shipped profile by name, or a profile file by path (relative to ``base_dir``)."""
+def load_profile(name_or_path: str | Path, base_dir: Path | None = None) -> AnyProfile:
+    """Load a shipped profile by name, or a profile file by path (relative to ``base_dir``).
+
+    ``kind`` picks the schema: ``"modbus"`` (the default) a register map, ``"line"`` a board
+    speaking the line protocol.
+    """
     candidate = Path(name_or_path)
     if candidate.suffix == ".toml":
         path = candidate if candidate.is_absolute() or base_dir is None else base_dir / candidate
@@ -245,7 +261,9 @@ def load_profile(name_or_path: str | Path, base_dir: Path | None = None) -> Devi
         raise ConfigError(f"{path}: cannot read device profile: {exc.strerror}") from exc
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+    schema: type[DeviceProfile] | type[LineProfile] = (
+        LineProfile if data.get("kind") == "line" else DeviceProfile)
     try:
-        return DeviceProfile.model_validate(data)
+        return schema.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(describe_validation_error(exc, path)) from exc

@@ -9,7 +9,7 @@ import signal
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -36,7 +36,8 @@ from .protocol import (
     encode,
     topic_for,
 )
-from .sources.base import Bus
+from .schedule import ticks
+from .sources.assemble import SourceSet
 
 __all__ = ["Agent"]
 
@@ -48,7 +49,7 @@ class Agent:
         self,
         settings: AgentSettings,
         cabinet: LoadedCabinet,
-        buses: Mapping[str, Bus],
+        sources: SourceSet,
         *,
         clock: Callable[[], datetime] = utcnow,
         monotonic: Callable[[], float] = time.monotonic,
@@ -62,8 +63,8 @@ class Agent:
         self._seq = itertools.count()
         self._seq_lock = threading.Lock()
         self._config_hash = config_hash(settings)
-        self.poller = Poller(cabinet, buses, monotonic=monotonic)
-        self.classifier = CabinetClassifier(cabinet.model.slots)
+        self.poller = Poller(cabinet, sources, monotonic=monotonic)
+        self.classifier = CabinetClassifier(cabinet.model.slots, asset_tags=dict(settings.cabinet.asset_tags))
         self._last_reading: CabinetReading | None = None
         self._snapshot_lock = threading.Lock()
         site, cab = settings.cabinet.site, settings.cabinet.id
@@ -114,7 +115,8 @@ class Agent:
     def _event(self, change: Change) -> EventMessage:
         return EventMessage(**self._envelope(), event=change.kind, slot=change.slot,
                             device=change.device, old=change.old, new=change.new,
-                            power_w=change.power_w, detail=change.detail)
+                            power_w=change.power_w, detail=change.detail, door=change.door,
+                            session=change.session)
 
     def _telemetry(self, reading: CabinetReading) -> TelemetryMessage:
         c = self.classifier
@@ -156,19 +158,14 @@ class Agent:
     async def run(self) -> None:
         polling = self.settings.polling
         self.link.start()
-        next_poll = self._monotonic()
-        next_telemetry = next_poll
+        next_telemetry = self._monotonic()
         try:
-            while True:
+            async for _ in ticks(polling.interval_s, self._monotonic):
                 await self.poll_once()
                 now = self._monotonic()
                 if now >= next_telemetry and self._last_reading is not None:
                     self._publish(self._telemetry(self._last_reading))
                     next_telemetry = now + polling.telemetry_interval_s
-                next_poll += polling.interval_s
-                if next_poll < now:  # a slow cycle: skip, do not burst to catch up
-                    next_poll = now
-                await asyncio.sleep(next_poll - now)
         finally:
             await self.poller.close()
 

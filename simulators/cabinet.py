@@ -19,6 +19,7 @@ from enum import StrEnum
 from typing import Any
 
 from cabinet_agent.cabinet_model import LoadedCabinet
+from cabinet_agent.line_profile import LineProfile
 
 from .errors import SlotStateError, UnknownDeviceError, UnknownSlotError
 from .physics import IPAD_9TH_GEN_WH, MAX_STEP_S, ChargerParams, IPad, SlotPhysics
@@ -32,8 +33,13 @@ MIN_RETURN_SOC = 0.05
 
 
 class DeviceFault(StrEnum):
+    """Faults seen in the field (hardware.md §4), injected per device."""
+
     NONE = "none"
     DEAD = "dead"  # the device never answers, like a slave with a broken RS-485 transceiver
+    GARBAGE = "garbage"  # replies arrive with a bad CRC (missing bias, noise); bad checksums on a line
+    STUCK = "stuck"  # values frozen at the moment of the fault while the truth moves on
+    ADDRESS_RESET = "address-reset"  # the slave answers at address 1 (after a slow power ramp)
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +149,7 @@ class CabinetSim:
         self._mains_on = True
         self._temperature_c = self.climate.ambient_c
         self._faults = {name: DeviceFault.NONE for name in cabinet.model.devices}
+        self._frozen: dict[str, CabinetTruth] = {}  # what a STUCK device keeps showing
         self._away: dict[int, IPad] = {}  # taken out by the scenario, not yet returned
         n = cabinet.model.slots
         self._slots = [SlotPhysics(self.charger) for _ in range(n)]
@@ -265,6 +272,14 @@ class CabinetSim:
             if device not in self._faults:
                 raise UnknownDeviceError(f"no device {device!r}; the model has "
                                          f"{', '.join(self._faults)}")
+            if fault is DeviceFault.ADDRESS_RESET and \
+                    isinstance(self.cabinet.profiles[device], LineProfile):
+                raise ValueError(f"{device} is a line board: it has no address to lose")
+            if fault is DeviceFault.STUCK:
+                if self._faults[device] is not DeviceFault.STUCK:
+                    self._frozen[device] = self.truth()
+            else:
+                self._frozen.pop(device, None)
             self._faults[device] = fault
 
     def device_fault(self, device: str) -> DeviceFault:
@@ -289,6 +304,12 @@ class CabinetSim:
                 humidity_pct=self.climate.humidity_pct,
                 device_faults=dict(self._faults),
             )
+
+    def device_truth(self, device: str) -> CabinetTruth:
+        """What ``device`` reports from: the truth, or the moment it got stuck."""
+        with self._lock:
+            frozen = self._frozen.get(device)
+            return frozen if frozen is not None else self.truth()
 
     def slot(self, slot: int) -> SlotTruth:
         with self._lock:

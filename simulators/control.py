@@ -8,8 +8,13 @@ with the new state, an error with ``{"error": "..."}``:
     POST /slots/{n}/insert              {"soc": 0.5, "asset_tag": "...", "health": 0.75, "broken": true}
     POST /door                          {"open": true}
     POST /mains                         {"on": false}
-    POST /devices/{name}/fault          {"mode": "dead" | "none"}
+    POST /devices/{name}/fault          {"mode": "dead" | "garbage" | "stuck" | "address-reset" | "none"}
     POST /advance                       {"seconds": 3600}
+    GET  /serial                        every simulated serial line (RTU bus or line board), by bus
+    POST /serial/{bus}/unplug           the USB adapter is pulled out: the pty closes
+    POST /serial/{bus}/replug           {"link": "/path"}: back, under that path (default: the old)
+
+A serial endpoint answers with its status (link, node, request counters per unit), not the state.
 
 400 for a malformed request, 404 for an unknown slot, device or path, 405 for a wrong method,
 409 when the slot's state does not allow the operation (insert into an occupied slot).
@@ -23,15 +28,16 @@ import math
 import re
 import socket
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from pathlib import Path
+from typing import Any, Protocol
 
 from .cabinet import CabinetSim
 from .errors import SimError, SlotStateError, UnknownDeviceError, UnknownSlotError
 
-__all__ = ["MAX_ADVANCE_S", "ControlServer"]
+__all__ = ["MAX_ADVANCE_S", "ControlServer", "SerialEndpoint"]
 
 log = logging.getLogger(__name__)
 
@@ -44,8 +50,19 @@ class BadRequest(Exception):
     """The request is malformed; the message says what to fix."""
 
 
+class SerialEndpoint(Protocol):
+    """A simulated serial line the control API can unplug and replug (from its own threads)."""
+
+    def status(self) -> dict[str, Any]: ...
+
+    def unplug_threadsafe(self) -> None: ...
+
+    def replug_threadsafe(self, link: Path | None = None) -> Path: ...
+
+
 Body = dict[str, Any]
 Route = Callable[[CabinetSim, re.Match[str], Body], None]
+SerialRoute = Callable[[SerialEndpoint, Body], None]
 
 
 def _number(body: Body, key: str, *, low: float, high: float, required: bool) -> float | None:
@@ -108,7 +125,8 @@ def _fault(sim: CabinetSim, match: re.Match[str], body: Body) -> None:
     _only(body, "mode")
     mode = body.get("mode")
     if not isinstance(mode, str):
-        raise BadRequest("missing 'mode': \"dead\" or \"none\"")
+        raise BadRequest("missing 'mode': \"dead\", \"garbage\", \"stuck\", \"address-reset\" "
+                         "or \"none\"")
     try:
         sim.set_device_fault(match["device"], mode)
     except ValueError as exc:
@@ -121,6 +139,24 @@ def _advance(sim: CabinetSim, match: re.Match[str], body: Body) -> None:
     assert seconds is not None
     sim.advance(seconds)
 
+
+def _unplug(endpoint: SerialEndpoint, body: Body) -> None:
+    _only(body)
+    endpoint.unplug_threadsafe()
+
+
+def _replug(endpoint: SerialEndpoint, body: Body) -> None:
+    _only(body, "link")
+    link = body.get("link")
+    if link is not None and (not isinstance(link, str) or not link.startswith("/")):
+        raise BadRequest("'link' must be an absolute path")
+    endpoint.replug_threadsafe(Path(link) if link else None)
+
+
+_SERIAL_ROUTES: list[tuple[re.Pattern[str], SerialRoute]] = [
+    (re.compile(r"/serial/(?P<bus>[A-Za-z0-9_.-]{1,64})/unplug"), _unplug),
+    (re.compile(r"/serial/(?P<bus>[A-Za-z0-9_.-]{1,64})/replug"), _replug),
+]
 
 _POST_ROUTES: list[tuple[re.Pattern[str], Route]] = [
     (re.compile(r"/slots/(?P<slot>\d{1,4})/remove"), _remove),
@@ -135,11 +171,13 @@ _POST_ROUTES: list[tuple[re.Pattern[str], Route]] = [
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, address: tuple[str, int], sim: CabinetSim) -> None:
+    def __init__(self, address: tuple[str, int], sim: CabinetSim,
+                 serial: Mapping[str, SerialEndpoint]) -> None:
         if ":" in address[0]:
             self.address_family = socket.AF_INET6  # read by TCPServer.__init__ to make the socket
         super().__init__(address, _Handler)
         self.sim = sim
+        self.serial = serial
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -150,7 +188,9 @@ class _Handler(BaseHTTPRequestHandler):
         path = self.path.split("?", 1)[0]
         if path == "/state":
             self._send(HTTPStatus.OK, self.server.sim.truth().to_json())
-        elif any(p.fullmatch(path) for p, _ in _POST_ROUTES):
+        elif path == "/serial":
+            self._send(HTTPStatus.OK, {b: e.status() for b, e in self.server.serial.items()})
+        elif any(p.fullmatch(path) for p, _ in [*_POST_ROUTES, *_SERIAL_ROUTES]):
             self._send(HTTPStatus.METHOD_NOT_ALLOWED, {"error": f"{path} takes POST"})
         else:
             self._send(HTTPStatus.NOT_FOUND, {"error": f"no such endpoint: GET {path}"})
@@ -165,7 +205,27 @@ class _Handler(BaseHTTPRequestHandler):
             if match:
                 self._run(route, match)
                 return
+        for pattern, serial_route in _SERIAL_ROUTES:
+            match = pattern.fullmatch(path)
+            if match:
+                self._run_serial(serial_route, match["bus"])
+                return
         self._send(HTTPStatus.NOT_FOUND, {"error": f"no such endpoint: POST {path}"})
+
+    def _run_serial(self, route: SerialRoute, bus: str) -> None:
+        endpoint = self.server.serial.get(bus)
+        if endpoint is None:
+            known = ", ".join(self.server.serial) or "none"
+            self._send(HTTPStatus.NOT_FOUND, {"error": f"no serial line {bus!r}; simulated: {known}"})
+            return
+        try:
+            route(endpoint, self._body())
+        except BadRequest as exc:
+            self._send(HTTPStatus.BAD_REQUEST, {"error": str(exc)})
+        except (OSError, RuntimeError) as exc:  # a link path that cannot be made
+            self._send(HTTPStatus.CONFLICT, {"error": str(exc)})
+        else:
+            self._send(HTTPStatus.OK, endpoint.status())
 
     def _run(self, route: Route, match: re.Match[str]) -> None:
         sim = self.server.sim
@@ -216,8 +276,9 @@ class _Handler(BaseHTTPRequestHandler):
 class ControlServer:
     """The control API on ``host:port`` (0 picks a free port) in a daemon thread."""
 
-    def __init__(self, sim: CabinetSim, *, host: str = "127.0.0.1", port: int = 0) -> None:
-        self._httpd = _Server((host, port), sim)
+    def __init__(self, sim: CabinetSim, *, host: str = "127.0.0.1", port: int = 0,
+                 serial: Mapping[str, SerialEndpoint] | None = None) -> None:
+        self._httpd = _Server((host, port), sim, serial or {})
         # A short poll interval only makes stop() quick (serve_forever checks for it between polls).
         self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.05,),
                                         name="sim-control", daemon=True)

@@ -13,7 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from cabinet_agent.cabinet_model import LoadedCabinet, SignalRef
-from cabinet_agent.registers import DeviceProfile, PointSpec, Value, ValueType, encode_point
+from cabinet_agent.line_profile import LinePoint
+from cabinet_agent.registers import DeviceProfile, PointSpec, Value, encode_point
 
 from .cabinet import CabinetTruth
 
@@ -94,7 +95,7 @@ def device_values(cabinet: LoadedCabinet, truth: CabinetTruth) -> dict[str, Valu
         points = values[device]
         # A wired point's unwired channels (ladewache-8 uses 8 of 16 meter channels) read 0.
         for name in wired[device]:
-            zero = False if profile.point(name).type is ValueType.BOOL else 0.0
+            zero = False if profile.point(name).is_bool else 0.0
             points[name] = [zero if v is None else v for v in points[name]]
         energy_wh = slot_energy.get(device, truth.energy_wh)
         for point in profile.points:
@@ -120,10 +121,10 @@ def slot_wiring(cabinet: LoadedCabinet) -> list[tuple[SignalRef, int]]:
     return wiring
 
 
-def _derived(point: PointSpec, channel: int, points: Mapping[str, list[Value]],
+def _derived(point: PointSpec | LinePoint, channel: int, points: Mapping[str, list[Value]],
              truth: CabinetTruth, energy_wh: float) -> Value:
     """A plausible value for a point the cabinet model does not wire, chosen by its name."""
-    if point.type is ValueType.BOOL:
+    if point.is_bool:
         return False  # unwired inputs are open, outputs off
     volts = MAINS_VOLTAGE_V if truth.mains_on else 0.0
     power = _power_of(points, channel, truth)
@@ -162,10 +163,13 @@ def _power_of(points: Mapping[str, list[Value]], channel: int, truth: CabinetTru
 
 def build_images(cabinet: LoadedCabinet, truth: CabinetTruth,
                  writes: Mapping[tuple[str, int, int], int] | None = None) -> dict[str, DeviceImage]:
-    """Encode every device's values into raw tables; ``writes`` overlays values a client wrote."""
+    """Encode every Modbus device's values into raw tables; ``writes`` overlays values a client
+    wrote. Line boards have no registers and no image."""
     images: dict[str, DeviceImage] = {}
     for device, values in device_values(cabinet, truth).items():
         profile = cabinet.profiles[device]
+        if not isinstance(profile, DeviceProfile):
+            continue
         image = DeviceImage(profile)
         for point in profile.points:
             raw = encode_point(point, _clamped(point, values[point.name]))

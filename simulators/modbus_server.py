@@ -28,7 +28,7 @@ from pymodbus.exceptions import NoSuchIdException
 from pymodbus.server import ModbusTcpServer
 
 from .cabinet import CabinetSim, DeviceFault
-from .device_image import TABLE_OF_FUNCTION, build_images
+from .slaves import SlaveSet
 
 __all__ = ["CabinetDatastore", "CabinetModbusServer", "ModbusServerThread"]
 
@@ -36,7 +36,12 @@ log = logging.getLogger(__name__)
 
 
 class CabinetDatastore(ModbusServerContext):
-    """Answers requests from the cabinet's current state; knows dead devices and reply delays."""
+    """Answers requests from the cabinet's current state; knows faults and reply delays.
+
+    Behind a TCP gateway, RS-485 trouble looks like this: a dead (or moved) slave is silence; a
+    slave whose reply arrives garbled, or two slaves answering at once, is the gateway's exception
+    0x0B "target device failed to respond".
+    """
 
     def __init__(self, sim: CabinetSim, *, reply_delay_s: float = 0.0) -> None:
         # Deliberately no super().__init__(): it wants deprecated device contexts and logs a
@@ -47,20 +52,19 @@ class CabinetDatastore(ModbusServerContext):
             raise ValueError("reply_delay_s must be >= 0")
         self.sim = sim
         self.reply_delay_s = reply_delay_s
-        self._units = {spec.address: name for name, spec in sim.cabinet.model.devices.items()}
-        # Values clients wrote to coils and holding registers: (device, table, address) -> raw.
-        # Only touched from the event loop, so it needs no lock.
-        self._writes: dict[tuple[str, int, int], int] = {}
+        self.slaves = SlaveSet(sim)
 
     def device_ids(self) -> list[int]:
-        return sorted(self._units)
+        return self.slaves.unit_ids()
 
-    def _device(self, device_id: int) -> str:
-        name = self._units.get(device_id)
-        if name is None or self.sim.device_fault(name) is DeviceFault.DEAD:
+    def _device(self, device_id: int) -> str | ExcCodes:
+        names = self.slaves.answering(device_id)
+        if not names:
             # Unknown and dead units alike get no reply at all (see the module docstring).
             raise NoSuchIdException(f"unit {device_id} does not answer")
-        return name
+        if len(names) > 1 or self.slaves.fault(names[0]) is DeviceFault.GARBAGE:
+            return ExcCodes.GATEWAY_NO_RESPONSE
+        return names[0]
 
     async def async_getValues(
         self, device_id: int, func_code: int, address: int, count: int = 1
@@ -68,29 +72,22 @@ class CabinetDatastore(ModbusServerContext):
         name = self._device(device_id)
         if self.reply_delay_s:
             await asyncio.sleep(self.reply_delay_s)
-        table = TABLE_OF_FUNCTION.get(func_code)
-        if table is None:
-            return ExcCodes.ILLEGAL_FUNCTION
-        image = build_images(self.sim.cabinet, self.sim.truth(), self._writes)[name]
-        raw = image.read(table, address, count)
-        if raw is None:
-            return ExcCodes.ILLEGAL_ADDRESS
-        return [bool(v) for v in raw] if table in (1, 2) else raw
+        if isinstance(name, ExcCodes):
+            return name
+        raw = self.slaves.read(name, func_code, address, count)
+        if isinstance(raw, int):
+            return ExcCodes(raw)
+        return [bool(v) for v in raw] if func_code in (1, 2) else raw
 
     async def async_setValues(
         self, device_id: int, func_code: int, address: int,
         values: Sequence[int] | Sequence[bool],
     ) -> ExcCodes | None:
         name = self._device(device_id)
-        table = TABLE_OF_FUNCTION.get(func_code)
-        if table is None:
-            return ExcCodes.ILLEGAL_FUNCTION
-        image = build_images(self.sim.cabinet, self.sim.truth(), self._writes)[name]
-        if not image.writable(table, address, len(values)):
-            return ExcCodes.ILLEGAL_ADDRESS
-        for offset, value in enumerate(values):
-            self._writes[(name, table, address + offset)] = int(value)
-        return None
+        if isinstance(name, ExcCodes):
+            return name
+        code = self.slaves.write(name, func_code, address, [int(v) for v in values])
+        return None if code is None else ExcCodes(code)
 
 
 class CabinetModbusServer:

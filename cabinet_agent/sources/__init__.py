@@ -1,7 +1,17 @@
-"""Sensor sources: one transport per module behind the small ``Bus`` protocol."""
+"""Sensor sources: one transport per module behind small protocols (see ``base``)."""
 
 from __future__ import annotations
 
-from .base import Bus, BusFactory, register_transport, transport_factory
+from .assemble import SourceSet, open_sources
+from .base import Bus, DeviceSource, Readings, Transport, register_transport, transport_factory
 
-__all__ = ["Bus", "BusFactory", "register_transport", "transport_factory"]
+__all__ = [
+    "Bus",
+    "DeviceSource",
+    "Readings",
+    "SourceSet",
+    "Transport",
+    "open_sources",
+    "register_transport",
+    "transport_factory",
+]

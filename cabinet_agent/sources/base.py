@@ -1,13 +1,43 @@
-"""The one interface every transport implements, and a registry that refuses duplicate names."""
+"""The small interfaces every source implements, and a registry that refuses duplicate names.
+
+* ``DeviceSource`` – one device: ``read()`` gives ``{point: value or list of values}``. The poller
+  knows only this.
+* ``Transport`` – one configured bus (``[buses.<name>]``): owns the connection and makes the
+  ``DeviceSource`` of each device that sits on it.
+* ``Bus`` – a register bus (Modbus TCP or RTU) that a ``ModbusDevice`` reads blocks through; it
+  serialises requests itself (one lock per bus).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol, runtime_checkable
 
-from ..registers import ReadBlock
+from ..config import DeviceOptions
+from ..registers import AnyProfile, ReadBlock, Value
 
-__all__ = ["Bus", "BusFactory", "register_transport", "transport_factory"]
+__all__ = [
+    "Bus",
+    "DeviceSource",
+    "Readings",
+    "Transport",
+    "TransportFactory",
+    "register_transport",
+    "transport_factory",
+]
+
+Readings = dict[str, Value | list[Value]]
+
+
+@runtime_checkable
+class DeviceSource(Protocol):
+    """One device of the cabinet, however it is reached."""
+
+    name: str
+
+    async def read(self) -> Readings:
+        """Every polled point of the device; raises SourceError (or a subclass) when it cannot."""
+        ...
 
 
 @runtime_checkable
@@ -16,26 +46,42 @@ class Bus(Protocol):
 
     name: str
 
-    async def read(self, unit: int, block: ReadBlock) -> Sequence[int] | Sequence[bool]:
+    async def read(self, unit: int, block: ReadBlock, *, timeout_s: float) -> Sequence[int] | Sequence[bool]:
         """Raw registers or bits of ``block`` from device ``unit``; raises SourceError."""
         ...
 
     async def close(self) -> None: ...
 
 
-BusFactory = Callable[[str, Any], Bus]
-_TRANSPORTS: dict[str, BusFactory] = {}
+@runtime_checkable
+class Transport(Protocol):
+    """A configured bus: makes the sources of its devices and closes the connection at the end."""
+
+    name: str
+
+    def device(self, name: str, profile: AnyProfile, address: int | None, points: set[str],
+               options: DeviceOptions | None) -> DeviceSource:
+        """The source for device ``name``; raises ConfigError when it cannot sit on this bus."""
+        ...
+
+    async def close(self) -> None: ...
 
 
-def register_transport(name: str, factory: BusFactory) -> None:
+TransportFactory = Callable[[str, Any], Transport]
+_TRANSPORTS: dict[str, TransportFactory] = {}
+
+
+def register_transport(name: str, factory: TransportFactory) -> None:
     if name in _TRANSPORTS:
         raise ValueError(f"transport {name!r} registered twice")
     _TRANSPORTS[name] = factory
 
 
-def transport_factory(name: str) -> BusFactory:
-    if not _TRANSPORTS:
-        from . import modbus_tcp  # noqa: F401 - registers itself; imported lazily on first use
+def transport_factory(name: str) -> TransportFactory:
+    # Each module registers itself when first imported (later imports are no-ops). Imported here,
+    # not at package import, so that a config check does not pull in pymodbus. Always all of them:
+    # a module imported directly elsewhere must not hide the others.
+    from . import modbus_rtu, modbus_tcp, serial_line  # noqa: F401
     try:
         return _TRANSPORTS[name]
     except KeyError:

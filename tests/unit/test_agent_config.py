@@ -89,3 +89,95 @@ def test_model_with_miswired_slots_is_refused(tmp_path: Path) -> None:
                     'address = 1\n[signals]\nslot_power = ["meter.power"]\n')
     with pytest.raises(ConfigError, match="wires 16 channels for slots = 20"):
         load_cabinet_model(str(path))
+
+
+RTU_EXAMPLE = EXAMPLE.with_name("agent-rtu.toml")
+
+
+def test_the_rtu_example_config_is_valid(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["check-config", "--config", str(RTU_EXAMPLE)]) == 0
+    out = capsys.readouterr().out
+    assert "config OK" in out and "buses main (rtu)" in out
+    assert "NOT present now" in out  # no adapter on this machine: said, but not an error
+
+
+def test_a_config_without_transport_is_still_tcp(tmp_path: Path) -> None:
+    path = tmp_path / "agent.toml"
+    path.write_text('[buses.main]\nhost = "10.0.0.7"\nport = 502\n')
+    bus = load(path).buses["main"]
+    assert (bus.transport, bus.host, bus.port) == ("tcp", "10.0.0.7", 502)  # type: ignore[union-attr]
+
+
+def test_every_bus_kind_loads_with_its_defaults(tmp_path: Path) -> None:
+    path = tmp_path / "agent.toml"
+    path.write_text('[buses.a]\ntransport = "rtu"\nport = "/dev/ttyUSB0"\n'
+                    '[buses.b]\ntransport = "line"\nport = "/dev/ttyACM*"\n'
+                    '[buses.c]\ntransport = "tcp"\n')
+    buses = load(path).buses
+    assert [type(b).__name__ for b in buses.values()] == ["RtuBus", "LineBus", "TcpBus"]
+    assert (buses["a"].baudrate, buses["a"].parity, buses["b"].baudrate) == (9600, "N", 115200)  # type: ignore[union-attr]
+    assert buses["a"].bits_per_char == 10  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(("text", "key"), [
+    ('[buses.main]\ntransport = "rtu"\n', "buses.main.port: Field required"),
+    ('[buses.main]\ntransport = "rtu"\nport = "/dev/x"\nbaudrate = 9601\n', "buses.main.baudrate: 9601"),
+    ('[buses.main]\ntransport = "rtu"\nport = "/dev/x"\nparity = "X"\n', "buses.main.parity"),
+    ('[buses.main]\ntransport = "rtu"\nport = "/dev/x"\nhost = "gw"\n', "buses.main.host: unknown key"),
+    ('[buses.main]\ntransport = "line"\nport = "/dev/x"\ntimeout_s = 1\n',
+     "buses.main.timeout_s: unknown key"),
+    ('[buses.main]\ntransport = "can"\n', "buses.main: transport must be 'tcp', 'rtu' or 'line'"),
+    ('[buses.main]\ntransport = "rtu"\nport = "/dev/x"\nreopen_min_s = 5\nreopen_max_s = 1\n',
+     "buses.main: reopen_max_s must be >= reopen_min_s"),
+    ('[devices.meter]\ntimeout = 1\n', "devices.meter.timeout: unknown key"),
+])
+def test_bus_errors_name_the_key(tmp_path: Path, text: str, key: str) -> None:
+    path = tmp_path / "agent.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as info:
+        load(path)
+    assert f"{path}: {key}" in str(info.value)
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ('[cabinet]\nmodel = "ladewache-8"\n[devices.metre]\nretries = 0\n',
+     "devices.metre: model ladewache-8 has no such device"),
+    ('[cabinet]\nmodel = "ladewache-16-line"\n[buses.board]\ntransport = "rtu"\nport = "/dev/x"\n',
+     "device board: profile ladewache-line-board-16 is a line board, not Modbus"),
+    ('[cabinet]\nmodel = "ladewache-8"\n[buses.main]\ntransport = "line"\nport = "/dev/x"\n',
+     "profile ladewache-slot-meter-16 is a Modbus device"),
+    ('[cabinet]\nmodel = "ladewache-16-line"\n',
+     "device 'board' of model ladewache-16-line sits on bus 'board'"),
+])
+def test_check_config_refuses_devices_that_do_not_fit(tmp_path: Path, text: str, message: str,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "agent.toml"
+    path.write_text(text)
+    assert main(["check-config", "--config", str(path)]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_check_config_validates_a_profile_file_of_a_model(tmp_path: Path,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "board.toml").write_text('kind = "line"\nname = "b"\nperiod_s = 5\nmax_age_s = 1\n'
+                                         '[[points]]\nname = "power"\ncount = 2\n')
+    (tmp_path / "model.toml").write_text('name = "m"\nslots = 2\n[devices.b]\nprofile = "board.toml"\n'
+                                         'bus = "b"\n[signals]\nslot_power = ["b.power"]\n')
+    path = tmp_path / "agent.toml"
+    path.write_text('[cabinet]\nmodel = "model.toml"\n[buses.b]\ntransport = "line"\nport = "/x"\n')
+    assert main(["check-config", "--config", str(path)]) == 2
+    assert "board.toml: max_age_s: must be >= period_s (5)" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("devices", "message"), [
+    ('[devices.m]\nprofile = "xy-md02"\n', "devices.m.address: a Modbus device (xy-md02) needs one"),
+    ('[devices.m]\nprofile = "ladewache-line-board-16"\naddress = 3\n',
+     "devices.m.address: a line board (ladewache-line-board-16) has none"),
+    ('[devices.m]\nprofile = "xy-md02"\naddress = 3\n[devices.n]\nprofile = "xy-md02"\naddress = 3\n',
+     "devices.n.address: 3 is taken by m on bus 'main'"),
+])
+def test_model_addresses_are_checked(tmp_path: Path, devices: str, message: str) -> None:
+    path = tmp_path / "model.toml"
+    path.write_text(f'name = "m"\nslots = 1\n{devices}[signals]\nslot_power = ["m.temperature"]\n')
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        load_cabinet_model(str(path))

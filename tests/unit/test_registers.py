@@ -90,7 +90,8 @@ def test_only_wanted_points_are_planned() -> None:
 def test_every_shipped_profile_loads_and_plans(name: str) -> None:
     profile = load_profile(name)
     assert profile.source, f"{name}: say where the register map comes from"
-    assert plan_reads(profile)
+    if isinstance(profile, DeviceProfile):  # line boards have no registers to plan
+        assert plan_reads(profile)
 
 
 def test_overlapping_points_are_refused() -> None:

@@ -1,0 +1,171 @@
+"""The agent's poll cycle over simulated Modbus RTU against the wire time, and its footprint.
+
+    .venv/bin/python bench/poll_cycle.py [--baud 19200] [--cycles 60] [--window 30]
+
+1. Poll cycle: ``cabinet-sim cabinet --model ladewache-32 --rtu`` (a separate process) paces every
+   reply by the wire time of its exchange at the baud rate (11-bit characters, t3.5 gaps, no
+   turnaround); this process polls it back to back with the agent's own sources and poller, and
+   compares the median cycle with the wire time of the same requests. Target: <= 1.2x.
+2. Footprint: ``cabinet-agent run`` at one poll per second against the same simulator and a local
+   Mosquitto, RSS and CPU over ``--window`` seconds, next to the bare import floor (a Python process
+   that only imports paho, pymodbus and pydantic-settings).
+
+Prints both side by side, in Markdown, for ``docs/benchmarks.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from datetime import datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from cabinet_agent.cabinet_model import load_cabinet_model  # noqa: E402
+from cabinet_agent.config import AgentSettings  # noqa: E402
+from cabinet_agent.poller import Poller  # noqa: E402
+from cabinet_agent.sources import open_sources  # noqa: E402
+from cabinet_agent.sources.modbus_device import ModbusDevice  # noqa: E402
+from cabinet_agent.sources.modbus_rtu import rtu_frame_bytes  # noqa: E402
+from cabinet_agent.sources.serial_port import rtu_wire_time_s  # noqa: E402
+from tests.support.procs import ManagedProcess, console_script  # noqa: E402
+from tests.support.services import start_mosquitto  # noqa: E402
+
+MODEL = "ladewache-32"
+BITS_PER_CHAR = 11  # what the simulator paces: 8E1, Modbus' standard framing
+FLOOR_CODE = ("import paho.mqtt.client, pymodbus.client, pydantic_settings, time\n"
+              "print('READY', flush=True)\ntime.sleep(3600)\n")
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _start_sim(workdir: Path, baud: int) -> tuple[ManagedProcess, Path]:
+    sim = ManagedProcess("sim", [
+        console_script("cabinet-sim"), "cabinet", "--model", MODEL, "--modbus-port", "0",
+        "--control-port", "0", "--rtu", "--baud", str(baud), "--bits-per-char", str(BITS_PER_CHAR),
+        "--turnaround-ms", "0", "--serial-dir", str(workdir / "dev")])
+    ready = sim.wait_for_line(lambda line: line.startswith("READY"))
+    fields = dict(part.split("=", 1) for part in ready.split()[1:])
+    return sim, Path(fields["rtu"])
+
+
+def _settings(link: Path, baud: int) -> AgentSettings:
+    return AgentSettings.model_validate({
+        "cabinet": {"model": MODEL},
+        "buses": {"main": {"transport": "rtu", "port": str(link), "baudrate": baud}}})
+
+
+async def _cycles(link: Path, baud: int, cycles: int) -> tuple[list[float], float, int]:
+    settings = _settings(link, baud)
+    cabinet = load_cabinet_model(MODEL)
+    sources = open_sources(settings, cabinet)
+    poller = Poller(cabinet, sources)
+    wire = 0.0
+    requests = 0
+    for device in sources.devices:
+        assert isinstance(device, ModbusDevice)
+        for block in device.blocks:
+            request, reply = rtu_frame_bytes(block)
+            wire += rtu_wire_time_s(request, reply, baud, BITS_PER_CHAR)
+            requests += 1
+    durations = []
+    try:
+        for i in range(cycles + 5):
+            started = time.perf_counter()
+            reading = await poller.poll()
+            if not all(d.ok for d in reading.devices):
+                raise RuntimeError(f"a device failed: {reading.devices}")
+            if i >= 5:  # the first cycles open the port
+                durations.append(time.perf_counter() - started)
+    finally:
+        await poller.close()
+    return durations, wire, requests
+
+
+def _proc_stat(pid: int) -> tuple[float, int, int]:
+    """CPU seconds (user + system), RSS kB, peak RSS kB of ``pid``."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    cpu = (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+    status = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+                  if ":" in line)
+    return cpu, int(status["VmRSS"].split()[0]), int(status["VmHWM"].split()[0])
+
+
+def _footprint(workdir: Path, link: Path, baud: int, window: float) -> dict[str, tuple[float, int, int]]:
+    broker = start_mosquitto(workdir / "mosquitto")
+    config = workdir / "agent.toml"
+    config.write_text(
+        f'[cabinet]\nmodel = "{MODEL}"\n'
+        f'[buses.main]\ntransport = "rtu"\nport = "{link}"\nbaudrate = {baud}\n'
+        f'[mqtt]\nport = {broker.port}\n[polling]\ninterval_s = 1.0\ntelemetry_interval_s = 10.0\n')
+    agent = ManagedProcess("agent", [console_script("cabinet-agent"), "run", "--config", str(config)])
+    floor = ManagedProcess("floor", [sys.executable, "-c", FLOOR_CODE])
+    try:
+        agent.wait_for_line(lambda line: "adapter at" in line)
+        floor.wait_for_line(lambda line: line == "READY")
+        time.sleep(3)  # settle: the first telemetry, the MQTT handshake
+        before = {name: _proc_stat(p.proc.pid) for name, p in (("agent", agent), ("floor", floor))}
+        time.sleep(window)  # the measurement window itself
+        after = {name: _proc_stat(p.proc.pid) for name, p in (("agent", agent), ("floor", floor))}
+        if agent.proc.poll() is not None:
+            raise RuntimeError(f"agent exited:\n{agent.output()}")
+    finally:
+        agent.stop()
+        floor.stop()
+        broker.process.stop()
+    return {name: ((after[name][0] - before[name][0]) / window * 100, after[name][1], after[name][2])
+            for name in after}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--baud", type=int, default=19200)
+    parser.add_argument("--cycles", type=int, default=60)
+    parser.add_argument("--window", type=float, default=30.0, help="footprint window, seconds")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="ladewache-bench-") as tmp:
+        workdir = Path(tmp)
+        sim, link = _start_sim(workdir, args.baud)
+        try:
+            durations, wire, requests = asyncio.run(_cycles(link, args.baud, args.cycles))
+            footprint = _footprint(workdir, link, args.baud, args.window)
+        finally:
+            sim.stop()
+    median = statistics.median(durations)
+    p95 = statistics.quantiles(durations, n=20)[-1]
+    (agent_cpu, agent_rss, agent_peak), (floor_cpu, floor_rss, floor_peak) = \
+        footprint["agent"], footprint["floor"]
+    cpu_model = next((line.split(":", 1)[1].strip() for line in
+                      Path("/proc/cpuinfo").read_text().splitlines() if "model name" in line), "?")
+    print(f"# {datetime.now():%Y-%m-%d %H:%M}, {platform.node()}, {cpu_model}, {os.cpu_count()} CPUs, "
+          f"Python {platform.python_version()}, {platform.system()} {platform.release()}")
+    print(f"# command: .venv/bin/python bench/poll_cycle.py --baud {args.baud} "
+          f"--cycles {args.cycles} --window {args.window:g}\n")
+    print(f"Poll cycle, {MODEL} over simulated RTU at {args.baud} baud ({requests} requests, "
+          f"{args.cycles} cycles):\n")
+    print("| | measured | wire time | ratio | target |")
+    print("|---|---|---|---|---|")
+    print(f"| median cycle | {median * 1000:.1f} ms | {wire * 1000:.1f} ms | "
+          f"{median / wire:.3f}x | <= 1.2x |")
+    print(f"| p95 cycle | {p95 * 1000:.1f} ms | {wire * 1000:.1f} ms | {p95 / wire:.3f}x | |")
+    print(f"\nFootprint at one poll per second ({args.window:g} s window):\n")
+    print("| | agent | import floor | ratio |")
+    print("|---|---|---|---|")
+    print(f"| RSS | {agent_rss / 1024:.1f} MB | {floor_rss / 1024:.1f} MB | "
+          f"{agent_rss / floor_rss:.2f}x |")
+    print(f"| peak RSS | {agent_peak / 1024:.1f} MB | {floor_peak / 1024:.1f} MB | "
+          f"{agent_peak / floor_peak:.2f}x |")
+    print(f"| CPU | {agent_cpu:.2f} % of a core | {floor_cpu:.2f} % | "
+          f"+{agent_cpu - floor_cpu:.2f} points |")
+    return 0 if median / wire <= 1.2 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
