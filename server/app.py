@@ -25,6 +25,7 @@ from .alerts.sqlite import STATE_FILE, SqliteState
 from .alerts.status import alert_statuses
 from .alerts.store import MemoryState
 from .api import ApiSources, create_app
+from .battery import BatteryAgeing
 from .clock import Clock, utcnow
 from .config import ServerSettings, TsdbSettings, resolve_path
 from .errors import ServerError
@@ -34,6 +35,7 @@ from .notify import NOTIFIER_KINDS, Notifier, NotifyError
 from .notify.dispatch import Dispatcher, GroupTiming
 from .pipeline import Pipeline
 from .schoolcal import Calendars
+from .sessions import SessionRecorder
 from .tsdb.base import TimeSeriesSink
 from .tsdb.null import NullSink
 
@@ -82,7 +84,10 @@ class Collector:
         self.settings = settings
         self.fleet = Fleet()
         self.sink = make_sink(settings.tsdb)
-        self.pipeline = Pipeline(self.fleet, self.sink, clock)
+        state_dir = resolve_path(settings, settings.state.dir) if settings.state.dir else None
+        self.battery = BatteryAgeing()
+        self.sessions = SessionRecorder(state_dir, self.battery)
+        self.pipeline = Pipeline(self.fleet, self.sink, clock, self.sessions)
         ca_file = settings.mqtt.ca_file
         self.mqtt = MqttCollector(
             settings.mqtt, self.pipeline.handle,
@@ -98,7 +103,7 @@ class Collector:
         offline = CabinetOffline(pending_s=a.offline_pending_s, silence_factor=a.silence_factor,
                                  min_silence_s=a.min_silence_s, severity=Severity(a.offline_severity))
         self.engine = AlertEngine(
-            build_rules(a.rules, offline), self.state, self.fleet.snapshot, clock,
+            build_rules(a.rules, offline, self.battery), self.state, self.fleet.snapshot, clock,
             resolved_retention=timedelta(seconds=a.resolved_retention_s),
             receiving_since=self.mqtt.receiving_since, org=org, calendars=self.calendars,
             settle=timedelta(seconds=a.settle_s),

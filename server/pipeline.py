@@ -10,11 +10,12 @@ import logging
 import threading
 from dataclasses import dataclass, field
 
-from cabinet_agent.protocol import ProtocolError, decode
+from cabinet_agent.protocol import EventKind, EventMessage, ProtocolError, decode
 
 from .clock import Clock, utcnow
 from .fleet import Fleet
 from .ratelimit import RateLimitedLogger
+from .sessions import SessionRecorder
 from .tsdb.base import TimeSeriesSink
 from .tsdb.lines import message_lines
 
@@ -34,9 +35,11 @@ class IngestStats:
 
 
 class Pipeline:
-    def __init__(self, fleet: Fleet, sink: TimeSeriesSink, clock: Clock = utcnow) -> None:
+    def __init__(self, fleet: Fleet, sink: TimeSeriesSink, clock: Clock = utcnow,
+                 sessions: SessionRecorder | None = None) -> None:
         self._fleet = fleet
         self._sink = sink
+        self._sessions = sessions
         self._clock = clock
         self._lock = threading.Lock()
         self._received = 0
@@ -58,7 +61,10 @@ class Pipeline:
         try:
             received_at = self._clock()
             view = self._fleet.apply(message, received_at)
-            lines = message_lines(message, view.asset_tags, received_at)
+            repeated = (isinstance(message, EventMessage) and message.event is EventKind.SESSION_ENDED
+                        and self._sessions is not None and not self._sessions.record(message))
+            # A session sent again after a lost acknowledgement is stored already: no second point.
+            lines = [] if repeated else message_lines(message, view.asset_tags, received_at)
             if lines:
                 self._sink.write(lines)
         except Exception:  # a bug for one message must not stop the collector
