@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from .errors import ConfigError, describe_validation_error
 from .line_profile import LineProfile
 from .registers import AnyProfile, DeviceProfile, Value, load_profile
+from .thresholds import Thresholds
 
 __all__ = [
     "CabinetModel",
@@ -82,8 +83,12 @@ class Signals(_Strict):
     mains: str | None = None
     mains_on_when: bool = True
     temperature: str | None = None
+    presence: list[str] = Field(
+        default_factory=list,
+        description="optional per-slot presence inputs (micro-switches), refs concatenated in slot order")
+    presence_when: bool = Field(default=True, description="input value that means 'an iPad is in the slot'")
 
-    @field_validator("slot_power")
+    @field_validator("slot_power", "presence")
     @classmethod
     def _refs(cls, refs: list[str]) -> list[str]:
         for ref in refs:
@@ -98,16 +103,40 @@ class Signals(_Strict):
         return ref
 
 
+class ThresholdOverrides(_Strict):
+    """A cabinet model's own classification thresholds; unset keys keep the defaults
+    (``cabinet_agent.classify.Thresholds``, numbers from ../shared/reference/hardware.md)."""
+
+    idle_max_w: float | None = Field(default=None, ge=0, description="at or below: nothing draws")
+    charging_min_w: float | None = Field(default=None, gt=0, description="at or above: something draws")
+    removal_drop_w: float | None = Field(default=None, gt=0,
+                                         description="a drop to idle from at least this is a removal")
+    pulse_max_w: float | None = Field(default=None, gt=0, description="top-up pulses stay below this")
+    rating_w: float | None = Field(default=None, gt=0, description="the slot's rating; above: fault")
+    max_charge_s: float | None = Field(default=None, gt=0, description="charging longer: fault")
+    frozen_polls: int | None = Field(default=None, ge=2, description="identical readings: frozen")
+    no_topup_s: float | None = Field(default=None, gt=0, description="charged without a pulse: fault")
+
+
 class CabinetModel(_Strict):
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]*$")
     description: str = ""
     slots: int = Field(ge=1, le=256)
     devices: dict[str, DeviceSpec] = Field(min_length=1)
     signals: Signals
+    thresholds: ThresholdOverrides = Field(default_factory=ThresholdOverrides)
+
+    @model_validator(mode="after")
+    def _thresholds_fit_together(self) -> CabinetModel:
+        self.effective_thresholds()  # raises ValueError, reported with the file name
+        return self
+
+    def effective_thresholds(self) -> Thresholds:
+        return Thresholds(**self.thresholds.model_dump(exclude_none=True))
 
     @model_validator(mode="after")
     def _refs_name_devices(self) -> CabinetModel:
-        refs = [*self.signals.slot_power, self.signals.door, self.signals.mains,
+        refs = [*self.signals.slot_power, *self.signals.presence, self.signals.door, self.signals.mains,
                 self.signals.temperature]
         for text in refs:
             if text is not None and SignalRef.parse(text).device not in self.devices:
@@ -125,6 +154,17 @@ class LoadedCabinet:
     model: CabinetModel
     profiles: dict[str, AnyProfile]  # device name -> profile
     slot_refs: tuple[tuple[SignalRef, int], ...]  # each ref with its number of channels
+    presence_refs: tuple[tuple[SignalRef, int], ...] = ()  # empty: no presence inputs
+
+    def presence(self, readings: dict[str, dict[str, Value | list[Value]]]) -> tuple[bool | None, ...] | None:
+        """Per slot: an iPad is in it (True), not (False), unknown (None); None without inputs."""
+        if not self.presence_refs:
+            return None
+        active = self.model.signals.presence_when
+        values: list[bool | None] = []
+        for ref, width in self.presence_refs:
+            values.extend(None if v is None else bool(v) == active for v in ref.values(readings, width))
+        return tuple(values)
 
     def slot_power(self, readings: dict[str, dict[str, Value | list[Value]]]) -> list[Value]:
         values: list[Value] = []
@@ -151,7 +191,7 @@ def wired_points(model: CabinetModel) -> dict[str, set[str]]:
     """``{device: point names}`` the model's signals use; only these are polled."""
     signals = model.signals
     needed: dict[str, set[str]] = {}
-    for text in [*signals.slot_power, signals.door, signals.mains, signals.temperature]:
+    for text in [*signals.slot_power, *signals.presence, signals.door, signals.mains, signals.temperature]:
         if text is not None:
             ref = SignalRef.parse(text)
             needed.setdefault(ref.device, set()).add(ref.point)
@@ -214,6 +254,9 @@ def load_cabinet_model(name_or_path: str | Path, base_dir: Path | None = None) -
     try:
         slot_refs = tuple((r, _channel_count(profiles[r.device], r)) for r in refs)
         wired = sum(width for _, width in slot_refs)
+        presence_refs = tuple((r, _channel_count(profiles[r.device], r))
+                              for r in map(SignalRef.parse, model.signals.presence))
+        presence_wired = sum(width for _, width in presence_refs)
         for key in ("door", "mains", "temperature"):
             text = getattr(model.signals, key)
             if text is not None:
@@ -223,4 +266,6 @@ def load_cabinet_model(name_or_path: str | Path, base_dir: Path | None = None) -
         raise ConfigError(f"{path}: signals: {exc}") from exc
     if wired != model.slots:
         raise ConfigError(f"{path}: signals.slot_power wires {wired} channels for slots = {model.slots}")
-    return LoadedCabinet(model, profiles, slot_refs)
+    if presence_refs and presence_wired != model.slots:
+        raise ConfigError(f"{path}: signals.presence wires {presence_wired} inputs for slots = {model.slots}")
+    return LoadedCabinet(model, profiles, slot_refs, presence_refs)

@@ -34,29 +34,12 @@ from .protocol import (
     SlotState,
 )
 from .sessions import SessionTracker
+from .thresholds import Thresholds
 from .windows import ChargingWindows
 
 __all__ = ["CabinetClassifier", "Change", "SlotClassifier", "Thresholds"]
 
 S = SlotState
-
-
-@dataclass(frozen=True, slots=True)
-class Thresholds:
-    idle_max_w: float = 0.5  # no-load 0.1 W plus the meter's 0.1 W resolution and noise
-    charging_min_w: float = 1.0  # between the two: hysteresis band, the state stays
-    removal_drop_w: float = 5.0  # tapering ends near 2–3 W; a drop from above this is a removal
-    pulse_max_w: float = 8.0  # a top-up from 95 % draws about 7 W in the taper (GUESS, hardware.md)
-    rating_w: float = 30.0  # above this the slot draws more than a 20 W charger can (GUESS)
-    max_charge_s: float = 8 * 3600  # 12.9" iPad on 12 W needs 4.5–5 h (hardware.md); GUESS margin
-    frozen_polls: int = 30  # the same reading this often while others move: a frozen channel
-    no_topup_s: float = 3 * 86400  # a full iPad tops up below 95 %: silence for days is a fault
-
-    def __post_init__(self) -> None:
-        if not 0 <= self.idle_max_w < self.charging_min_w <= self.removal_drop_w <= self.pulse_max_w:
-            raise ValueError("need 0 <= idle_max_w < charging_min_w <= removal_drop_w <= pulse_max_w")
-        if self.rating_w <= self.pulse_max_w:
-            raise ValueError("rating_w must be above pulse_max_w")
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +69,7 @@ class SlotClassifier:
     _last_valid_w: float | None = None
     _unsupplied: bool = False
     _quiet_since: datetime | None = None  # charged and not drawing since
+    _last_poll: datetime | None = None
     session: SessionTracker = field(init=False)
 
     def __post_init__(self) -> None:
@@ -149,7 +133,7 @@ class SlotClassifier:
             if came_back and old_base is S.CHARGING and power <= t.idle_max_w and presence is None:
                 new_base, how = S.UNKNOWN, None  # removed while off, or full: cannot tell
             if new_base is S.CHARGING and not self.session.active:
-                self.session.start(now, power)
+                self.session.start(now, power, self._last_poll)
             elif how is not None and self.session.active and new_base is not S.CHARGING:
                 ended = self.session.end(now, how)
             if door_open and presence is None and new_base is S.CHARGED and power < t.charging_min_w:
@@ -159,6 +143,7 @@ class SlotClassifier:
             self.fault = self._fault(power, new_base, now, frozen)
             self._last_valid_w = power
         self.base = new_base
+        self._last_poll = now
         changes: list[Change] = []
         if ended is not None:
             changes.append(Change(EventKind.SESSION_ENDED, None, ended.end.value, slot=self.slot,
@@ -241,8 +226,7 @@ class CabinetClassifier:
             frozen.append(self._same_count[i] >= self.thresholds.frozen_polls and self._others_moved[i])
         return frozen
 
-    def update(self, reading: CabinetReading, now: datetime,
-               presence: tuple[bool | None, ...] | None = None) -> list[Change]:
+    def update(self, reading: CabinetReading, now: datetime) -> list[Change]:
         if len(reading.slot_power) != self.slot_count:
             raise ValueError(f"{len(reading.slot_power)} readings for {self.slot_count} slots")
         changes = self._device_changes(reading.devices)
@@ -256,7 +240,7 @@ class CabinetClassifier:
         self.temperature_c = reading.temperature_c
         supplied = reading.mains is not MainsState.OFF and self.windows.active(now)
         frozen = self._frozen(reading.slot_power)
-        present = presence or (None,) * self.slot_count
+        present = reading.presence or (None,) * self.slot_count
         for i, (slot, power) in enumerate(zip(self.slots, reading.slot_power, strict=True)):
             slot_changes = slot.update(power, now, supplied=supplied, presence=present[i],
                                        door_open=door_open, frozen=frozen[i])

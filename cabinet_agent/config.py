@@ -21,6 +21,7 @@ from pydantic import (
 
 from .configfile import FileSettings, load_settings
 from .errors import UNION_TAG_MARK
+from .windows import ChargingWindows
 
 __all__ = [
     "AgentSettings",
@@ -189,6 +190,22 @@ class PollingSection(_Section):
     )
 
 
+class ChargingSection(_Section):
+    windows: list[str] = Field(
+        default_factory=list,
+        description="local times the cabinet supplies its slots, e.g. [\"22:00-06:00\"] for a night "
+                    "timer; empty = always. Outside, no slot is expected to draw")
+    timezone: str = Field(default="Europe/Berlin", description="time zone of the windows")
+
+    @model_validator(mode="after")
+    def _parse(self) -> ChargingSection:
+        ChargingWindows.parse(self.windows, self.timezone)  # raises naming the bad window
+        return self
+
+    def parsed(self) -> ChargingWindows:
+        return ChargingWindows.parse(self.windows, self.timezone)
+
+
 class AgentSettings(FileSettings):
     cabinet: CabinetSection = CabinetSection()
     buses: dict[str, AnyBus] = Field(
@@ -199,6 +216,7 @@ class AgentSettings(FileSettings):
         default_factory=dict, description="per-device timeout_s / retries, by device name")
     mqtt: MqttSection = MqttSection()
     polling: PollingSection = PollingSection()
+    charging: ChargingSection = ChargingSection()
 
     def resolve(self, path: Path | None) -> Path | None:
         """A path from the config, relative to the config file's folder."""

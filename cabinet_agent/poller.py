@@ -39,6 +39,7 @@ class CabinetReading:
     devices: tuple[DeviceHealth, ...]
     duration_s: float
     raw: CabinetReadings = field(default_factory=dict, compare=False)
+    presence: tuple[bool | None, ...] | None = None  # None: the cabinet has no presence inputs
 
 
 @dataclass
@@ -129,6 +130,7 @@ class Poller:
                           for t in self._devices),
             duration_s=self._monotonic() - started,
             raw=readings,
+            presence=self.cabinet.presence(readings),
         )
 
     async def close(self) -> None:

@@ -64,7 +64,12 @@ class Agent:
         self._seq_lock = threading.Lock()
         self._config_hash = config_hash(settings)
         self.poller = Poller(cabinet, sources, monotonic=monotonic)
-        self.classifier = CabinetClassifier(cabinet.model.slots, asset_tags=dict(settings.cabinet.asset_tags))
+        self.classifier = CabinetClassifier(
+            cabinet.model.slots,
+            cabinet.model.effective_thresholds(),
+            asset_tags=dict(settings.cabinet.asset_tags),
+            windows=settings.charging.parsed(),
+        )
         self._last_reading: CabinetReading | None = None
         self._snapshot_lock = threading.Lock()
         site, cab = settings.cabinet.site, settings.cabinet.id

@@ -36,9 +36,14 @@ class SessionTracker:
     def active(self) -> bool:
         return self.started_at is not None
 
-    def start(self, now: datetime, power_w: float) -> None:
-        self.started_at, self._last_at, self._last_w = now, now, power_w
-        self.energy_wh = 0.0
+    def start(self, now: datetime, power_w: float, previous_poll: datetime | None = None) -> None:
+        """A charge seen first at ``now``; it began after ``previous_poll`` (the last idle
+        reading): midway is the unbiased guess, and its energy is counted from there."""
+        began = now
+        if previous_poll is not None and previous_poll < now:
+            began = previous_poll + (now - previous_poll) / 2
+        self.started_at, self._last_at, self._last_w = began, now, power_w
+        self.energy_wh = power_w * (now - began).total_seconds() / 3600
         self.peak_w = power_w
         self._plateau_w, self._plateau_s, self._taper_wh = power_w, 0.0, None
 

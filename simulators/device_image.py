@@ -84,6 +84,11 @@ def device_values(cabinet: LoadedCabinet, truth: CabinetTruth) -> dict[str, Valu
         put(ref, [s.power_w for s in slots])
         slot_energy[ref.device] = slot_energy.get(ref.device, 0.0) + sum(s.energy_wh for s in slots)
         position += width
+    position = 0
+    for ref, width in cabinet.presence_refs:
+        slots = truth.slots[position:position + width]
+        put(ref, [s.present == signals.presence_when for s in slots])
+        position += width
     if signals.door is not None:
         put(SignalRef.parse(signals.door), [truth.door_open == signals.door_open_when])
     if signals.mains is not None:

@@ -1,11 +1,20 @@
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from tests.support.services import Broker, VictoriaMetrics, start_mosquitto, start_victoria_metrics
+
+# CI runs the same examples every time (a red main must mean a regression, not a new draw);
+# local runs explore new ones. Set HYPOTHESIS_PROFILE=explore to explore in CI too.
+settings.register_profile("ci", derandomize=True, print_blob=True)
+settings.register_profile("explore", print_blob=True)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "explore"))
+
 
 
 @pytest.fixture

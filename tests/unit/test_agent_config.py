@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -181,3 +182,34 @@ def test_model_addresses_are_checked(tmp_path: Path, devices: str, message: str)
     path.write_text(f'name = "m"\nslots = 1\n{devices}[signals]\nslot_power = ["m.temperature"]\n')
     with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
         load_cabinet_model(str(path))
+
+
+def test_model_thresholds_override_the_defaults_and_are_checked(tmp_path: Path) -> None:
+    cabinet = load_cabinet_model("ladewache-16-presence")
+    assert cabinet.model.effective_thresholds().rating_w == 30.0
+    assert cabinet.model.effective_thresholds().idle_max_w == 0.5  # unset: the default
+    path = tmp_path / "m.toml"
+    path.write_text('name = "m"\nslots = 16\n[devices.meter]\nprofile = "ladewache-slot-meter-16"\n'
+                    'address = 1\n[signals]\nslot_power = ["meter.power"]\n'
+                    "[thresholds]\nidle_max_w = 3.0\n")
+    with pytest.raises(ConfigError, match=str(path)) as info:
+        load_cabinet_model(str(path))
+    assert "idle_max_w" in str(info.value)
+
+
+def test_presence_inputs_must_wire_every_slot(tmp_path: Path) -> None:
+    path = tmp_path / "m.toml"
+    path.write_text('name = "m"\nslots = 16\n[devices.meter]\nprofile = "ladewache-slot-meter-16"\n'
+                    'address = 1\n[devices.p]\nprofile = "waveshare-io-8ch"\naddress = 5\n'
+                    '[signals]\nslot_power = ["meter.power"]\npresence = ["p.input"]\n')
+    with pytest.raises(ConfigError, match=r"signals\.presence wires 8 inputs for slots = 16"):
+        load_cabinet_model(str(path))
+
+
+def test_a_bad_charging_window_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "agent.toml"
+    path.write_text('[charging]\nwindows = ["22:00-6"]\n')
+    with pytest.raises(ConfigError, match=r"charging: .*22:00-6"):
+        load(path)
+    path.write_text('[charging]\nwindows = ["22:00-06:00"]\ntimezone = "Europe/Berlin"\n')
+    assert load(path).charging.parsed().active(datetime(2026, 11, 30, 23, 30, tzinfo=UTC))

@@ -6,9 +6,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from cabinet_agent.classify import CabinetClassifier, SlotClassifier, Thresholds
+from cabinet_agent.classify import CabinetClassifier, SlotClassifier
 from cabinet_agent.poller import CabinetReading
 from cabinet_agent.protocol import DeviceHealth, DoorState, EventKind, MainsState, SessionEnd, SlotState
+from cabinet_agent.thresholds import Thresholds
 from cabinet_agent.windows import ChargingWindows
 
 T0 = datetime(2026, 11, 30, 7, 0, tzinfo=UTC)
@@ -168,9 +169,11 @@ def test_sessions_integrate_energy_and_say_how_they_ended() -> None:
     session = sessions[0]
     assert session.end is SessionEnd.REMOVED
     assert session.asset_tag == "IPAD-1"
-    assert session.energy_wh == pytest.approx(20.0 * 59 / 60 + (20.0 + 0.05) / 2 / 60, rel=1e-3)
+    # Seen first at minute 1 after an idle poll at minute 0: it began midway, at 0:30.
+    assert session.started_at == T0 + timedelta(seconds=30)
+    assert session.energy_wh == pytest.approx(20.0 * 59.5 / 60 + (20.0 + 0.05) / 2 / 60, rel=1e-3)
     assert session.peak_w == 20.0
-    assert session.duration_s == 60 * 60
+    assert session.duration_s == 60.5 * 60
     assert session.taper_wh is None
 
 
