@@ -81,6 +81,16 @@ class RuleSettings(BaseModel):
     severity: Severity = Field(default=Severity.WARNING, description="info, warning or critical")
 
 
+class SettingsRule:
+    """A rule whose pending period and severity come from its settings."""
+
+    name: str
+
+    def __init__(self, settings: RuleSettings) -> None:
+        self.pending = timedelta(seconds=settings.pending_s)
+        self.severity = settings.severity
+
+
 def cabinet_labels(name: str, cabinet: CabinetView) -> dict[str, str]:
     return {"alertname": name, "site": cabinet.site, "cabinet": cabinet.cabinet}
 

@@ -7,12 +7,11 @@ only places the flagged asset tags in their cabinet and slot. Without a source i
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import timedelta
 from typing import Protocol
 
 from pydantic import Field
 
-from .base import Finding, RuleContext, RuleSettings, Severity, expected_asset_tag, slot_labels
+from .base import Finding, RuleContext, RuleSettings, SettingsRule, Severity, expected_asset_tag, slot_labels
 
 __all__ = ["BatteryHealthSource", "BatteryWorn", "BatteryWornSettings", "WornBattery"]
 
@@ -38,12 +37,11 @@ class BatteryWornSettings(RuleSettings):
     severity: Severity = Field(default=Severity.INFO, description="info, warning or critical")
 
 
-class BatteryWorn:
+class BatteryWorn(SettingsRule):
     name = "battery_worn"
 
     def __init__(self, settings: BatteryWornSettings, source: BatteryHealthSource | None) -> None:
-        self.pending = timedelta(seconds=settings.pending_s)
-        self.severity = settings.severity
+        super().__init__(settings)
         self._source = source
 
     def evaluate(self, ctx: RuleContext) -> list[Finding]:

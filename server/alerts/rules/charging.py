@@ -9,7 +9,7 @@ from pydantic import Field
 
 from cabinet_agent.protocol import SlotState
 
-from .base import Finding, RuleContext, RuleSettings, Severity, expected_asset_tag, slot_labels
+from .base import Finding, RuleContext, RuleSettings, SettingsRule, Severity, expected_asset_tag, slot_labels
 
 __all__ = ["ChargingTooLong", "ChargingTooLongSettings", "SlotOverpower", "SlotOverpowerSettings"]
 
@@ -22,12 +22,11 @@ class ChargingTooLongSettings(RuleSettings):
     severity: Severity = Field(default=Severity.WARNING, description="info, warning or critical")
 
 
-class ChargingTooLong:
+class ChargingTooLong(SettingsRule):
     name = "charging_too_long"
 
     def __init__(self, settings: ChargingTooLongSettings) -> None:
-        self.pending = timedelta(seconds=settings.pending_s)
-        self.severity = settings.severity
+        super().__init__(settings)
         self._limit = timedelta(hours=settings.max_hours)
 
     def evaluate(self, ctx: RuleContext) -> list[Finding]:
@@ -53,12 +52,11 @@ class SlotOverpowerSettings(RuleSettings):
     severity: Severity = Field(default=Severity.CRITICAL, description="info, warning or critical")
 
 
-class SlotOverpower:
+class SlotOverpower(SettingsRule):
     name = "slot_overpower"
 
     def __init__(self, settings: SlotOverpowerSettings) -> None:
-        self.pending = timedelta(seconds=settings.pending_s)
-        self.severity = settings.severity
+        super().__init__(settings)
         self._rating = settings.rating_w
 
     def evaluate(self, ctx: RuleContext) -> list[Finding]:

@@ -5,11 +5,9 @@ While it lasts, the slots it measures read "unknown"; the alert inhibits the slo
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from pydantic import Field
 
-from .base import Finding, RuleContext, RuleSettings, Severity, cabinet_labels
+from .base import Finding, RuleContext, RuleSettings, SettingsRule, Severity, cabinet_labels
 
 __all__ = ["DeviceFault", "DeviceFaultSettings"]
 
@@ -19,12 +17,8 @@ class DeviceFaultSettings(RuleSettings):
     severity: Severity = Field(default=Severity.WARNING, description="info, warning or critical")
 
 
-class DeviceFault:
+class DeviceFault(SettingsRule):
     name = "device_fault"
-
-    def __init__(self, settings: DeviceFaultSettings) -> None:
-        self.pending = timedelta(seconds=settings.pending_s)
-        self.severity = settings.severity
 
     def evaluate(self, ctx: RuleContext) -> list[Finding]:
         findings = []

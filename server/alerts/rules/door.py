@@ -3,13 +3,11 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from pydantic import Field
 
 from cabinet_agent.protocol import DoorState
 
-from .base import Finding, RuleContext, RuleSettings, Severity, cabinet_labels
+from .base import Finding, RuleContext, RuleSettings, SettingsRule, Severity, cabinet_labels
 
 __all__ = ["DoorOpen", "DoorOpenAfterHours", "DoorOpenAfterHoursSettings", "DoorOpenSettings"]
 
@@ -21,12 +19,8 @@ class DoorOpenSettings(RuleSettings):
     severity: Severity = Field(default=Severity.WARNING, description="info, warning or critical")
 
 
-class DoorOpen:
+class DoorOpen(SettingsRule):
     name = "door_open"
-
-    def __init__(self, settings: DoorOpenSettings) -> None:
-        self.pending = timedelta(seconds=settings.pending_s)
-        self.severity = settings.severity
 
     def evaluate(self, ctx: RuleContext) -> list[Finding]:
         return [Finding(cabinet_labels(self.name, c), {})
@@ -38,14 +32,10 @@ class DoorOpenAfterHoursSettings(RuleSettings):
     severity: Severity = Field(default=Severity.WARNING, description="info, warning or critical")
 
 
-class DoorOpenAfterHours:
+class DoorOpenAfterHours(SettingsRule):
     """Only for cabinets of a configured school (its hours are needed)."""
 
     name = "door_open_after_hours"
-
-    def __init__(self, settings: DoorOpenAfterHoursSettings) -> None:
-        self.pending = timedelta(seconds=settings.pending_s)
-        self.severity = settings.severity
 
     def evaluate(self, ctx: RuleContext) -> list[Finding]:
         findings = []

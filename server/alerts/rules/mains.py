@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import time, timedelta
+from datetime import time
 
 from pydantic import Field
 
 from cabinet_agent.protocol import MainsState
 from server.org import TimeWindow
 
-from .base import Finding, RuleContext, RuleSettings, Severity, cabinet_labels
+from .base import Finding, RuleContext, RuleSettings, SettingsRule, Severity, cabinet_labels
 
 __all__ = ["MainsLost", "MainsLostSettings"]
 
@@ -23,12 +23,11 @@ class MainsLostSettings(RuleSettings):
     severity: Severity = Field(default=Severity.CRITICAL, description="info, warning or critical")
 
 
-class MainsLost:
+class MainsLost(SettingsRule):
     name = "mains_lost"
 
     def __init__(self, settings: MainsLostSettings) -> None:
-        self.pending = timedelta(seconds=settings.pending_s)
-        self.severity = settings.severity
+        super().__init__(settings)
         self._window = settings.window
 
     def evaluate(self, ctx: RuleContext) -> list[Finding]:

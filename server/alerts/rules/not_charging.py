@@ -3,13 +3,11 @@ charging at the school's morning check on a school day: it will not be full for 
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from pydantic import Field
 
 from cabinet_agent.protocol import SlotState
 
-from .base import Finding, RuleContext, RuleSettings, Severity, expected_asset_tag, slot_labels
+from .base import Finding, RuleContext, RuleSettings, SettingsRule, Severity, expected_asset_tag, slot_labels
 
 __all__ = ["NotCharged", "NotChargedSettings", "NotCharging", "NotChargingSettings"]
 
@@ -21,12 +19,8 @@ class NotChargingSettings(RuleSettings):
     severity: Severity = Field(default=Severity.WARNING, description="info, warning or critical")
 
 
-class NotCharging:
+class NotCharging(SettingsRule):
     name = "ipad_not_charging"
-
-    def __init__(self, settings: NotChargingSettings) -> None:
-        self.pending = timedelta(seconds=settings.pending_s)
-        self.severity = settings.severity
 
     def evaluate(self, ctx: RuleContext) -> list[Finding]:
         findings = []
@@ -44,14 +38,10 @@ class NotChargedSettings(RuleSettings):
     severity: Severity = Field(default=Severity.WARNING, description="info, warning or critical")
 
 
-class NotCharged:
+class NotCharged(SettingsRule):
     """Holds from the morning check while the slot is still charging since before it."""
 
     name = "ipad_not_charged"
-
-    def __init__(self, settings: NotChargedSettings) -> None:
-        self.pending = timedelta(seconds=settings.pending_s)
-        self.severity = settings.severity
 
     def evaluate(self, ctx: RuleContext) -> list[Finding]:
         findings = []

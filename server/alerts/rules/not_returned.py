@@ -14,14 +14,12 @@ Weekends, public and school holidays have no check, so nothing new fires then.
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from pydantic import Field
 
 from cabinet_agent.protocol import SlotState
 from server.org import Policy
 
-from .base import Finding, RuleContext, RuleSettings, Severity, expected_asset_tag, slot_labels
+from .base import Finding, RuleContext, RuleSettings, SettingsRule, Severity, expected_asset_tag, slot_labels
 
 __all__ = ["NotReturned", "NotReturnedSettings"]
 
@@ -33,12 +31,8 @@ class NotReturnedSettings(RuleSettings):
     severity: Severity = Field(default=Severity.WARNING, description="info, warning or critical")
 
 
-class NotReturned:
+class NotReturned(SettingsRule):
     name = "ipad_not_returned"
-
-    def __init__(self, settings: NotReturnedSettings) -> None:
-        self.pending = timedelta(seconds=settings.pending_s)
-        self.severity = settings.severity
 
     def evaluate(self, ctx: RuleContext) -> list[Finding]:
         findings = []

@@ -11,7 +11,7 @@ from pydantic import Field, model_validator
 
 from server.fleet import CabinetKey
 
-from .base import Finding, RuleContext, RuleSettings, Severity, cabinet_labels
+from .base import Finding, RuleContext, RuleSettings, SettingsRule, Severity, cabinet_labels
 
 __all__ = ["OverTemperature", "OverTemperatureSettings", "TemperatureRise",
            "TemperatureRiseSettings"]
@@ -60,15 +60,14 @@ class TemperatureRiseSettings(RuleSettings):
     severity: Severity = Field(default=Severity.WARNING, description="info, warning or critical")
 
 
-class TemperatureRise:
+class TemperatureRise(SettingsRule):
     """Keeps the readings it has seen over the window (the fleet holds only the latest), so it is a
     function of the fleet states over that window. After a restart it needs a window to judge."""
 
     name = "temperature_rise"
 
     def __init__(self, settings: TemperatureRiseSettings) -> None:
-        self.pending = timedelta(seconds=settings.pending_s)
-        self.severity = settings.severity
+        super().__init__(settings)
         self._rise = settings.rise_c
         self._window = timedelta(seconds=settings.window_s)
         self._seen: dict[CabinetKey, deque[tuple[datetime, float]]] = {}
