@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # Installs the real servers the integration tests talk to, from Debian's packages, when missing:
-# mosquitto (MQTT broker) and victoria-metrics (accepts the InfluxDB v2 write API).
+# mosquitto (MQTT broker), victoria-metrics (accepts the InfluxDB v2 write API) and chromium (the
+# dashboard's browser tests drive it with Playwright).
 set -euo pipefail
 
 missing=()
 command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || missing+=(mosquitto)
 command -v victoria-metrics >/dev/null 2>&1 || missing+=(victoria-metrics)
+[ -x /usr/bin/chromium ] || missing+=(chromium)
 
 if [ ${#missing[@]} -eq 0 ]; then
-  echo "system deps present: mosquitto, victoria-metrics"
+  echo "system deps present: mosquitto, victoria-metrics, chromium"
   exit 0
 fi
 

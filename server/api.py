@@ -1,7 +1,7 @@
 """The HTTP API (FastAPI): fleet state, alerts and counters; acknowledgements and silences.
 
-No authentication yet (issue 8 adds accounts and roles): bind it to localhost or put it behind a
-proxy that authenticates.
+Every endpoint but ``/healthz`` needs a login session or an API token (``server/auth``); lists are
+filtered to the caller's scope and actions outside it are refused with 403 (docs/dashboard.md).
 """
 
 from __future__ import annotations
@@ -11,12 +11,13 @@ from dataclasses import dataclass, field
 from datetime import time, timedelta
 from typing import Annotated, Any, Protocol
 
-from fastapi import FastAPI, HTTPException, Query
+from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from .alerts.silence import Silence, SilenceKind, Weekly
 from .alerts.status import alert_statuses
 from .alerts.store import Ack, AckStore, AlertStore, MemoryState, SilenceStore
+from .auth import Auth, Principal, Scope
 from .clock import Clock
 from .fleet import Fleet
 from .i18n import DEFAULT_LANGUAGE, Language
@@ -35,7 +36,7 @@ from .views import (
     stats_json,
 )
 
-__all__ = ["ApiSources", "create_app"]
+__all__ = ["ApiSources", "InScope", "Who", "create_app", "refuse_unless"]
 
 
 class StateStore(AlertStore, SilenceStore, AckStore, Protocol):
@@ -54,6 +55,8 @@ class ApiSources:
     tsdb_stats: Callable[[], SinkStats]
     state: StateStore = field(default_factory=MemoryState)
     org: Organisation = field(default_factory=Organisation)
+    # The default knows no users, so it refuses every request: secure unless configured.
+    auth: Auth = field(default_factory=Auth)
 
 
 class _Body(BaseModel):
@@ -88,17 +91,39 @@ class TechnicianBody(_Body):
     comment: str = Field(default="", max_length=1000)
 
 
+def refuse_unless(allowed: bool) -> None:
+    if not allowed:
+        raise HTTPException(403, "outside your role or scope")
+
+
+def _caller(request: Request) -> Principal:
+    sources: ApiSources = request.app.state.api_sources
+    return sources.auth.require(request)
+
+
+def _scope(request: Request) -> Scope:
+    sources: ApiSources = request.app.state.api_sources
+    return sources.auth.require(request).scope(sources.org)
+
+
+Who = Annotated[Principal, Depends(_caller)]  # 401 without login or token; CSRF on a POST
+InScope = Annotated[Scope, Depends(_scope)]
+
+
 def create_app(sources: ApiSources) -> FastAPI:
     app = FastAPI(title="Ladewache collector", version=__version__)
+    app.state.api_sources = sources
     state = sources.state
 
     @app.get("/api/fleet")
-    def fleet() -> dict[str, Any]:
-        """Every cabinet with its slots, state and last-seen times."""
-        return fleet_json(sources.fleet.snapshot(), sources.clock())
+    def fleet(scope: InScope) -> dict[str, Any]:
+        """Every cabinet (in your scope) with its slots, state and last-seen times."""
+        cabinets = [c for c in sources.fleet.snapshot() if scope.sees(c.site)]
+        return fleet_json(cabinets, sources.clock())
 
     @app.get("/api/alerts")
     def alerts(
+        scope: InScope,
         state_filter: Annotated[AlertFilter, Query(
             alias="state",
             description="all, active (pending + firing), firing, pending or resolved")] = "all",
@@ -108,12 +133,15 @@ def create_app(sources: ApiSources) -> FastAPI:
         they are acknowledged, silenced or inhibited."""
         now = sources.clock()
         statuses = alert_statuses(sources.alerts.all(), state.silences(), state.acks(), now)
-        return alerts_json(statuses, now, state_filter, lang)
+        return alerts_json([s for s in statuses if scope.sees_labels(s.alert.labels)], now,
+                           state_filter, lang)
 
     @app.post("/api/alerts/{fingerprint}/ack")
-    def acknowledge(fingerprint: str, body: AckBody) -> dict[str, Any]:
+    def acknowledge(fingerprint: str, body: AckBody, who: Who) -> dict[str, Any]:
         """Acknowledge the active alert: it stays firing and visible but is not repeated."""
         alert = sources.alerts.get_active(fingerprint)
+        scope = who.scope(sources.org)
+        refuse_unless(scope.can_write and (alert is None or scope.sees_labels(alert.labels)))
         if alert is None:
             raise HTTPException(404, f"no active alert {fingerprint}")
         ack = Ack(fingerprint, alert.active_at, body.by, body.comment, sources.clock())
@@ -121,14 +149,17 @@ def create_app(sources: ApiSources) -> FastAPI:
         return {"fingerprint": fingerprint, "ack": ack_json(ack)}
 
     @app.get("/api/silences")
-    def silences() -> dict[str, Any]:
+    def silences(scope: InScope) -> dict[str, Any]:
         now = sources.clock()
         return {"generated_at": now.isoformat(),
-                "silences": [silence_json(s, now) for s in state.silences()]}
+                "silences": [silence_json(s, now) for s in state.silences()
+                             if scope.sees_labels(s.matchers)]}
 
     @app.post("/api/silences", status_code=201)
-    def create_silence(body: SilenceBody) -> dict[str, Any]:
-        """A one-off silence, or a recurring one with ``weekly``."""
+    def create_silence(body: SilenceBody, scope: InScope) -> dict[str, Any]:
+        """A one-off silence, or a recurring one with ``weekly``. Outside the district admin's
+        role it must match one ``site`` of your scope."""
+        refuse_unless(scope.can_write and scope.sees_labels(body.matchers))
         now = sources.clock()
         weekly = None
         try:
@@ -146,16 +177,20 @@ def create_app(sources: ApiSources) -> FastAPI:
         return silence_json(silence, now)
 
     @app.post("/api/silences/{silence_id}/expire")
-    def expire_silence(silence_id: str) -> dict[str, Any]:
+    def expire_silence(silence_id: str, scope: InScope) -> dict[str, Any]:
         now = sources.clock()
+        target = next((s for s in state.silences() if s.id == silence_id), None)
+        refuse_unless(scope.can_write and (target is None or scope.sees_labels(target.matchers)))
         silence = state.expire_silence(silence_id, now)
         if silence is None:
             raise HTTPException(404, f"no running or future silence {silence_id}")
         return silence_json(silence, now)
 
     @app.post("/api/cabinets/{site}/{cabinet}/technician", status_code=201)
-    def technician_on_site(site: str, cabinet: str, body: TechnicianBody) -> dict[str, Any]:
+    def technician_on_site(site: str, cabinet: str, body: TechnicianBody,
+                           scope: InScope) -> dict[str, Any]:
         """Mute every alert of one cabinet until the technician leaves."""
+        refuse_unless(scope.acts_on(site))
         now = sources.clock()
         if body.until <= now or body.until - now > timedelta(days=7):
             raise HTTPException(422, "until must be in the future and within 7 days")
@@ -165,7 +200,7 @@ def create_app(sources: ApiSources) -> FastAPI:
         return silence_json(silence, now)
 
     @app.get("/api/stats")
-    def stats() -> dict[str, Any]:
+    def stats(who: Who) -> dict[str, Any]:
         return stats_json(sources.ingest_stats(), sources.mqtt_stats(), sources.tsdb_stats(),
                           len(sources.fleet))
 

@@ -25,6 +25,7 @@ from .alerts.sqlite import STATE_FILE, SqliteState
 from .alerts.status import alert_statuses
 from .alerts.store import MemoryState
 from .api import ApiSources, create_app
+from .auth import USERS_FILE, Auth, UserStore
 from .battery import BatteryAgeing
 from .clock import Clock, utcnow
 from .config import ServerSettings, TsdbSettings, resolve_path
@@ -38,8 +39,9 @@ from .schoolcal import Calendars
 from .sessions import SessionRecorder
 from .tsdb.base import TimeSeriesSink
 from .tsdb.null import NullSink
+from .web import Dashboard, install_dashboard
 
-__all__ = ["Collector", "make_calendars", "make_sink", "make_state", "serve"]
+__all__ = ["Collector", "make_auth", "make_calendars", "make_sink", "make_state", "serve"]
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +69,20 @@ def make_state(settings: ServerSettings) -> SqliteState | MemoryState:
     path = resolve_path(settings, settings.state.dir) / STATE_FILE
     log.info("alert state in %s", path)
     return SqliteState(path)
+
+
+def make_auth(settings: ServerSettings, clock: Clock) -> Auth:
+    """Users live beside the alert state; without a [state] dir nobody can log in."""
+    if not settings.http.auth:
+        log.warning("[http] auth = false: every request is treated as the district admin's; "
+                    "use this for a demo on localhost only")
+    directory = settings.state.dir
+    if directory is None and settings.http.auth:
+        log.warning("no [state] dir configured: there are no user accounts, so the dashboard "
+                    "and API refuse every request")
+    path = resolve_path(settings, directory) / USERS_FILE if directory is not None else None
+    return Auth(UserStore(path), clock, enabled=settings.http.auth,
+                session_lifetime=timedelta(hours=settings.http.session_hours))
 
 
 def make_calendars(settings: ServerSettings) -> Calendars:
@@ -123,7 +139,10 @@ class Collector:
             fleet=self.fleet, alerts=self.state, clock=clock,
             ingest_stats=self.pipeline.stats, mqtt_stats=self.mqtt.stats,
             tsdb_stats=self.sink.stats, state=self.state, org=org,
+            auth=make_auth(settings, clock),
         ))
+        self.dashboard = install_dashboard(self.app, Dashboard(self.app.state.api_sources,
+                                                               self.sessions))
 
     def notifiers_for(self, receiver: Receiver) -> list[Notifier]:
         """Built once per receiver (the config does not change while running)."""
@@ -221,6 +240,7 @@ async def serve(settings: ServerSettings, ready: Callable[[str], None]) -> None:
     http_task = asyncio.create_task(http.serve(sockets=[sock]), name="http")
     alert_task = asyncio.create_task(collector.tick_alerts(), name="alerts")
     notify_task = asyncio.create_task(collector.tick_notify(), name="notify")
+    history_task = asyncio.create_task(collector.dashboard.sample_forever(), name="history")
     stop_task = asyncio.create_task(stop.wait(), name="stop")
     try:
         while not http.started:
@@ -240,6 +260,7 @@ async def serve(settings: ServerSettings, ready: Callable[[str], None]) -> None:
         stop_task.cancel()
         alert_task.cancel()
         notify_task.cancel()
+        history_task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await notify_task
         http.should_exit = True

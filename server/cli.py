@@ -14,9 +14,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from cabinet_agent.configfile import redacted
+from cabinet_agent.sdnotify import SdNotifier
 
 from .alerts_cli import list_alerts
 from .app import serve
+from .auth.cli import add_user_commands, run_user_command
 from .config import ServerSettings, load_server_settings
 from .errors import ConfigError, ServerError
 from .i18n import DEFAULT_LANGUAGE, LANGUAGES
@@ -39,6 +41,7 @@ def _parser() -> argparse.ArgumentParser:
     alerts.add_argument("--lang", choices=LANGUAGES, default=DEFAULT_LANGUAGE,
                         help="language of the texts (default: de)")
     alerts.add_argument("--all", action="store_true", help="also list resolved alerts")
+    add_user_commands(commands)
     for sub in (run, check, alerts):
         sub.add_argument("--config", type=Path, default=None,
                          help="TOML config file (default: built-in defaults + environment)")
@@ -48,6 +51,7 @@ def _parser() -> argparse.ArgumentParser:
 def _print_ready(url: str) -> None:
     # The one line on stdout that tests and supervisors wait for.
     print(f"READY http={url}", flush=True)
+    SdNotifier.from_env().ready(f"serving {url}")  # systemd Type=notify; no-op elsewhere
 
 
 def _setup_logging(level: str) -> None:
@@ -72,6 +76,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         except (ConfigError, ServerError) as exc:
             print(f"cabinet-server: {exc}", file=sys.stderr)
             return 2
+    if args.command == "user":
+        return run_user_command(args, settings, sys.stdout)
     _setup_logging(settings.log_level)
     log.info("cabinet-server %s starting; config %s: %s", __version__,
              args.config or "(none)", effective)

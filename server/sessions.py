@@ -73,6 +73,17 @@ class SessionRecorder:
                 (asset_tag, limit)).fetchall()
         return [ChargeSession.model_validate_json(text) for (text,) in rows]
 
+    def recent(self, site: str | None = None, cabinet: str | None = None, slot: int | None = None,
+               limit: int = 100_000) -> list[tuple[str, str, ChargeSession]]:
+        """(site, cabinet, session), newest first, optionally of one site, cabinet or slot."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT site, cabinet, session FROM sessions WHERE (? IS NULL OR site = ?) "
+                "AND (? IS NULL OR cabinet = ?) AND (? IS NULL OR json_extract(session, '$.slot') = ?) "
+                "ORDER BY ended_at DESC LIMIT ?",
+                (site, site, cabinet, cabinet, slot, slot, limit)).fetchall()
+        return [(s, c, ChargeSession.model_validate_json(text)) for s, c, text in rows]
+
     def close(self) -> None:
         with self._lock:
             self._db.close()

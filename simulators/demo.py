@@ -131,11 +131,32 @@ def _write(path: Path, text: str) -> Path:
     return path
 
 
-def _fleet_summary(http: str) -> str:
-    with urllib.request.urlopen(f"{http}/api/fleet", timeout=2) as response:
-        fleet = json.loads(response.read())
-    with urllib.request.urlopen(f"{http}/api/alerts?state=active", timeout=2) as response:
-        alerts = json.loads(response.read())
+def _demo_admin(config: Path) -> tuple[str, str]:
+    """The demo's district admin (created, or given a new password on a later run) and an API
+    token for the summary lines: (password, token)."""
+    def user(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "server", "user", *args, "--config", str(config)],
+                              capture_output=True, text=True, timeout=60, check=False)
+
+    made = user("add", "admin", "--role", "admin")
+    if made.returncode != 0:
+        made = user("passwd", "admin")
+    made.check_returncode()
+    password = next(ln.split(": ", 1)[1] for ln in made.stdout.splitlines() if ln.startswith("password: "))
+    token = user("token", "admin", "--label", "demo summary")
+    token.check_returncode()
+    return password, token.stdout.strip()
+
+
+def _api(url: str, token: str) -> dict:
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})
+    with urllib.request.urlopen(request, timeout=2) as response:
+        return dict(json.loads(response.read()))
+
+
+def _fleet_summary(http: str, token: str) -> str:
+    fleet = _api(f"{http}/api/fleet", token)
+    alerts = _api(f"{http}/api/alerts?state=active", token)
     states: Counter[str] = Counter()
     for cabinet in fleet.get("cabinets", []):
         for slot in cabinet.get("slots", []):
@@ -159,7 +180,9 @@ def run(speed: float = 60.0, workdir: Path | None = None, broker: str = "auto") 
             f"[mqtt]\nhost = \"127.0.0.1\"\nport = {broker_port}\nusername = \"ladewache-server\"\n"
             f"[http]\nhost = \"127.0.0.1\"\nport = {http_port}\n"
             "[alerts]\noffline_pending_s = 30\n"
+            '[state]\ndir = "state"\n'
             "# no [tsdb] url: the demo stores no time series, the server says so and runs on\n"))
+        password, token = _demo_admin(server_conf)
         server = demo.start("server", [sys.executable, "-m", "server", "run", "--config", str(server_conf)],
                             "READY")
         http = server.ready.split("http=", 1)[1]
@@ -187,6 +210,7 @@ def run(speed: float = 60.0, workdir: Path | None = None, broker: str = "auto") 
         print(f"  broker      mqtt://127.0.0.1:{broker_port}  ({broker_kind})")
         print(f"  server      {http}")
         print(f"              {http}/api/fleet    {http}/api/alerts    {http}/docs")
+        print(f"  dashboard   {http}/  log in as admin / {password}  (district admin, made for this demo)")
         print("  time series none configured: the server keeps fleet state and alerts only")
         for cabinet_id, model, modbus, control in rows:
             print(f"  {SITE}/{cabinet_id:<10} {model:<13} modbus {modbus:<16} sim control {control}/state")
@@ -200,7 +224,7 @@ def run(speed: float = 60.0, workdir: Path | None = None, broker: str = "auto") 
                     reported.add(child.name)
                     print(f"! {child.name} exited with {child.proc.returncode}; see {child.log_path}")
             try:
-                print(time.strftime("%H:%M:%S"), _fleet_summary(http), flush=True)
+                print(time.strftime("%H:%M:%S"), _fleet_summary(http, token), flush=True)
             except OSError as exc:
                 print(f"server not answering: {exc}")
         print("\nstopping …")

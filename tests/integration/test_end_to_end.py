@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.api_auth import admin_token, api_get
 from tests.support.procs import ManagedProcess, console_script, wait_until
 from tests.support.services import Broker, VictoriaMetrics
 
@@ -43,6 +44,7 @@ class System:
     server: ManagedProcess
     http: str
     agent_config: Path
+    token: str = ""
     agent: ManagedProcess | None = None
 
     def start_agent(self) -> ManagedProcess:
@@ -51,13 +53,13 @@ class System:
         return self.agent
 
     def slot(self, number: int) -> dict | None:
-        for cabinet in _get(f"{self.http}/api/fleet")["cabinets"]:
+        for cabinet in api_get(f"{self.http}/api/fleet", self.token)["cabinets"]:
             if cabinet["site"] == SITE and cabinet["cabinet"] == CABINET:
                 return next(s for s in cabinet["slots"] if s["slot"] == number)
         return None
 
     def offline_alerts(self) -> list[dict]:
-        return [a for a in _get(f"{self.http}/api/alerts?state=all")["alerts"]
+        return [a for a in api_get(f"{self.http}/api/alerts?state=all", self.token)["alerts"]
                 if a["labels"].get("alertname") == "cabinet_offline"
                 and a["labels"].get("site") == SITE and a["labels"].get("cabinet") == CABINET]
 
@@ -76,7 +78,9 @@ def system(tmp_path: Path, broker: Broker, victoria: VictoriaMetrics) -> Iterato
         f'[tsdb]\nurl = "{victoria.url}"\ntoken = "unused"\norg = "ladewache"\nbucket = "ladewache"\n'
         "flush_interval_s = 0.1\n"
         '[http]\nhost = "127.0.0.1"\nport = 0\n'
+        '[state]\ndir = "state"\n'
         "[alerts]\noffline_pending_s = 0\ntick_s = 0.2\n")
+    token = admin_token(tmp_path / "state")
     server = ManagedProcess("server", [console_script("cabinet-server"), "run", "--config", str(server_conf)])
     http = server.wait_for_line(lambda line: line.startswith("READY")).split("http=", 1)[1]
     agent_conf = tmp_path / "agent.toml"
@@ -87,7 +91,7 @@ def system(tmp_path: Path, broker: Broker, victoria: VictoriaMetrics) -> Iterato
         f'[mqtt]\nhost = "127.0.0.1"\nport = {broker.port}\nkeepalive_s = {KEEPALIVE_S}\n'
         "reconnect_min_s = 0.2\nreconnect_max_s = 1\n"
         f"[polling]\ninterval_s = {POLL_S}\ntelemetry_interval_s = 2\n")
-    system = System(sim, fields["control"], modbus_port, server, http, agent_conf)
+    system = System(sim, fields["control"], modbus_port, server, http, agent_conf, token)
     yield system
     for process in (system.agent, server, sim):
         if process is not None:

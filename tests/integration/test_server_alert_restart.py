@@ -28,6 +28,7 @@ from cabinet_agent.protocol import (
     encode,
     topic_for,
 )
+from tests.support.api_auth import admin_token, api_get
 from tests.support.http_receiver import Receiver, http_receiver
 from tests.support.procs import ManagedProcess, console_script, wait_until
 from tests.support.services import Broker
@@ -108,8 +109,8 @@ def _start(config: Path) -> tuple[ManagedProcess, str]:
     return process, line.split("=", 1)[1]
 
 
-def _firing(url: str, site: str) -> dict[str, Any] | None:
-    alerts = _get(f"{url}/api/alerts?state=firing")["alerts"]
+def _firing(url: str, site: str, token: str) -> dict[str, Any] | None:
+    alerts = api_get(f"{url}/api/alerts?state=firing", token)["alerts"]
     return next((a for a in alerts if a["labels"].get("site") == site), None)
 
 
@@ -132,9 +133,10 @@ def test_a_restart_mid_incident_sends_no_duplicate(tmp_path: Path, broker: Broke
 
     with http_receiver() as receiver:
         config = _config(tmp_path, broker, receiver, site)
+        token = admin_token(tmp_path / "state")
         first, url = _start(config)
         wait_until(lambda: receiver.delivered(), 20, "the first notification")
-        before = _firing(url, site)
+        before = _firing(url, site, token)
         assert before is not None
         assert first.stop() == 0
 
@@ -142,7 +144,7 @@ def test_a_restart_mid_incident_sends_no_duplicate(tmp_path: Path, broker: Broke
         # The restarted collector has the alert from its state file and, once its group is due,
         # finds in the notification log that this group was already sent.
         second.wait_for_line(lambda ln: "up to date" in ln and site in ln, timeout=20)
-        after = _firing(url, site)
+        after = _firing(url, site, token)
         assert after is not None
         assert (after["fingerprint"], after["starts_at"]) == (before["fingerprint"],
                                                               before["starts_at"])

@@ -30,6 +30,7 @@ from cabinet_agent.protocol import (
     encode,
     topic_for,
 )
+from tests.support.api_auth import admin_token, api_get
 from tests.support.procs import ManagedProcess, console_script, wait_until
 from tests.support.services import Broker, VictoriaMetrics
 
@@ -49,12 +50,13 @@ def _get(url: str) -> Any:
 
 
 class Server:
-    def __init__(self, process: ManagedProcess, url: str) -> None:
+    def __init__(self, process: ManagedProcess, url: str, token: str) -> None:
         self.process = process
         self.url = url
+        self.token = token
 
     def get(self, path: str) -> Any:
-        return _get(self.url + path)
+        return api_get(self.url + path, self.token)
 
     def cabinet(self, site: str, cabinet: str) -> dict[str, Any] | None:
         return next((c for c in self.get("/api/fleet")["cabinets"]
@@ -82,14 +84,16 @@ def start_server(tmp_path: Path, broker: Broker,
             + (f"[tsdb]\nurl = '{victoria.url}'\nflush_interval_s = {flush_interval_s}\n"
                if tsdb else "")
             + "[http]\nport = 0\n"
+            + f"[state]\ndir = 'state-{len(started)}'\n"
             f"[alerts]\noffline_pending_s = {pending_s}\ntick_s = 0.1\nsettle_s = 0.5\n",
             encoding="utf-8",
         )
+        token = admin_token(tmp_path / f"state-{len(started)}")
         process = ManagedProcess("cabinet-server",
                                  [console_script("cabinet-server"), "run", "--config", str(config)])
         started.append(process)
         line = process.wait_for_line(lambda ln: ln.startswith("READY http="), timeout=30)
-        return Server(process, line.split("=", 1)[1])
+        return Server(process, line.split("=", 1)[1], token)
 
     yield start
     for process in started:

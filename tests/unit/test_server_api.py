@@ -25,6 +25,7 @@ from cabinet_agent.protocol import (
 from server.alerts import Alert
 from server.alerts.store import MemoryState
 from server.api import ApiSources, create_app
+from server.auth import Auth, Role, User, UserStore
 from server.fleet import Fleet
 from server.ingest import MqttStats
 from server.pipeline import IngestStats
@@ -42,8 +43,9 @@ def _env() -> dict[str, object]:
 class ApiClient:
     """Synchronous GETs against an ASGI app, one event loop per call."""
 
-    def __init__(self, app: FastAPI) -> None:
+    def __init__(self, app: FastAPI, headers: dict[str, str] | None = None) -> None:
         self._app = app
+        self._headers = headers or {}
 
     def get(self, path: str) -> httpx.Response:
         return self.request("GET", path)
@@ -54,7 +56,8 @@ class ApiClient:
     def request(self, method: str, path: str, body: object = None) -> httpx.Response:
         async def call() -> httpx.Response:
             transport = httpx.ASGITransport(app=self._app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:
+            async with httpx.AsyncClient(transport=transport, base_url="http://api",
+                                         headers=self._headers) as client:
                 return await client.request(method, path, json=body)
 
         return asyncio.run(call())
@@ -91,9 +94,11 @@ def client(store: MemoryState) -> ApiClient:
         mqtt_stats=lambda: MqttStats(True, 1, 0, None),
         tsdb_stats=lambda: SinkStats(SinkHealth.FAILING, written=10, dropped=1, errors=2,
                                      buffered=7, last_error="down"),
-        state=store,
+        state=store, auth=Auth(UserStore(None), lambda: NOW),
     )
-    return ApiClient(create_app(sources))
+    sources.auth.store.add_user(User("admin", Role.ADMIN), "a-long-password", NOW)
+    token = sources.auth.store.create_token("admin", "test", NOW)
+    return ApiClient(create_app(sources), {"Authorization": f"Bearer {token}"})
 
 
 def test_fleet_lists_cabinets_with_slots(client: ApiClient) -> None:

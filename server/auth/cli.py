@@ -1,0 +1,108 @@
+"""``cabinet-server user …``: create the first admin, more users, API tokens.
+
+Passwords are read from stdin (``--password-stdin``) or generated and printed once; tokens are
+printed once. Both are stored hashed in ``users.sqlite`` in the ``[state] dir``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import secrets
+import sys
+from pathlib import Path
+from typing import Any, TextIO
+
+from ..clock import utcnow
+from ..config import ServerSettings, resolve_path
+from .model import Role, User
+from .store import USERS_FILE, UserStore, UserStoreError
+
+__all__ = ["add_user_commands", "run_user_command"]
+
+
+def add_user_commands(commands: Any) -> argparse.ArgumentParser:
+    user = commands.add_parser("user", help="manage dashboard/API users and API tokens")
+    sub = user.add_subparsers(dest="user_command", required=True)
+    add = sub.add_parser("add", help="create a user (the first one: --role admin)")
+    add.add_argument("name")
+    add.add_argument("--role", choices=[r.value for r in Role], required=True,
+                     help="admin (district), technician (one municipality), viewer (one school)")
+    add.add_argument("--municipality", help="the technician's municipality id")
+    add.add_argument("--school", help="the viewer's school site id")
+    add.add_argument("--password-stdin", action="store_true",
+                     help="read the password from stdin (default: generate and print one)")
+    passwd = sub.add_parser("passwd", help="set a new password (ends the user's sessions)")
+    passwd.add_argument("name")
+    passwd.add_argument("--password-stdin", action="store_true")
+    remove = sub.add_parser("remove", help="delete a user with their tokens and sessions")
+    remove.add_argument("name")
+    listing = sub.add_parser("list", help="list users and their API tokens (ids only)")
+    token = sub.add_parser("token", help="create an API token for scripts; printed once")
+    token.add_argument("name")
+    token.add_argument("--label", default="script", help="what the token is for")
+    revoke = sub.add_parser("revoke", help="revoke an API token by its id")
+    revoke.add_argument("token_id")
+    for leaf in (add, passwd, remove, listing, token, revoke):
+        leaf.add_argument("--config", type=Path, default=None,
+                          help="the server's TOML config (its [state] dir holds the users)")
+    return user
+
+
+def _password(from_stdin: bool, out: TextIO) -> str:
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    password = secrets.token_urlsafe(12)
+    print(f"password: {password}", file=out)
+    return password
+
+
+def _check_scope(user: User, settings: ServerSettings) -> None:
+    org = settings.organisation
+    if user.municipality is not None and user.municipality not in {m.id for m in org.municipalities}:
+        raise UserStoreError(f"no municipality {user.municipality!r} in [organisation]")
+    if user.school is not None and org.school(user.school) is None:
+        raise UserStoreError(f"no school {user.school!r} in [organisation]")
+
+
+def run_user_command(args: argparse.Namespace, settings: ServerSettings, out: TextIO) -> int:
+    if settings.state.dir is None:
+        print("cabinet-server: users need a [state] dir in the config", file=sys.stderr)
+        return 2
+    store = UserStore(resolve_path(settings, settings.state.dir) / USERS_FILE)
+    try:
+        return _run(args, settings, store, out)
+    except (UserStoreError, ValueError) as exc:
+        print(f"cabinet-server: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        store.close()
+
+
+def _run(args: argparse.Namespace, settings: ServerSettings, store: UserStore, out: TextIO) -> int:
+    command = args.user_command
+    if command == "add":
+        role = Role(args.role)
+        user = User(args.name, role, args.municipality if role is Role.TECHNICIAN else None,
+                    args.school if role is Role.VIEWER else None)
+        _check_scope(user, settings)
+        store.add_user(user, _password(args.password_stdin, out), utcnow())
+        print(f"user {user.name} ({role.value}) created", file=out)
+    elif command == "passwd":
+        store.set_password(args.name, _password(args.password_stdin, out))
+        print(f"password of {args.name} changed", file=out)
+    elif command == "remove":
+        if not store.remove_user(args.name):
+            raise UserStoreError(f"no user {args.name!r}")
+        print(f"user {args.name} removed", file=out)
+    elif command == "list":
+        for user in store.users():
+            where = user.municipality or user.school or ""
+            tokens = ", ".join(f"{t.id} ({t.label})" for t in store.tokens(user.name))
+            print(f"{user.name}\t{user.role.value}\t{where}\t{tokens}", file=out)
+    elif command == "token":
+        print(store.create_token(args.name, args.label, utcnow()), file=out)
+    elif command == "revoke":
+        if not store.revoke_token(args.token_id):
+            raise UserStoreError(f"no token {args.token_id!r}")
+        print(f"token {args.token_id} revoked", file=out)
+    return 0

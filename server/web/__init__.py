@@ -1,0 +1,23 @@
+"""The technicians' dashboard (server-rendered HTML), its JSON/CSV API and /metrics (issue 8)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from .context import Dashboard
+from .data import data_router
+from .metrics import metrics_router
+from .pages import page_router
+
+__all__ = ["Dashboard", "install_dashboard"]
+
+
+def install_dashboard(app: FastAPI, dash: Dashboard) -> Dashboard:
+    app.include_router(data_router(dash))
+    app.include_router(metrics_router(dash))
+    app.include_router(page_router(dash))
+    app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
+    return dash

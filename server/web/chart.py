@@ -1,0 +1,76 @@
+"""Inline SVG, rendered on the server: a slot's state band with its power curve, and its charge
+sessions as bars. No JavaScript and no chart library; the colours are the slot LEDs' (style.css).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from html import escape
+from typing import Final
+
+from cabinet_agent.protocol import ChargeSession
+
+from .history import Sample, Transition
+
+__all__ = ["sessions_svg", "timeline_svg"]
+
+WIDTH: Final = 800
+BAND_H: Final = 18
+PLOT_H: Final = 120
+MAX_W: Final = 25.0  # an iPad charger's top: ≈20 W; more is an overpower alert anyway
+
+
+def _x(at: datetime, start: datetime, span: timedelta) -> float:
+    return round(max(0.0, min(1.0, (at - start) / span)) * WIDTH, 1)
+
+
+def timeline_svg(transitions: Sequence[Transition], samples: Sequence[Sample], start: datetime,
+                 end: datetime, label: str) -> str:
+    span = end - start
+    parts = [f'<svg class="timeline" viewBox="0 0 {WIDTH} {BAND_H + PLOT_H + 20}" role="img" '
+             f'aria-label="{escape(label)}">']
+    for i, change in enumerate(transitions):
+        until = transitions[i + 1].at if i + 1 < len(transitions) else end
+        if until <= start:
+            continue
+        x0, x1 = _x(change.at, start, span), _x(until, start, span)
+        parts.append(f'<rect class="st-{change.state.value}" x="{x0}" y="0" '
+                     f'width="{max(x1 - x0, 1):.1f}" height="{BAND_H}">'
+                     f'<title>{change.state.value} {change.at:%H:%M:%S}</title></rect>')
+    points = " ".join(
+        f"{_x(s.at, start, span)},{BAND_H + PLOT_H - min(s.power_w, MAX_W) / MAX_W * PLOT_H:.1f}"
+        for s in samples if s.power_w is not None and s.at >= start)
+    if points:
+        parts.append(f'<polyline class="power" points="{points}"/>')
+    for watts in (0, 10, 20):
+        y = BAND_H + PLOT_H - watts / MAX_W * PLOT_H
+        parts.append(f'<line class="grid" x1="0" x2="{WIDTH}" y1="{y:.1f}" y2="{y:.1f}"/>'
+                     f'<text x="2" y="{y - 2:.1f}">{watts} W</text>')
+    step = max(span / 6, timedelta(minutes=1))
+    tick = start
+    while tick <= end:
+        parts.append(f'<text x="{_x(tick, start, span)}" y="{BAND_H + PLOT_H + 16}">'
+                     f'{tick:%H:%M}</text>')
+        tick += step
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def sessions_svg(sessions: Sequence[ChargeSession], label: str) -> str:
+    """Energy per session, oldest left; the tooltip has start, duration and how it ended."""
+    if not sessions:
+        return ""
+    ordered = sorted(sessions, key=lambda s: s.started_at)
+    top = max(max(s.energy_wh for s in ordered), 1.0)
+    bar = WIDTH / max(len(ordered), 1)
+    parts = [f'<svg class="sessions" viewBox="0 0 {WIDTH} 120" role="img" '
+             f'aria-label="{escape(label)}">']
+    for i, s in enumerate(ordered):
+        h = s.energy_wh / top * 100
+        parts.append(
+            f'<rect class="end-{s.end.value}" x="{i * bar + 1:.1f}" y="{110 - h:.1f}" '
+            f'width="{max(bar - 2, 1):.1f}" height="{h:.1f}"><title>{s.started_at:%Y-%m-%d %H:%M} '
+            f'{s.duration_s / 60:.0f} min {s.energy_wh:.1f} Wh ({s.end.value})</title></rect>')
+    parts.append(f'<text x="2" y="118">max {top:.1f} Wh</text></svg>')
+    return "".join(parts)

@@ -1,0 +1,98 @@
+"""What the dashboard's pages and JSON routes share: the sources, scope checks and queries."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from typing import Final
+
+from ..alerts.model import AlertState
+from ..alerts.status import AlertStatus, alert_statuses
+from ..api import ApiSources
+from ..auth import Scope
+from ..fleet import CabinetKey, CabinetView
+from ..sessions import SessionRecorder
+from .history import SlotHistory
+from .overview import OrgIndex, Overview, build_overview
+
+__all__ = ["Dashboard", "Hit", "OutOfScope"]
+
+log = logging.getLogger(__name__)
+
+MAX_HITS: Final = 50
+
+
+class OutOfScope(Exception):
+    """The caller may not see or do this (HTTP 403)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    kind: str  # "slot" or "school"
+    site: str
+    cabinet: str | None
+    slot: int | None
+    label: str
+
+
+@dataclass
+class Dashboard:
+    sources: ApiSources
+    sessions: SessionRecorder | None = None
+    history: SlotHistory = field(default_factory=SlotHistory)
+    sample_s: float = 5.0
+    index: OrgIndex = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.index = OrgIndex.of(self.sources.org)
+
+    def statuses(self, scope: Scope) -> list[AlertStatus]:
+        state = self.sources.state
+        statuses = alert_statuses(self.sources.alerts.all(), state.silences(), state.acks(),
+                                  self.sources.clock())
+        return [s for s in statuses if scope.sees_labels(s.alert.labels)]
+
+    def firing_counts(self, scope: Scope) -> dict[CabinetKey, int]:
+        counts: dict[CabinetKey, int] = {}
+        for status in self.statuses(scope):
+            if status.state is AlertState.FIRING:
+                key = status.alert.cabinet_key
+                counts[key] = counts.get(key, 0) + 1
+        return counts
+
+    def overview(self, scope: Scope, page: int = 1, per_page: int = 200) -> Overview:
+        return build_overview(self.index, self.sources.fleet.snapshot(), self.firing_counts(scope),
+                              scope.sees, page, per_page)
+
+    def cabinet(self, scope: Scope, site: str, cabinet: str) -> CabinetView | None:
+        if not scope.sees(site):
+            raise OutOfScope(site)
+        return self.sources.fleet.get(site, cabinet)
+
+    def search(self, scope: Scope, query: str) -> list[Hit]:
+        needle = query.strip().lower()
+        if not needle:
+            return []
+        hits: list[Hit] = []
+        for site, name in self.index.school_names.items():
+            if scope.sees(site) and (needle in site.lower() or needle in name.lower()):
+                hits.append(Hit("school", site, None, None, f"{name} ({site})"))
+        for view in self.sources.fleet.snapshot():
+            if not scope.sees(view.site):
+                continue
+            for slot in view.slots:
+                if slot.asset_tag and needle in slot.asset_tag.lower():
+                    hits.append(Hit("slot", view.site, view.cabinet, slot.slot, slot.asset_tag))
+            if len(hits) >= MAX_HITS:
+                break
+        return hits[:MAX_HITS]
+
+    async def sample_forever(self) -> None:
+        """Feed the slot history from the fleet state (a task of the server's event loop)."""
+        while True:
+            try:
+                self.history.observe(self.sources.fleet.snapshot(), self.sources.clock())
+            except Exception:  # top of a task: a bad record must not end the history for good
+                log.exception("slot history sampling failed")
+            await asyncio.sleep(self.sample_s)

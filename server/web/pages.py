@@ -1,0 +1,271 @@
+"""The HTML pages: login, overview, cabinet, slot, alerts, search; and the forms they post.
+
+Every form carries the session's CSRF token; every page and form checks the caller's scope.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import timedelta
+from typing import Annotated
+from urllib.parse import parse_qs, quote
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import RedirectResponse, Response
+
+from ..alerts.silence import Silence, SilenceKind
+from ..alerts.store import Ack
+from ..auth import COOKIE, LoginRefused, Principal
+from ..views import alerts_json, silence_json
+from .chart import sessions_svg, timeline_svg
+from .context import Dashboard, OutOfScope
+from .render import language_of, page
+
+__all__ = ["page_router"]
+
+LOGIN_COOKIE = "ladewache_login"
+MAX_HOURS = 168  # a silence or a technician's visit lasts at most a week
+
+
+async def _form(request: Request) -> dict[str, str]:
+    body = (await request.body()).decode("utf-8", "replace")
+    return {k: v[-1] for k, v in parse_qs(body, keep_blank_values=True).items()}
+
+
+def _hours(value: str) -> timedelta:
+    try:
+        hours = float(value)
+    except ValueError:
+        hours = 0
+    if not 0 < hours <= MAX_HOURS:
+        raise OutOfScope("hours out of range")
+    return timedelta(hours=hours)
+
+
+def page_router(dash: Dashboard) -> APIRouter:
+    router = APIRouter(include_in_schema=False)
+    auth = dash.sources.auth
+    org = dash.sources.org
+
+    def who_or_login(request: Request) -> Principal | Response:
+        who = auth.principal(request)
+        if who is None:
+            target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+            return RedirectResponse(f"/login?next={quote(target)}", 303)
+        return who
+
+    def refused(request: Request, who: Principal | None) -> Response:
+        return page(request, "error.html", who, 403, message_key="forbidden")
+
+    @router.get("/login")
+    def login_form(request: Request, error: str = "", wait: int = 0) -> Response:
+        token = secrets.token_urlsafe(16)
+        response = page(request, "login.html", None, login_csrf=token, error=error, wait=wait,
+                        next=request.query_params.get("next", "/"))
+        response.set_cookie(LOGIN_COOKIE, token, httponly=True, samesite="strict", max_age=3600)
+        return response
+
+    @router.post("/login")
+    async def login(request: Request) -> Response:
+        form = await _form(request)
+        sent, expected = form.get("csrf", ""), request.cookies.get(LOGIN_COOKIE, "")
+        if not expected or not secrets.compare_digest(sent, expected):
+            return page(request, "error.html", None, 403, message_key="forbidden")
+        target = form.get("next", "/")
+        if not target.startswith("/") or target.startswith("//"):
+            target = "/"  # never redirect off-site
+        client = request.client.host if request.client else "?"
+        try:
+            session_id, _ = auth.login(form.get("name", ""), form.get("password", ""), client)
+        except LoginRefused as exc:
+            status = 429 if exc.retry_after_s else 401
+            refused_page = page(request, "login.html", None, status, login_csrf=expected,
+                                error="login_wait" if exc.retry_after_s else "login_failed",
+                                wait=int(exc.retry_after_s) + 1, next=target)
+            if exc.retry_after_s:
+                refused_page.headers["Retry-After"] = str(int(exc.retry_after_s) + 1)
+            return refused_page
+        response = RedirectResponse(target, 303)
+        response.set_cookie(COOKIE, session_id, httponly=True, samesite="lax",
+                            secure=request.url.scheme == "https",
+                            max_age=int(auth.session_lifetime.total_seconds()))
+        response.delete_cookie(LOGIN_COOKIE)
+        return response
+
+    @router.post("/logout")
+    async def logout(request: Request) -> Response:
+        who = auth.principal(request)
+        if who is not None:
+            auth.check_csrf(who, (await _form(request)).get("csrf"))
+            auth.logout(request)
+        response = RedirectResponse("/login", 303)
+        response.delete_cookie(COOKIE)
+        return response
+
+    @router.get("/")
+    def overview(request: Request, page_no: Annotated[int, Query(alias="page", ge=1)] = 1) -> Response:
+        who = who_or_login(request)
+        if isinstance(who, Response):
+            return who
+        view = dash.overview(who.scope(org), page_no)
+        return page(request, "overview.html", who, overview=view, live=True)
+
+    @router.get("/cabinets/{site}/{cabinet}")
+    def cabinet(request: Request, site: str, cabinet: str) -> Response:
+        who = who_or_login(request)
+        if isinstance(who, Response):
+            return who
+        scope = who.scope(org)
+        try:
+            view = dash.cabinet(scope, site, cabinet)
+        except OutOfScope:
+            return refused(request, who)
+        if view is None:
+            return page(request, "error.html", who, 404, message_key="not_found")
+        now = dash.sources.clock()
+        alerts = [a for a in alerts_json(dash.statuses(scope), now, "active",
+                                         language_of(request))["alerts"]
+                  if a["group"] == f"{site}/{cabinet}"]
+        for item in alerts:
+            item["can_act"] = scope.acts_on(site)
+        return page(request, "cabinet.html", who, cab=view, alerts=alerts, live=True,
+                    can_act=scope.acts_on(site), school=dash.index.school_names.get(site, site),
+                    name=dash.index.cabinet_names.get((site, cabinet), cabinet))
+
+    @router.get("/cabinets/{site}/{cabinet}/slots/{slot}")
+    def slot(request: Request, site: str, cabinet: str, slot: int) -> Response:
+        who = who_or_login(request)
+        if isinstance(who, Response):
+            return who
+        try:
+            view = dash.cabinet(who.scope(org), site, cabinet)
+        except OutOfScope:
+            return refused(request, who)
+        current = next((s for s in view.slots if s.slot == slot), None) if view else None
+        if view is None or current is None:
+            return page(request, "error.html", who, 404, message_key="not_found")
+        now = dash.sources.clock()
+        start = now - timedelta(hours=2)
+        changes = dash.history.transitions(site, cabinet, slot)
+        samples = dash.history.samples(site, cabinet, slot)
+        if samples:
+            start = max(min(samples[0].at, changes[0].at if changes else now), now - timedelta(hours=24))
+        sessions = ([s for _, _, s in dash.sessions.recent(site, cabinet, slot, 50)]
+                    if dash.sessions else [])
+        return page(request, "slot.html", who, cab=view, slot=current, live=True,
+                    timeline=timeline_svg(changes, samples, start, now, "timeline"),
+                    sessions=sessions, sessions_chart=sessions_svg(sessions, "sessions"))
+
+    @router.get("/alerts")
+    def alerts(request: Request, show_all: Annotated[bool, Query(alias="all")] = False) -> Response:
+        who = who_or_login(request)
+        if isinstance(who, Response):
+            return who
+        scope = who.scope(org)
+        now = dash.sources.clock()
+        items = alerts_json(dash.statuses(scope), now, "all" if show_all else "active",
+                            language_of(request))["alerts"]
+        for item in items:
+            item["can_act"] = scope.acts_on(item["labels"].get("site", "")) and (
+                scope.sites is None or "site" in item["labels"])
+        silences = [silence_json(s, now) for s in dash.sources.state.silences()
+                    if scope.sees_labels(s.matchers) and not s.expired(now)]
+        for item in silences:
+            item["can_act"] = scope.can_write
+        return page(request, "alerts.html", who, alerts=items, silences=silences,
+                    show_all=show_all)
+
+    @router.get("/search")
+    def search(request: Request, q: str = "") -> Response:
+        who = who_or_login(request)
+        if isinstance(who, Response):
+            return who
+        def cabinets_of(site: str) -> list[str]:
+            seen = {c.cabinet for c in dash.sources.fleet.snapshot() if c.site == site}
+            return sorted(seen | {c for s, c in dash.index.configured if s == site})
+
+        return page(request, "search.html", who, q=q, hits=dash.search(who.scope(org), q),
+                    cabinets_of=cabinets_of)
+
+    async def acting(request: Request) -> tuple[Principal, dict[str, str]] | Response:
+        """A form post: logged in, with the right CSRF token."""
+        who = auth.principal(request)
+        if who is None:
+            return RedirectResponse("/login", 303)
+        form = await _form(request)
+        auth.check_csrf(who, form.get("csrf"))
+        return who, form
+
+    def back(form: dict[str, str], default: str) -> Response:
+        target = form.get("back", default)
+        return RedirectResponse(target if target.startswith("/") and not target.startswith("//")
+                                else default, 303)
+
+    @router.post("/alerts/{fingerprint}/ack")
+    async def ack(request: Request, fingerprint: str) -> Response:
+        got = await acting(request)
+        if isinstance(got, Response):
+            return got
+        who, form = got
+        alert = dash.sources.alerts.get_active(fingerprint)
+        scope = who.scope(org)
+        if alert is None or not scope.sees_labels(alert.labels) or not scope.can_write:
+            return refused(request, who)
+        dash.sources.state.acknowledge(Ack(fingerprint, alert.active_at, who.name,
+                                           form.get("comment", "")[:1000], dash.sources.clock()))
+        return back(form, "/alerts")
+
+    @router.post("/alerts/{fingerprint}/silence")
+    async def silence(request: Request, fingerprint: str) -> Response:
+        got = await acting(request)
+        if isinstance(got, Response):
+            return got
+        who, form = got
+        alert = dash.sources.alerts.get_active(fingerprint)
+        scope = who.scope(org)
+        if alert is None or not scope.sees_labels(alert.labels) or not scope.can_write:
+            return refused(request, who)
+        now = dash.sources.clock()
+        try:
+            until = now + _hours(form.get("hours", ""))
+        except OutOfScope:
+            return page(request, "error.html", who, 422, message_key="not_found")
+        dash.sources.state.add_silence(Silence(dict(alert.labels), now, until, who.name,
+                                               form.get("comment", "")[:1000],
+                                               SilenceKind.SILENCE, None, now))
+        return back(form, "/alerts")
+
+    @router.post("/cabinets/{site}/{cabinet}/technician")
+    async def technician(request: Request, site: str, cabinet: str) -> Response:
+        got = await acting(request)
+        if isinstance(got, Response):
+            return got
+        who, form = got
+        if not who.scope(org).acts_on(site):
+            return refused(request, who)
+        now = dash.sources.clock()
+        try:
+            until = now + _hours(form.get("hours", ""))
+        except OutOfScope:
+            return page(request, "error.html", who, 422, message_key="not_found")
+        dash.sources.state.add_silence(Silence({"site": site, "cabinet": cabinet}, now, until,
+                                               who.name, form.get("comment", "")[:1000],
+                                               SilenceKind.TECHNICIAN, None, now))
+        return back(form, f"/cabinets/{site}/{cabinet}")
+
+    @router.post("/silences/{silence_id}/expire")
+    async def expire(request: Request, silence_id: str) -> Response:
+        got = await acting(request)
+        if isinstance(got, Response):
+            return got
+        who, form = got
+        scope = who.scope(org)
+        target = next((s for s in dash.sources.state.silences() if s.id == silence_id), None)
+        if target is None or not scope.can_write or not scope.sees_labels(target.matchers):
+            return refused(request, who)
+        dash.sources.state.expire_silence(silence_id, dash.sources.clock())
+        return back(form, "/alerts")
+
+    return router
+
+

@@ -1,0 +1,44 @@
+"""Jinja2 templates (autoescaped) and the context every page gets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from ..auth import Principal
+from ..i18n import Language, human_time, text
+from .texts import pick_language, translator
+
+__all__ = ["LANG_COOKIE", "language_of", "page"]
+
+LANG_COOKIE = "ladewache_lang"
+_ENV = Environment(loader=FileSystemLoader(Path(__file__).parent / "templates"),
+                   autoescape=select_autoescape(["html"]), trim_blocks=True, lstrip_blocks=True)
+_ENV.filters["when"] = lambda v: human_time(v.isoformat() if hasattr(v, "isoformat") else str(v)) \
+    if v is not None else "–"
+
+
+def language_of(request: Request) -> Language:
+    return pick_language(request.query_params.get("lang"), request.cookies.get(LANG_COOKIE))
+
+
+def page(request: Request, template_name: str, who: Principal | None, status: int = 200, /,
+         **values: Any) -> HTMLResponse:
+    """Render ``name``; with ``?partial=1`` only its ``live`` block (for the live refresh)."""
+    lang = language_of(request)
+    context = {"t": translator(lang), "tx": lambda key: text(key, lang), "lang": lang,
+               "who": who, "path": request.url.path,
+               "query": request.url.query, "csrf": who.csrf if who else None, **values}
+    template = _ENV.get_template(template_name)
+    if request.query_params.get("partial") and "live" in template.blocks:
+        body = "".join(template.blocks["live"](template.new_context(context)))
+    else:
+        body = template.render(context)
+    response = HTMLResponse(body, status_code=status)
+    if request.query_params.get("lang") == lang:
+        response.set_cookie(LANG_COOKIE, lang, max_age=365 * 86400, samesite="lax")
+    return response
