@@ -14,7 +14,6 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from cabinet_agent.configfile import redacted
-from cabinet_agent.sdnotify import SdNotifier
 
 from .alerts_cli import list_alerts
 from .app import serve
@@ -51,7 +50,6 @@ def _parser() -> argparse.ArgumentParser:
 def _print_ready(url: str) -> None:
     # The one line on stdout that tests and supervisors wait for.
     print(f"READY http={url}", flush=True)
-    SdNotifier.from_env().ready(f"serving {url}")  # systemd Type=notify; no-op elsewhere
 
 
 def _setup_logging(level: str) -> None:

@@ -12,7 +12,6 @@ from typing import Literal, Self
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from cabinet_agent.configfile import FileSettings, load_settings
-from cabinet_agent.mqtt_security import check_transport_security
 
 from .alerts.rules import RulesSettings
 from .notify.settings import NotifySettings
@@ -53,13 +52,6 @@ class MqttSettings(_Section):
     ca_file: Path | None = Field(
         default=None, description="CA bundle for TLS; none = the system's trust store"
     )
-    cert_file: Path | None = Field(default=None, description="client certificate for TLS, optional")
-    key_file: Path | None = Field(default=None, description="its private key (default: in cert_file)")
-    allow_plaintext: bool = Field(
-        default=False,
-        description="allow plain MQTT (tls = false) to a host that is not loopback; the password "
-                    "then crosses the network readable",
-    )
     reconnect_min_s: float = Field(
         default=1.0, gt=0, description="first wait before reconnecting to an unreachable broker"
     )
@@ -71,8 +63,6 @@ class MqttSettings(_Section):
     def _backoff_order(self) -> Self:
         if self.reconnect_max_s < self.reconnect_min_s:
             raise ValueError("reconnect_max_s must be >= reconnect_min_s")
-        check_transport_security(self.host, self.tls, self.allow_plaintext,
-                                 self.cert_file, self.key_file)
         return self
 
 
