@@ -3,13 +3,14 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 
-.PHONY: help demo test test-unit lint schema system-deps clean bench
+.PHONY: help demo test test-unit lint schema system-deps clean bench bench-fleet
 
 help:
 	@echo "make demo   - run a simulated school (3 cabinets, agents, broker, server) on this machine"
 	@echo "make test   - install test dependencies (mosquitto, victoria-metrics, dev extras) and run all tests"
 	@echo "make lint   - ruff"
 	@echo "make bench  - agent poll cycle vs RTU wire time, RSS and CPU (docs/benchmarks.md)"
+	@echo "make bench-fleet - collector ingest vs ceiling, fleet capacity, fault-to-webhook latency"
 	@echo "make schema - regenerate docs/schema/v1 from the protocol models"
 
 $(BIN)/python:
@@ -46,6 +47,13 @@ test-unit: $(VENV)/.dev-installed
 # The agent's poll cycle over simulated RTU against the wire time, and its RSS/CPU (docs/benchmarks.md).
 bench: system-deps $(VENV)/.dev-installed
 	$(BIN)/python bench/poll_cycle.py
+
+# Fleet scale (docs/benchmarks.md, docs/scaling.md): several minutes, loopback only.
+bench-fleet: system-deps $(VENV)/.dev-installed
+	$(BIN)/python bench/ingest_ceiling.py
+	$(BIN)/python bench/fleet_capacity.py
+	$(BIN)/python bench/fault_latency.py
+	$(BIN)/python bench/fleet_agents.py
 
 schema: $(VENV)/.demo-installed
 	$(BIN)/python -m cabinet_agent.protocol docs/schema/v1

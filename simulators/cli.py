@@ -151,6 +151,9 @@ def _parser() -> argparse.ArgumentParser:
     _add_cabinet(commands)
     _add_line_board(commands)
     _add_demo(commands)
+    from .fleet import add_fleet_parser  # many cabinets in a few processes
+
+    add_fleet_parser(commands, _positive, _start)
     return parser
 
 

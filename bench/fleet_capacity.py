@@ -1,0 +1,163 @@
+"""The largest fleet one collector holds: steps of N cabinets × 32 slots at one telemetry message
+per cabinet per 60 s plus slot changes, until the ingest lag p99 reaches 2 s.
+
+    .venv/bin/python bench/fleet_capacity.py                          # 5k … 80k, 60 s windows
+    .venv/bin/python bench/fleet_capacity.py --steps 10000 80000 --window 30
+
+Each step starts a fresh ``cabinet-server`` (default config, writing to VictoriaMetrics) and
+``cabinet-sim fleet --mode light`` with N cabinets (telemetry phases spread evenly over the
+interval, 6 slot changes per cabinet and hour, each an event + a retained state; each cabinet's
+retained status and birth first, absorbed before the window starts) and 20 probe
+cabinets in site ``lag-probe`` that send telemetry every second. Lag = the time a probe's point
+first appears in VictoriaMetrics (polled every 0.25 s after a forced flush) minus the message's
+``ts``; it includes the collector's batching (``flush_interval_s`` 1 s) and up to 0.25 s of
+polling. The backlog is published minus accepted at the window's end. The run stops after the
+first step that misses the goal.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import time
+import urllib.parse
+import urllib.request
+from datetime import UTC, datetime
+
+from fleet_support import (
+    Services,
+    console_script,
+    cpu_seconds,
+    get_json,
+    load,
+    machine,
+    percentile,
+    py_spy,
+    spy_summary,
+    wait_until,
+)
+
+from tests.support.services import VictoriaMetrics
+
+PROBES = 20
+BIRTHS_TIMEOUT_S = 180.0
+GOAL_P99_S = 2.0
+
+
+def _probe_samples(vm: VictoriaMetrics, since_ms: int) -> list[tuple[str, int]]:
+    """(cabinet, timestamp ms) of every probe sample since ``since_ms``."""
+    vm.flush()
+    url = f"{vm.url}/api/v1/export?" + urllib.parse.urlencode(
+        {"match[]": 'cabinet_poll_ms{site=~"lag-probe.*"}', "start": since_ms / 1000})
+    out = []
+    for series in _export(url):
+        key = f"{series['metric']['site']}/{series['metric']['cabinet']}"
+        out += [(key, ts) for ts in series["timestamps"] if ts >= since_ms]
+    return out
+
+
+def _export(url: str) -> list[dict]:
+    with urllib.request.urlopen(url, timeout=10) as response:
+        return [json.loads(line) for line in response.read().splitlines() if line.strip()]
+
+
+def _published(lines: list[str]) -> int:
+    for line in reversed(lines):
+        if match := re.search(r"published (\d+) messages", line):
+            return int(match.group(1))
+    return 0
+
+
+def _step(services: Services, cabinets: int, window: float, warmup: float,
+          profile: bool) -> dict[str, float]:
+    assert services.vm is not None
+    server, http = services.start_server(f"collector-{cabinets}", client_id=f"cap-{cabinets}",
+                                         keepalive=30)
+    fleet = services.process(f"fleet-{cabinets}", [
+        console_script("cabinet-sim"), "fleet", "--mode", "light", "--cabinets", str(cabinets),
+        "--broker-port", str(services.broker_port),
+        "--slots", "32", "--telemetry-s", "60", "--events-per-hour", "6", "--births", "minimal",
+        "--probes", str(PROBES), "--probe-interval-s", "1", "--site-prefix", f"cap{cabinets}",
+        "--progress-s", "1", "--seed", str(cabinets)])
+    fleet.wait_for_line(lambda line: line.startswith("READY"), 60)
+    # Every cabinet's status and birth go first, on the same connection as the probes' telemetry:
+    # once a probe point is in VictoriaMetrics, the collector has worked through all births.
+    began, began_ms = time.monotonic(), int(time.time() * 1000)
+    try:
+        wait_until(lambda: _probe_samples(services.vm, began_ms), BIRTHS_TIMEOUT_S,
+                   "births absorbed", interval=0.5)
+    except TimeoutError:
+        fleet.stop()
+        server.stop()
+        return {"cabinets": cabinets, "births_s": float("nan"), "failed": 1.0}
+    births_s = time.monotonic() - began
+    time.sleep(warmup)
+    start_ms = int(time.time() * 1000)
+    cpu0, t0 = cpu_seconds(server.proc.pid), time.monotonic()
+    spy_out = services.dir / f"collector-{cabinets}.spy"
+    spy = py_spy(server.proc.pid, int(window), spy_out) if profile else None
+    seen: dict[tuple[str, int], float] = {}
+    while time.monotonic() - t0 < window:
+        now = time.time()
+        for sample in _probe_samples(services.vm, start_ms):
+            seen.setdefault(sample, now)
+        time.sleep(0.25)
+    cpu = (cpu_seconds(server.proc.pid) - cpu0) / (time.monotonic() - t0)
+    asked = time.monotonic()
+    try:
+        stats = get_json(f"{http}/api/stats", timeout=30)
+    except OSError:  # the HTTP API shares the asyncio loop with the alert and notify tickers
+        stats = {"received": 0, "tsdb": {"buffered": float("nan"), "dropped": float("nan")}}
+    api_s = time.monotonic() - asked
+    if spy is not None:
+        spy.wait(window + 30)
+        print(f"\n{cabinets} cabinets: the collector during the window, " + spy_summary(spy_out) + "\n")
+    published = _published(fleet.lines)
+    fleet.stop()
+    lags = [first - ts / 1000 for (_, ts), first in seen.items()]
+    result = {
+        "cabinets": cabinets, "births_s": births_s, "failed": 0.0, "api_s": api_s,
+        "msg_per_s": cabinets / 60 * (1 + 2 * 6 / 60) + PROBES,
+        "p50": percentile(lags, 50), "p99": percentile(lags, 99), "max": max(lags, default=0),
+        "samples": len(lags), "expected": PROBES * window,
+        "backlog": published - stats["received"] if stats["received"] else float("nan"), "cpu": cpu,
+        "tsdb_buffered": stats["tsdb"]["buffered"], "dropped": stats["tsdb"]["dropped"],
+    }
+    server.stop()
+    return result
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--steps", type=int, nargs="+", default=[5000, 10000, 20000, 40000, 80000])
+    parser.add_argument("--window", type=float, default=60.0, help="seconds measured per step")
+    parser.add_argument("--warmup", type=float, default=3.0)
+    parser.add_argument("--spy", action="store_true", help="sample the collector with py-spy")
+    args = parser.parse_args()
+    print(f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC; {machine()}; load {load()}")
+    print("\n| cabinets × 32 slots | status + birth absorbed in | messages/s | lag p50 | lag p99 "
+          "| lag max | probe points seen | backlog at end | collector CPU | TSDB buffered "
+          "| /api/stats answered in | goal p99 < 2 s |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    with Services("ladewache-capacity-") as services:
+        for cabinets in args.steps:
+            r = _step(services, cabinets, args.window, args.warmup, args.spy)
+            if r["failed"]:
+                print(f"| {cabinets:,} | births not absorbed within {BIRTHS_TIMEOUT_S:.0f} s | "
+                      "| | | | | | | | **no** |")
+                break
+            ok = r["p99"] < GOAL_P99_S and r["samples"] >= 0.9 * r["expected"]
+            print(f"| {cabinets:,} | {r['births_s']:.0f} s | {r['msg_per_s']:,.0f} | {r['p50']:.2f} s | "
+                  f"{r['p99']:.2f} s | "
+                  f"{r['max']:.2f} s | {r['samples']}/{r['expected']:.0f} | {r['backlog']:.0f} | "
+                  f"{r['cpu']:.0%} of a core | {r['tsdb_buffered']:.0f} | {r['api_s']:.1f} s | "
+                  f"{'yes' if ok else '**no**'} |", flush=True)
+            if not ok:
+                break
+    print(f"load average after: {load()}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

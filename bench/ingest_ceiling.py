@@ -1,0 +1,193 @@
+"""Collector ingest rate into the TSDB against the bare-subscriber ceiling, in one run.
+
+    .venv/bin/python bench/ingest_ceiling.py                  # 60,000 messages
+    .venv/bin/python bench/ingest_ceiling.py --messages 30000 --profile
+
+Method (ceilings.md's drain of a backlog, for both sides alike): Mosquitto with unlimited queues
+and VictoriaMetrics start on free loopback ports. A bare paho subscriber (``bare_subscriber.py``:
+QoS 1, persistent session, ``json.loads`` only) and ``cabinet-server`` (its default config, writing
+to VictoriaMetrics) subscribe, and both are frozen with SIGSTOP. One publisher then sends the same
+stream to both: protocol messages from 1,000 cabinets of the district mix (90 % telemetry at
+QoS 0, 5 % events and 5 % retained states at QoS 1, pre-encoded by ``simulators.fleet_messages``).
+The bare subscriber is resumed first and times its drain; then the collector, whose drain ends
+when ``/api/stats`` shows every message accepted and its TSDB buffer empty. Loss is counted in
+VictoriaMetrics: one ``cabinet_devices_faulty`` sample per telemetry and state message.
+``--profile`` adds a cProfile of ``Pipeline.handle`` on the same messages, in-process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import pstats
+import time
+from datetime import UTC, datetime
+
+import paho.mqtt.client as mqtt
+from fleet_support import (
+    ROOT,
+    Services,
+    cpu_seconds,
+    get_json,
+    load,
+    machine,
+    pause,
+    py_spy,
+    resume,
+    spy_summary,
+    vm_count,
+    wait_until,
+)
+from paho.mqtt.enums import CallbackAPIVersion
+
+from simulators.fleet_messages import CabinetTemplates, MessageTemplate, iso_ts
+from simulators.fleet_plan import plan_fleet
+
+CABINETS = 1000
+SITE_PREFIX = "ing"
+
+
+def _stream(count: int) -> list[tuple[CabinetTemplates, MessageTemplate]]:
+    cabinets = [CabinetTemplates(p) for p in plan_fleet(CABINETS, seed=3, site_prefix=SITE_PREFIX)]
+    out = []
+    for i in range(count):
+        cabinet = cabinets[i % CABINETS]
+        kind = (i // CABINETS) % 20
+        template = cabinet.events[0] if kind == 0 else cabinet.state if kind == 1 \
+            else cabinet.telemetry[i % len(cabinet.telemetry)]
+        out.append((cabinet, template))
+    return out
+
+
+def _publish(port: int, stream: list[tuple[CabinetTemplates, MessageTemplate]]) -> float:
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="bench-publisher")
+    client.max_inflight_messages_set(100)
+    client.connect("127.0.0.1", port)
+    client.loop_start()
+    started = time.monotonic()
+    last: mqtt.MQTTMessageInfo | None = None
+    for n, (cabinet, template) in enumerate(stream, 1):
+        info = client.publish(template.topic, template.render(cabinet.next_seq(), iso_ts(time.time())),
+                              template.qos, template.retain)
+        if template.qos:
+            last = info
+        if n % 5000 == 0 and last is not None:  # an app-level window: paho loses past 65,535
+            last.wait_for_publish(60)
+    # A last QoS 1 message: once acknowledged, everything before it is in the broker.
+    client.publish("bench/end", b"", qos=1).wait_for_publish(60)
+    took = time.monotonic() - started
+    client.disconnect()
+    client.loop_stop()
+    return took
+
+
+def _profile(stream: list[tuple[CabinetTemplates, MessageTemplate]]) -> None:
+    import json
+
+    from cabinet_agent.protocol import decode
+    from server.fleet import Fleet
+    from server.pipeline import Pipeline
+    from server.tsdb.null import NullSink
+
+    def fresh() -> list[tuple[str, bytes]]:  # new seq numbers: a repeat would count as duplicate
+        return [(t.topic, t.render(c.next_seq(), iso_ts(time.time()))) for c, t in stream[:20000]]
+
+    def per_message(fn: object) -> float:
+        payloads = fresh()
+        started = time.process_time()
+        for topic, payload in payloads:
+            fn(topic, payload)  # type: ignore[operator]
+        return (time.process_time() - started) / len(payloads) * 1e6
+
+    pipeline = Pipeline(Fleet(), NullSink())
+    print("\nCPU per message, in-process, same messages (µs):")
+    print(f"  json.loads only            {per_message(lambda _t, p: json.loads(p)):7.1f}")
+    print(f"  protocol.decode            {per_message(decode):7.1f}")
+    print(f"  Pipeline.handle (no TSDB)  {per_message(pipeline.handle):7.1f}")
+    payloads = fresh()
+    profiler = cProfile.Profile()
+    profiler.enable()
+    for topic, payload in payloads:
+        pipeline.handle(topic, payload)
+    profiler.disable()
+    out = io.StringIO()
+    pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(18)
+    print("\ncProfile of Pipeline.handle, cumulative (top 18):")
+    print("\n".join(line for line in out.getvalue().splitlines()[6:] if line.strip()))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--messages", type=int, default=60_000)
+    parser.add_argument("--profile", action="store_true", help="also profile Pipeline.handle")
+    parser.add_argument("--spy", type=int, default=0, metavar="SECONDS",
+                        help="sample the running collector with py-spy for this long")
+    args = parser.parse_args()
+    n = args.messages
+    stream = _stream(n)
+    stored = sum(1 for _, t in stream if t.topic.endswith(("/telemetry", "/state")))
+    print(f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC; {machine()}; load {load()}")
+    with Services("ladewache-ingest-") as services:
+        assert services.vm is not None
+        bare = services.process("bare", [".venv/bin/python", str(ROOT / "bench/bare_subscriber.py"),
+                                         str(services.broker_port), str(n)])
+        bare.wait_for_line(lambda line: line == "READY", 20)
+        server, http = services.start_server("collector")
+        pause(bare)
+        pause(server)
+        took = _publish(services.broker_port, stream)
+        print(f"published {n} messages ({stored} telemetry/state) in {took:.1f} s; "
+              "both subscribers frozen")
+        bare_cpu = cpu_seconds(bare.proc.pid)
+        t0 = resume(bare)
+        done = bare.wait_for_line(lambda line: line.startswith("DONE"), 120)
+        fields = dict(part.split("=") for part in done.split()[1:])
+        bare_count, bare_s = int(fields["count"]), float(fields["last"]) - t0
+        bare_cpu = cpu_seconds(bare.proc.pid) - bare_cpu if bare.proc.poll() is None else float("nan")
+
+        server_cpu = cpu_seconds(server.proc.pid)
+        spy_out = services.dir / "collector.spy"
+        spy = py_spy(server.proc.pid, args.spy, spy_out) if args.spy else None
+        t1 = resume(server)
+        accepted_at = [0.0]
+
+        def drained() -> bool:
+            stats = get_json(f"{http}/api/stats")
+            if stats["accepted"] + sum(stats["rejected"].values()) >= n and not accepted_at[0]:
+                accepted_at[0] = time.time()
+            return bool(accepted_at[0] and stats["tsdb"]["buffered"] == 0)
+
+        wait_until(drained, 180, "collector drained", interval=0.2)
+        stored_at = time.time()
+        server_cpu = cpu_seconds(server.proc.pid) - server_cpu
+        stats = get_json(f"{http}/api/stats")
+        series = f'cabinet_devices_faulty{{site=~"{SITE_PREFIX}-.*"}}'
+        in_vm = vm_count(services.vm, f"sum(count_over_time({series}[1h]))")
+        ceiling = bare_count / bare_s
+        accepted_rate = n / (accepted_at[0] - t1)
+        stored_rate = n / (stored_at - t1)
+        print("\n| subscriber | messages | drain | rate | ratio to ceiling | CPU per message |")
+        print("|---|---|---|---|---|---|")
+        print(f"| bare paho + json.loads (ceiling) | {bare_count}/{n} | {bare_s:.2f} s | "
+              f"{ceiling:,.0f} msg/s | 1.00x | {bare_cpu / max(bare_count, 1) * 1e6:.0f} µs |")
+        print(f"| collector, accepted (decoded, fleet) | {stats['accepted']}/{n} | "
+              f"{accepted_at[0] - t1:.2f} s | {accepted_rate:,.0f} msg/s | "
+              f"{accepted_rate / ceiling:.2f}x | |")
+        print(f"| **collector, stored in VictoriaMetrics** | {int(in_vm)}/{stored} samples | "
+              f"{stored_at - t1:.2f} s | {stored_rate:,.0f} msg/s | **{stored_rate / ceiling:.2f}x** | "
+              f"{server_cpu / n * 1e6:.0f} µs |")
+        print(f"load average after: {load()}")
+        lost = stored - int(in_vm)
+        print(f"\nloss: {lost} of {stored} stored samples; rejected {stats['rejected']}; "
+              f"TSDB written {stats['tsdb']['written']} lines, dropped {stats['tsdb']['dropped']}")
+        if spy is not None:
+            spy.wait(args.spy + 30)
+            print("\nThe collector during its drain, " + spy_summary(spy_out))
+    if args.profile:
+        _profile(stream)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
