@@ -21,6 +21,8 @@ from pydantic import (
 
 from .configfile import FileSettings, load_settings
 from .errors import UNION_TAG_MARK
+from .mqtt_security import check_transport_security
+from .outbox_settings import OutboxSection, default_outbox_path
 from .windows import ChargingWindows
 
 __all__ = [
@@ -30,6 +32,7 @@ __all__ = [
     "DeviceOptions",
     "LineBus",
     "MqttSection",
+    "OutboxSection",
     "PollingSection",
     "RtuBus",
     "SerialBus",
@@ -172,6 +175,11 @@ class MqttSection(_Section):
                              "sends the Last Will after 1.5 x this without traffic")
     tls: bool = Field(default=False, description="connect with TLS")
     ca_file: Path | None = Field(default=None, description="CA bundle for TLS (relative to this file)")
+    cert_file: Path | None = Field(default=None, description="client certificate for TLS, optional")
+    key_file: Path | None = Field(default=None, description="its private key (default: in cert_file)")
+    allow_plaintext: bool = Field(
+        default=False, description="allow plain MQTT (tls = false) to a host that is not loopback; "
+                                   "the password then crosses the network readable")
     client_id: str | None = Field(default=None, description="default: ladewache-<site>-<cabinet>")
     reconnect_min_s: float = Field(default=1.0, gt=0, description="first reconnect delay")
     reconnect_max_s: float = Field(default=60.0, gt=0, description="longest reconnect delay")
@@ -180,6 +188,8 @@ class MqttSection(_Section):
     def _delays(self) -> MqttSection:
         if self.reconnect_max_s < self.reconnect_min_s:
             raise ValueError("reconnect_max_s must be >= reconnect_min_s")
+        check_transport_security(self.host, self.tls, self.allow_plaintext,
+                                 self.cert_file, self.key_file)
         return self
 
 
@@ -217,6 +227,7 @@ class AgentSettings(FileSettings):
     mqtt: MqttSection = MqttSection()
     polling: PollingSection = PollingSection()
     charging: ChargingSection = ChargingSection()
+    outbox: OutboxSection = OutboxSection()
 
     def resolve(self, path: Path | None) -> Path | None:
         """A path from the config, relative to the config file's folder."""
@@ -227,6 +238,11 @@ class AgentSettings(FileSettings):
     @property
     def base_dir(self) -> Path:
         return getattr(self, "_base_dir", Path.cwd())
+
+    def outbox_path(self) -> Path:
+        if self.outbox.path is not None:
+            return self.base_dir / self.outbox.path
+        return default_outbox_path(self.cabinet.site, self.cabinet.id)
 
     @property
     def client_id(self) -> str:

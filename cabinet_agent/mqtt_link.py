@@ -38,11 +38,18 @@ class MqttLink:
         make_will: Callable[[], bytes],
         on_connected: Callable[[], None],
         ca_file: Path | None = None,
+        cert_file: Path | None = None,
+        key_file: Path | None = None,
+        on_published: Callable[[int], None] | None = None,
+        on_disconnected: Callable[[], None] | None = None,
     ) -> None:
         self._settings = settings
         self._will_topic = will_topic
         self._make_will = make_will
         self._on_connected_cb = on_connected
+        # The outbox sender: PUBACK (QoS 1) or written (QoS 0) per message id; connection gone.
+        self._on_published_cb = on_published
+        self._on_disconnected_cb = on_disconnected
         self._client = mqtt.Client(
             CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=True,
             reconnect_on_failure=False,
@@ -53,9 +60,12 @@ class MqttLink:
             self._client.username_pw_set(settings.username, password)
         if settings.tls:
             self._client.tls_set(ca_certs=str(ca_file) if ca_file else None,
+                                 certfile=str(cert_file) if cert_file else None,
+                                 keyfile=str(key_file) if key_file else None,
                                  cert_reqs=ssl.CERT_REQUIRED)
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = self._on_disconnect
+        self._client.on_publish = self._on_publish
         self._backoff = Backoff(settings.reconnect_min_s, settings.reconnect_max_s)
         self._stopping = threading.Event()
         self._session_up = threading.Event()
@@ -85,6 +95,19 @@ class MqttLink:
         self._session_up.clear()
         if not self._stopping.is_set():
             log.warning("MQTT: connection lost (%s)", reason_code)
+        self._disconnected()
+
+    def _on_publish(self, client: mqtt.Client, userdata: object, mid: int,
+                    reason_code: mqtt.ReasonCode, properties: object) -> None:
+        if self._on_published_cb is not None:
+            self._on_published_cb(mid)
+
+    def _disconnected(self) -> None:
+        if self._on_disconnected_cb is not None:
+            try:
+                self._on_disconnected_cb()
+            except Exception:  # must not kill the connection thread
+                log.exception("MQTT: disconnect hook failed")
 
     # -- the visible reconnect loop ----------------------------------------------------------
     def _run(self) -> None:
@@ -102,6 +125,7 @@ class MqttLink:
                     break
             if not self._stopping.is_set():
                 self._session_up.clear()
+                self._disconnected()
                 self._wait_before_retry("disconnected")
         log.debug("MQTT: link thread ends")
 
@@ -121,10 +145,12 @@ class MqttLink:
     def wait_connected(self, timeout: float) -> bool:
         return self._session_up.wait(timeout)
 
-    def publish(self, topic: str, payload: bytes, qos: int, retain: bool) -> None:
+    def publish(self, topic: str, payload: bytes, qos: int, retain: bool) -> mqtt.MQTTMessageInfo:
+        """Hand one message to paho; ``rc`` says whether it took it, ``mid`` names it in on_published."""
         info = self._client.publish(topic, payload, qos=qos, retain=retain)
         if info.rc == mqtt.MQTT_ERR_QUEUE_SIZE:
             self.dropped += 1
+        return info
 
     def stop(self, topic: str, payload: bytes, timeout: float = 5.0) -> None:
         """Publish the final retained status, disconnect cleanly (no Last Will), end the thread."""

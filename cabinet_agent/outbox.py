@@ -172,6 +172,12 @@ class Outbox:
         with self._lock:
             return dict(self._db.execute("SELECT name, value FROM counters").fetchall())
 
+    def last_id(self) -> int:
+        """The newest id stored so far (0 when empty): what a new process finds is a replay."""
+        with self._lock:
+            row = self._db.execute("SELECT COALESCE(MAX(id), 0) FROM outbox").fetchone()
+            return int(row[0])
+
     def __len__(self) -> int:
         return self._count
 

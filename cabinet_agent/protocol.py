@@ -155,6 +155,10 @@ class _Envelope(_Model):
     clock_synced: bool = Field(
         description="false while the agent's clock is not known to be synchronised (NTP)"
     )
+    replayed: bool = Field(
+        default=False,
+        description="true when created while the broker was away, or sent again (from the agent's "
+                    "outbox): ts is when it happened, not when it was sent")
 
 
 class StatusMessage(_Envelope):
@@ -254,6 +258,12 @@ class TelemetryMessage(_Envelope):
     mains: MainsState
     devices: list[DeviceHealth]
     poll_ms: float | None = Field(default=None, ge=0, description="duration of the last poll cycle")
+    outbox_queued: int | None = Field(
+        default=None, ge=0, description="messages waiting in the agent's outbox (not yet acknowledged)")
+    outbox_dropped: int | None = Field(
+        default=None, ge=0,
+        description="messages the outbox dropped because it was full, since it was created (telemetry "
+                    "first, events last): data the server will never see")
 
 
 Message = Annotated[

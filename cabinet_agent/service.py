@@ -20,6 +20,7 @@ from .clock import ClockStatus, utcnow
 from .config import AgentSettings
 from .configfile import config_hash
 from .mqtt_link import MqttLink
+from .outbox import Outbox, Priority
 from .poller import CabinetReading, Poller
 from .protocol import (
     PROTOCOL_VERSION,
@@ -37,11 +38,20 @@ from .protocol import (
     topic_for,
 )
 from .schedule import ticks
+from .sdnotify import SdNotifier
+from .sender import OutboxSender
 from .sources.assemble import SourceSet
 
 __all__ = ["Agent"]
 
 log = logging.getLogger(__name__)
+
+# Status and birth describe the connection itself: sent directly on connect, never replayed.
+_DIRECT = frozenset({Channel.STATUS, Channel.BIRTH})
+_PRIORITY = {Channel.EVENT: Priority.EVENT, Channel.STATE: Priority.STATE,
+             Channel.TELEMETRY: Priority.TELEMETRY}
+# On SIGTERM, wait this long at most for the outbox to empty while connected.
+STOP_DRAIN_S = 2.0
 
 
 class Agent:
@@ -53,6 +63,7 @@ class Agent:
         *,
         clock: Callable[[], datetime] = utcnow,
         monotonic: Callable[[], float] = time.monotonic,
+        outbox: Outbox | None = None,
     ) -> None:
         self.settings = settings
         self.cabinet = cabinet
@@ -71,15 +82,30 @@ class Agent:
             windows=settings.charging.parsed(),
         )
         self._last_reading: CabinetReading | None = None
+        self.notifier = SdNotifier.from_env()  # systemd Type=notify + WatchdogSec (issue 7)
+        self._ready_sent = False
         self._snapshot_lock = threading.Lock()
+        self._will: bytes | None = None
+        self._will_registered = False
         site, cab = settings.cabinet.site, settings.cabinet.id
         self.link = MqttLink(
             settings.mqtt, settings.client_id,
             will_topic=topic_for(site, cab, Channel.STATUS),
-            make_will=lambda: encode(self._status(AgentStatus.OFFLINE, "connection lost (Last Will)")),
+            make_will=self._make_will,
             on_connected=self._on_connected,
             ca_file=settings.resolve(settings.mqtt.ca_file),
+            cert_file=settings.resolve(settings.mqtt.cert_file),
+            key_file=settings.resolve(settings.mqtt.key_file),
+            on_published=lambda mid: self.sender.on_published(mid),
+            on_disconnected=lambda: self.sender.on_disconnected(),
         )
+        # Events, states and telemetry go to disk first and leave it on the broker's PUBACK.
+        ob = settings.outbox
+        self.outbox = outbox if outbox is not None else Outbox(
+            settings.outbox_path(), max_bytes=int(ob.max_mb * 1024 * 1024))
+        self.sender = OutboxSender(self.outbox, self.link.publish, lambda: self.link.connected,
+                                   window=ob.window, replay_rate_per_s=ob.replay_rate_per_s,
+                                   sync_interval_s=ob.sync_interval_s, monotonic=monotonic)
 
     # -- message building ----------------------------------------------------------------------
     def _envelope(self) -> dict[str, Any]:
@@ -129,20 +155,39 @@ class Agent:
             **self._envelope(), power_w=list(reading.slot_power), states=c.states(),
             temperature_c=reading.temperature_c, door=reading.door, mains=reading.mains,
             devices=list(reading.devices), poll_ms=round(reading.duration_s * 1000, 2),
+            outbox_queued=len(self.outbox), outbox_dropped=sum(self.outbox.dropped().values()),
         )
 
     def _publish(self, message: Any) -> None:
         channel = Channel(message.type)
         topic = topic_for(self.settings.cabinet.site, self.settings.cabinet.id, channel)
-        self.link.publish(topic, encode(message), QOS[channel], channel in RETAINED)
+        if channel in _DIRECT:
+            self.link.publish(topic, encode(message), QOS[channel], channel in RETAINED)
+            return
+        offline = not self.link.connected
+        if offline:  # created while the broker is away: it is a replay when it is sent
+            message = message.model_copy(update={"replayed": True})
+        self.outbox.put(topic, encode(message), qos=QOS[channel], retain=channel in RETAINED,
+                        priority=_PRIORITY[channel], offline=offline)
+        self.sender.notify()
 
     # -- runs in the MQTT thread after each (re)connect -------------------------------------------
+    def _make_will(self) -> bytes:
+        # A new Will (with its own seq) only once the last one was registered with a broker: failed
+        # attempts during an outage must not burn sequence numbers the server then counts as gaps.
+        if self._will is None or self._will_registered:
+            self._will = encode(self._status(AgentStatus.OFFLINE, "connection lost (Last Will)"))
+            self._will_registered = False
+        return self._will
+
     def _on_connected(self) -> None:
+        self._will_registered = True
         with self._snapshot_lock:
             self._publish(self._status(AgentStatus.ONLINE, None))
             self._publish(self._birth())
             if self._last_reading is not None:
                 self._publish(self._state())
+        self.sender.notify()
 
     # -- the loop --------------------------------------------------------------------------------
     async def poll_once(self) -> list[Change]:
@@ -163,10 +208,12 @@ class Agent:
     async def run(self) -> None:
         polling = self.settings.polling
         self.link.start()
+        self.sender.start()
         next_telemetry = self._monotonic()
         try:
             async for _ in ticks(polling.interval_s, self._monotonic):
                 await self.poll_once()
+                self._loop_alive()
                 now = self._monotonic()
                 if now >= next_telemetry and self._last_reading is not None:
                     self._publish(self._telemetry(self._last_reading))
@@ -174,10 +221,24 @@ class Agent:
         finally:
             await self.poller.close()
 
+    def _loop_alive(self) -> None:
+        # Only the poll loop pings systemd's watchdog: if a poll hangs, the pings stop.
+        if not self._ready_sent:
+            self._ready_sent = True
+            self.notifier.ready(f"polling {self.settings.cabinet.site}/{self.settings.cabinet.id}")
+        self.notifier.watchdog()
+
     def stop(self, reason: str) -> None:
+        self.notifier.stopping(reason)
         site, cab = self.settings.cabinet.site, self.settings.cabinet.id
         status = encode(self._status(AgentStatus.STOPPED, reason))
+        if self.link.connected:  # a moment for what is in flight to be acknowledged
+            deadline = time.monotonic() + STOP_DRAIN_S
+            while len(self.outbox) and time.monotonic() < deadline and self.link.connected:
+                time.sleep(0.02)
+        self.sender.stop()
         self.link.stop(topic_for(site, cab, Channel.STATUS), status)
+        self.outbox.close()
 
 
 async def run_until_signalled(agent: Agent) -> str:

@@ -14,6 +14,7 @@ import signal
 import socket
 from collections.abc import Callable, Iterator
 from datetime import timedelta
+from pathlib import Path
 from typing import Final
 
 import uvicorn
@@ -30,8 +31,10 @@ from .battery import BatteryAgeing
 from .clock import Clock, utcnow
 from .config import ServerSettings, TsdbSettings, resolve_path
 from .errors import ServerError
+from .events import EventLog
 from .fleet import Fleet
 from .ingest import MqttCollector
+from .integrity import Integrity
 from .notify import NOTIFIER_KINDS, Notifier, NotifyError
 from .notify.dispatch import Dispatcher, GroupTiming
 from .pipeline import Pipeline
@@ -46,11 +49,12 @@ __all__ = ["Collector", "make_auth", "make_calendars", "make_sink", "make_state"
 log = logging.getLogger(__name__)
 
 HTTP_STOP_TIMEOUT_S: Final = 5.0
+JOURNAL_DIR: Final = "tsdb-journal"
 MQTT_STOP_TIMEOUT_S: Final = 5.0
 TSDB_CLOSE_TIMEOUT_S: Final = 10.0
 
 
-def make_sink(settings: TsdbSettings) -> TimeSeriesSink:
+def make_sink(settings: TsdbSettings, state_dir: Path | None = None) -> TimeSeriesSink:
     if settings.url is None:
         log.warning("no [tsdb] url configured: the collector stores no time series")
         return NullSink()
@@ -58,7 +62,16 @@ def make_sink(settings: TsdbSettings) -> TimeSeriesSink:
 
     log.info("writing time series to %s (org %s, bucket %s)", settings.url, settings.org,
              settings.bucket)
-    return InfluxSink(settings)
+    sink = InfluxSink(settings)
+    if state_dir is None or settings.spill_max_mb == 0:
+        log.warning("no TSDB journal ([state] dir unset or [tsdb] spill_max_mb = 0): points "
+                    "buffered in memory are lost when the collector stops while the TSDB is down")
+        return sink
+    from .tsdb.spill import SpillingSink
+
+    return SpillingSink(sink, state_dir / JOURNAL_DIR,
+                        max_bytes=int(settings.spill_max_mb * 1024 * 1024),
+                        batch_lines=settings.batch_size, flush_interval_s=settings.flush_interval_s)
 
 
 def make_state(settings: ServerSettings) -> SqliteState | MemoryState:
@@ -99,16 +112,21 @@ class Collector:
     def __init__(self, settings: ServerSettings, clock: Clock = utcnow) -> None:
         self.settings = settings
         self.fleet = Fleet()
-        self.sink = make_sink(settings.tsdb)
         state_dir = resolve_path(settings, settings.state.dir) if settings.state.dir else None
+        self.sink = make_sink(settings.tsdb, state_dir)
         self.battery = BatteryAgeing()
         self.sessions = SessionRecorder(state_dir, self.battery)
-        self.pipeline = Pipeline(self.fleet, self.sink, clock, self.sessions)
+        self.events = EventLog(state_dir)
+        self.integrity = Integrity()
+        self.pipeline = Pipeline(self.fleet, self.sink, clock, self.sessions, self.events,
+                                 self.integrity)
         ca_file = settings.mqtt.ca_file
         self.mqtt = MqttCollector(
             settings.mqtt, self.pipeline.handle,
             ca_file=resolve_path(settings, ca_file) if ca_file is not None else None,
             clock=clock,
+            cert_file=resolve_path(settings, m.cert_file) if (m := settings.mqtt).cert_file else None,
+            key_file=resolve_path(settings, m.key_file) if m.key_file else None,
         )
         a = settings.alerts
         org = settings.organisation
@@ -188,6 +206,7 @@ class Collector:
     def close(self) -> None:
         if isinstance(self.state, SqliteState):
             self.state.close()
+        self.events.close()
 
 
 class _Server(uvicorn.Server):

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from cabinet_agent.configfile import redacted
+from cabinet_agent.sdnotify import SdNotifier
 
 from .alerts_cli import list_alerts
 from .app import serve
@@ -21,6 +22,7 @@ from .auth.cli import add_user_commands, run_user_command
 from .config import ServerSettings, load_server_settings
 from .errors import ConfigError, ServerError
 from .i18n import DEFAULT_LANGUAGE, LANGUAGES
+from .provision import add_provision_commands, run_provision_command
 from .version import __version__
 
 __all__ = ["main"]
@@ -41,6 +43,7 @@ def _parser() -> argparse.ArgumentParser:
                         help="language of the texts (default: de)")
     alerts.add_argument("--all", action="store_true", help="also list resolved alerts")
     add_user_commands(commands)
+    add_provision_commands(commands)
     for sub in (run, check, alerts):
         sub.add_argument("--config", type=Path, default=None,
                          help="TOML config file (default: built-in defaults + environment)")
@@ -50,6 +53,7 @@ def _parser() -> argparse.ArgumentParser:
 def _print_ready(url: str) -> None:
     # The one line on stdout that tests and supervisors wait for.
     print(f"READY http={url}", flush=True)
+    SdNotifier.from_env().ready(f"serving {url}")  # systemd Type=notify; no-op elsewhere
 
 
 def _setup_logging(level: str) -> None:
@@ -59,6 +63,8 @@ def _setup_logging(level: str) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "provision":  # needs no server config: it writes broker and agent files
+        return run_provision_command(args)
     try:
         settings: ServerSettings = load_server_settings(args.config)
     except ConfigError as exc:

@@ -12,6 +12,7 @@ from typing import Literal, Self
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from cabinet_agent.configfile import FileSettings, load_settings
+from cabinet_agent.mqtt_security import check_transport_security
 
 from .alerts.rules import RulesSettings
 from .notify.settings import NotifySettings
@@ -52,6 +53,13 @@ class MqttSettings(_Section):
     ca_file: Path | None = Field(
         default=None, description="CA bundle for TLS; none = the system's trust store"
     )
+    cert_file: Path | None = Field(default=None, description="client certificate for TLS, optional")
+    key_file: Path | None = Field(default=None, description="its private key (default: in cert_file)")
+    allow_plaintext: bool = Field(
+        default=False,
+        description="allow plain MQTT (tls = false) to a host that is not loopback; the password "
+                    "then crosses the network readable",
+    )
     reconnect_min_s: float = Field(
         default=1.0, gt=0, description="first wait before reconnecting to an unreachable broker"
     )
@@ -63,6 +71,8 @@ class MqttSettings(_Section):
     def _backoff_order(self) -> Self:
         if self.reconnect_max_s < self.reconnect_min_s:
             raise ValueError("reconnect_max_s must be >= reconnect_min_s")
+        check_transport_security(self.host, self.tls, self.allow_plaintext,
+                                 self.cert_file, self.key_file)
         return self
 
 
@@ -92,6 +102,14 @@ class TsdbSettings(_Section):
         ),
     )
     timeout_s: float = Field(default=10.0, gt=0, le=300, description="HTTP timeout per write")
+    spill_max_mb: float = Field(
+        default=256.0, ge=0, le=65536,
+        description=(
+            "lines are journaled on disk ([state] dir/tsdb-journal) before the MQTT message is "
+            "acknowledged, and kept there while the TSDB is down, up to this size (then the oldest "
+            "are dropped and counted); 0 = no journal, memory only (lost on restart)"
+        ),
+    )
 
     @field_validator("url")
     @classmethod

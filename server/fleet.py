@@ -28,6 +28,10 @@ from cabinet_agent.protocol import (
     TelemetryMessage,
 )
 
+from .integrity import CabinetIntegrity
+
+NO_INTEGRITY: Final = CabinetIntegrity()
+
 __all__ = ["BootChange", "CabinetKey", "CabinetView", "DeviceView", "Fleet", "FleetStatus", "SlotView"]
 
 # Enough to see a pattern of power losses, small enough to never matter for memory.
@@ -96,6 +100,9 @@ class CabinetView:
     temperature_c: float | None = None
     devices: tuple[DeviceView, ...] = ()
     boot_changes: tuple[BootChange, ...] = ()
+    last_seq: int | None = None  # seq of the newest message of this boot folded in
+    integrity: CabinetIntegrity = NO_INTEGRITY
+    stale: int = 0  # older messages (replays) that did not overwrite newer state
 
     @property
     def key(self) -> CabinetKey:
@@ -113,14 +120,21 @@ class Fleet:
         self._lock = threading.Lock()
         self._cabinets: dict[CabinetKey, CabinetView] = {}
 
-    def apply(self, message: Message, received_at: datetime) -> CabinetView:
-        """Fold one valid message into the cabinet's record and return the new record."""
+    def apply(self, message: Message, received_at: datetime,
+              integrity: CabinetIntegrity | None = None) -> CabinetView:
+        """Fold one valid message into the cabinet's record and return the new record. A message
+        older than what the record holds (a replay from the agent's outbox) never regresses it."""
         key = (message.site, message.cabinet)
         with self._lock:
             old = self._cabinets.get(key)
             if old is None:
                 old = CabinetView(message.site, message.cabinet, received_at, received_at, message.ts)
-            new = _fold(old, message, received_at)
+            if _is_older(old, message):
+                new = dataclasses.replace(old, last_seen_at=received_at, stale=old.stale + 1)
+            else:
+                new = _fold(old, message, received_at)
+            if integrity is not None:
+                new = dataclasses.replace(new, integrity=integrity)
             self._cabinets[key] = new
             return new
 
@@ -139,8 +153,25 @@ class Fleet:
             return len(self._cabinets)
 
 
+def _is_older(old: CabinetView, message: Message) -> bool:
+    """Older than the record: an earlier seq of this boot, a message of a boot that was replaced,
+    or a replay from an unknown boot with an older timestamp (the collector started meanwhile)."""
+    if old.boot_id is None:
+        return False
+    if isinstance(message, StatusMessage) and message.status is AgentStatus.OFFLINE:
+        return False  # the Last Will's seq is from connect time; _is_stale_will judges it
+    if message.boot_id == old.boot_id:
+        return old.last_seq is not None and message.seq < old.last_seq
+    if any(change.previous_boot_id == message.boot_id for change in old.boot_changes):
+        return True
+    return message.replayed and message.ts < old.last_message_ts
+
+
 def _fold(old: CabinetView, message: Message, received_at: datetime) -> CabinetView:
-    changes: dict[str, object] = {"last_seen_at": received_at, "last_message_ts": message.ts}
+    changes: dict[str, object] = {"last_seen_at": received_at, "last_message_ts": message.ts,
+                                  "last_seq": message.seq}
+    if message.boot_id == old.boot_id and old.last_seq is not None:
+        changes["last_seq"] = max(old.last_seq, message.seq)
     if old.boot_id is None:
         changes["boot_id"] = message.boot_id
     elif message.boot_id != old.boot_id and not _is_stale_will(old, message):

@@ -29,8 +29,9 @@ __all__ = ["MessageHandler", "MqttCollector", "MqttStats"]
 
 log = logging.getLogger(__name__)
 
-MessageHandler = Callable[[str, bytes], object]
-"""Called with (topic, payload) for every message; must not raise (it is guarded anyway)."""
+MessageHandler = Callable[[str, bytes, bool], object]
+"""Called with (topic, payload, retained) for every message; must not raise (it is guarded anyway).
+``retained``: delivered from the broker's store because we subscribed, not as it was published."""
 
 # select() timeout of one loop turn: bounds how long stop() waits when nothing arrives.
 _LOOP_TIMEOUT_S = 0.25
@@ -46,7 +47,8 @@ class MqttStats:
 
 class MqttCollector:
     def __init__(self, settings: MqttSettings, handler: MessageHandler,
-                 ca_file: Path | None = None, clock: Clock = utcnow) -> None:
+                 ca_file: Path | None = None, clock: Clock = utcnow,
+                 cert_file: Path | None = None, key_file: Path | None = None) -> None:
         self._settings = settings
         self._handler = handler
         self._clock = clock
@@ -59,10 +61,11 @@ class MqttCollector:
         self._losses = 0
         self._last_error: str | None = None
         self._backoff = Backoff(settings.reconnect_min_s, settings.reconnect_max_s)
-        self._client = self._make_client(ca_file)
+        self._client = self._make_client(ca_file, cert_file, key_file)
         self._thread = threading.Thread(target=self._run, name="mqtt-collector", daemon=True)
 
-    def _make_client(self, ca_file: Path | None) -> mqtt.Client:
+    def _make_client(self, ca_file: Path | None, cert_file: Path | None = None,
+                     key_file: Path | None = None) -> mqtt.Client:
         s = self._settings
         # A fixed client id with a persistent session: the broker keeps our subscription and
         # queues QoS 1 messages while the collector restarts, so a restart loses nothing.
@@ -72,7 +75,9 @@ class MqttCollector:
             password = s.password.get_secret_value() if s.password is not None else None
             client.username_pw_set(s.username, password)
         if s.tls:
-            client.tls_set(ca_certs=str(ca_file) if ca_file is not None else None)
+            client.tls_set(ca_certs=str(ca_file) if ca_file is not None else None,
+                           certfile=str(cert_file) if cert_file is not None else None,
+                           keyfile=str(key_file) if key_file is not None else None)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
@@ -208,6 +213,6 @@ class MqttCollector:
         except UnicodeDecodeError:
             topic = "<topic is not UTF-8>"  # counted as unknown_topic by the handler
         try:
-            self._handler(topic, bytes(message.payload))
+            self._handler(topic, bytes(message.payload), bool(message.retain))
         except Exception:  # an exception here would end paho's loop: log it and go on
             log.exception("message handler failed on %s", topic[:200])

@@ -8,16 +8,20 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from cabinet_agent.protocol import EventKind, EventMessage, ProtocolError, decode
 
 from .clock import Clock, utcnow
+from .events import EventLog
 from .fleet import Fleet
+from .integrity import CabinetIntegrity, Integrity
 from .ratelimit import RateLimitedLogger
 from .sessions import SessionRecorder
 from .tsdb.base import TimeSeriesSink
-from .tsdb.lines import message_lines
+from .tsdb.lines import event_lines, message_lines
 
 __all__ = ["REJECT_REASONS", "IngestStats", "Pipeline"]
 
@@ -32,14 +36,21 @@ class IngestStats:
     received: int
     accepted: int
     rejected: dict[str, int] = field(default_factory=dict)
+    duplicates: int = 0  # valid messages seen before (same cabinet, boot_id, seq): not stored again
+    events_stored: int = 0  # event messages stored in the event log since start
+    integrity: dict[str, CabinetIntegrity] = field(default_factory=dict)  # per site/cabinet
 
 
 class Pipeline:
     def __init__(self, fleet: Fleet, sink: TimeSeriesSink, clock: Clock = utcnow,
-                 sessions: SessionRecorder | None = None) -> None:
+                 sessions: SessionRecorder | None = None, events: EventLog | None = None,
+                 integrity: Integrity | None = None) -> None:
         self._fleet = fleet
         self._sink = sink
         self._sessions = sessions
+        self._events = events if events is not None else EventLog(None)
+        self.integrity = integrity if integrity is not None else Integrity()
+        self._duplicates = 0
         self._clock = clock
         self._lock = threading.Lock()
         self._received = 0
@@ -47,8 +58,9 @@ class Pipeline:
         self._rejected = dict.fromkeys(REJECT_REASONS, 0)
         self._ratelimited = RateLimitedLogger(log)
 
-    def handle(self, topic: str, payload: bytes) -> bool:
-        """Process one message; True if it was accepted."""
+    def handle(self, topic: str, payload: bytes, retained: bool = False) -> bool:
+        """Process one message; True if it was accepted. ``retained``: delivered from the broker's
+        store on subscribing (an old message that says nothing about gaps)."""
         with self._lock:
             self._received += 1
         try:
@@ -60,13 +72,18 @@ class Pipeline:
             return False
         try:
             received_at = self._clock()
-            view = self._fleet.apply(message, received_at)
-            repeated = (isinstance(message, EventMessage) and message.event is EventKind.SESSION_ENDED
-                        and self._sessions is not None and not self._sessions.record(message))
-            # A session sent again after a lost acknowledgement is stored already: no second point.
-            lines = [] if repeated else message_lines(message, view.asset_tags, received_at)
-            if lines:
-                self._sink.write(lines)
+            fresh, integrity = self.integrity.observe(message, received_at, retained)
+            if not fresh:  # the same (cabinet, boot_id, seq) again: processed already
+                with self._lock:
+                    self._duplicates += 1
+                return False
+            view = self._fleet.apply(message, received_at, integrity)
+            # Points of an unsynchronised clock are stored at this time instead of their ts.
+            when = self.integrity.corrected(message, received_at)
+            if isinstance(message, EventMessage):
+                self._event(message, view.asset_tags, received_at, when)
+            else:
+                self._sink.write(message_lines(message, view.asset_tags, when))
         except Exception:  # a bug for one message must not stop the collector
             self._reject("internal")
             if self._ratelimited.log(logging.ERROR, "internal", "failed to process a message on %s",
@@ -77,10 +94,27 @@ class Pipeline:
             self._accepted += 1
         return True
 
+    def _event(self, message: EventMessage, asset_tags: Mapping[int, str],
+               received_at: datetime, when: datetime) -> None:
+        # Stored once per (cabinet, boot_id, seq), even across collector restarts; the lines go to
+        # the sink's journal first, so a SIGKILL between the two repeats a point, never loses one.
+        if self._events.seen(message):
+            with self._lock:
+                self._duplicates += 1
+            return
+        lines = event_lines(message, when)
+        repeated = (message.event is EventKind.SESSION_ENDED and self._sessions is not None
+                    and not self._sessions.record(message))
+        if not repeated:  # a session stored already gets no second point
+            lines += message_lines(message, asset_tags, when)
+        self._sink.write(lines)
+        self._events.record(message, received_at)
+
     def _reject(self, reason: str) -> None:
         with self._lock:
             self._rejected[reason] = self._rejected.get(reason, 0) + 1
 
     def stats(self) -> IngestStats:
         with self._lock:
-            return IngestStats(self._received, self._accepted, dict(self._rejected))
+            counts = (self._received, self._accepted, dict(self._rejected), self._duplicates)
+        return IngestStats(*counts, self._events.stored, self.integrity.snapshot())

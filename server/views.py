@@ -13,6 +13,7 @@ from .alerts.store import Ack
 from .fleet import CabinetView
 from .i18n import Language, alert_summary
 from .ingest import MqttStats
+from .integrity import CabinetIntegrity
 from .pipeline import IngestStats
 from .tsdb.base import SinkStats
 
@@ -24,6 +25,13 @@ AlertFilter = Literal["all", "active", "firing", "pending", "resolved"]
 
 def _time(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
+
+
+def integrity_json(i: CabinetIntegrity) -> dict[str, Any]:
+    """Delivery counters of one cabinet (docs/reliability.md)."""
+    return {"seq_gaps": i.gaps, "duplicates": i.duplicates, "replayed": i.replayed,
+            "clock_skewed": i.skewed, "clock_skew_s": i.last_skew_s, "clock_unsynced": i.unsynced,
+            "outbox_dropped": i.outbox_dropped}
 
 
 def cabinet_json(c: CabinetView) -> dict[str, Any]:
@@ -57,6 +65,8 @@ def cabinet_json(c: CabinetView) -> dict[str, Any]:
             }
             for s in c.slots
         ],
+        "integrity": integrity_json(c.integrity),
+        "stale_messages": c.stale,
         "boot_changes": [
             {
                 "previous_boot_id": b.previous_boot_id,
@@ -144,6 +154,9 @@ def stats_json(ingest: IngestStats, mqtt: MqttStats, tsdb: SinkStats,
         "received": ingest.received,
         "accepted": ingest.accepted,
         "rejected": dict(ingest.rejected),
+        "duplicates": ingest.duplicates,
+        "events_stored": ingest.events_stored,
+        "integrity": {key: integrity_json(value) for key, value in ingest.integrity.items()},
         "cabinets": cabinets,
         "mqtt": {
             "connected": mqtt.connected,

@@ -31,6 +31,7 @@ from cabinet_agent.protocol import (
 __all__ = [
     "SLOT_STATE_CODES",
     "escape_tag",
+    "event_lines",
     "message_lines",
     "session_lines",
     "state_lines",
@@ -156,6 +157,17 @@ def session_lines(message: EventMessage, received_at: datetime) -> list[str]:
         fields.append(f"taper_wh={_float(session.taper_wh)}")
     ended = session.ended_at if message.clock_synced else received_at
     return [f"{tags} {','.join(f for f in fields if not f.endswith('=None'))} {timestamp_ns(ended)}"]
+
+
+def event_lines(message: EventMessage, received_at: datetime) -> list[str]:
+    """One point per event (``event_seq`` in VictoriaMetrics), keyed by its tags and its time, so a
+    replayed event overwrites itself (InfluxDB; VictoriaMetrics with -dedup.minScrapeInterval)."""
+    tags = f"event,{_tags(message)},event={escape_tag(message.event.value)}"
+    if message.slot is not None:
+        tags += f",slot={message.slot}"
+    if message.device is not None:
+        tags += f",device={escape_tag(message.device)}"
+    return [f"{tags} seq={message.seq}i {_when(message, received_at)}"]
 
 
 def message_lines(message: Message, asset_tags: Mapping[int, str],

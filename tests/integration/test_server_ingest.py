@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import signal
 import urllib.request
@@ -117,8 +118,13 @@ def publisher(broker: Broker) -> Iterator[Callable[..., None]]:
     client.loop_stop()
 
 
-def _env(site: str, cabinet: str, seq: int = 0) -> dict[str, object]:
-    return {"v": 1, "site": site, "cabinet": cabinet, "boot_id": BOOT, "seq": seq,
+# Like an agent: every message its own seq, in publication order. The collector drops a repeated
+# (boot_id, seq) as a duplicate and an older seq does not overwrite newer state (docs/reliability.md).
+_SEQ = itertools.count()
+
+
+def _env(site: str, cabinet: str, seq: int | None = None) -> dict[str, object]:
+    return {"v": 1, "site": site, "cabinet": cabinet, "boot_id": BOOT, "seq": next(_SEQ),
             "ts": datetime.now(UTC), "clock_synced": True}
 
 
@@ -134,7 +140,7 @@ def _birth(site: str, cabinet: str) -> BirthMessage:
                         poll_interval_s=1.0, telemetry_interval_s=10.0)
 
 
-def _telemetry(site: str, cabinet: str, power: float = 11.5, seq: int = 2) -> TelemetryMessage:
+def _telemetry(site: str, cabinet: str, power: float = 11.5, seq: int | None = None) -> TelemetryMessage:
     return TelemetryMessage(**_env(site, cabinet, seq),  # type: ignore[arg-type]
                             power_w=[power, 0.5, None],
                             states=[SlotState.CHARGING, SlotState.CHARGED, SlotState.UNKNOWN],

@@ -32,7 +32,7 @@ def test_wrong_type_is_named(tmp_path: Path) -> None:
 
 def test_environment_overrides_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = tmp_path / "agent.toml"
-    path.write_text('[mqtt]\nhost = "from-file"\nport = 1883\n')
+    path.write_text('[mqtt]\nhost = "from-file"\nport = 1883\nallow_plaintext = true\n')
     monkeypatch.setenv("LADEWACHE_MQTT__HOST", "from-env")
     settings = load(path)
     assert (settings.mqtt.host, settings.mqtt.port) == ("from-env", 1883)

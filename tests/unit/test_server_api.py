@@ -162,6 +162,7 @@ def test_bad_alert_queries_are_422(client: ApiClient, query: str) -> None:
 def test_stats(client: ApiClient) -> None:
     assert client.get("/api/stats").json() == {
         "received": 5, "accepted": 3, "rejected": {"bad_json": 2}, "cabinets": 1,
+        "duplicates": 0, "events_stored": 0, "integrity": {},
         "mqtt": {"connected": True, "connects": 1, "connection_losses": 0, "last_error": None},
         "tsdb": {"health": "failing", "written": 10, "dropped": 1, "errors": 2, "buffered": 7,
                  "last_error": "down"},

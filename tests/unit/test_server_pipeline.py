@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
@@ -51,9 +52,13 @@ class ListSink:
         pass
 
 
+_SEQ = itertools.count(3)
+
+
 def _env(cabinet: str = "c1") -> dict[str, object]:
-    return {"v": 1, "site": "rs-sued", "cabinet": cabinet, "boot_id": BOOT, "seq": 3, "ts": NOW,
-            "clock_synced": True}
+    # Every message its own seq: a repeated (boot_id, seq) is a duplicate and not processed again.
+    return {"v": 1, "site": "rs-sued", "cabinet": cabinet, "boot_id": BOOT, "seq": next(_SEQ),
+            "ts": NOW, "clock_synced": True}
 
 
 def _birth() -> BirthMessage:

@@ -48,10 +48,15 @@ def test_a_session_sent_twice_is_stored_and_written_once(tmp_path: Path) -> None
     pipeline = Pipeline(Fleet(), sink, lambda: T0, recorder)
     topic = topic_for("gs", "c1", Channel.EVENT)
     payload = encode(_event(5, 12.0, 0))
-    assert pipeline.handle(topic, payload) and pipeline.handle(topic, payload)
-    assert [line.split(",")[0] for line in sink.lines] == ["session"]
+    # The repeat is caught by its (cabinet, boot_id, seq) before it reaches the recorder.
+    assert pipeline.handle(topic, payload) and not pipeline.handle(topic, payload)
+    assert [line.split(",")[0] for line in sink.lines] == ["event", "session"]
+    assert (pipeline.stats().accepted, pipeline.stats().duplicates) == (1, 1)
+    # A collector restarted with an empty memory: the recorder still stores it once.
+    again = Pipeline(Fleet(), sink, lambda: T0, recorder)
+    assert again.handle(topic, payload)
     assert recorder.duplicates == 1
-    assert pipeline.stats().accepted == 2
+    assert [line.split(",")[0] for line in sink.lines] == ["event", "session", "event"]
 
 
 def test_battery_baselines_survive_a_restart(tmp_path: Path) -> None:

@@ -1,0 +1,174 @@
+"""Per-cabinet delivery integrity: duplicates, sequence gaps, clock skew, what the agent dropped.
+
+Every message carries ``(boot_id, seq)``; ``seq`` grows by one per message of a boot, over all
+channels. The agent's outbox delivers at least once, so a message may come twice (a lost PUBACK, a
+re-subscribe that re-sends retained messages): the second is a *duplicate* and is not processed
+again. Numbers never seen between the lowest and the highest of a boot are *gaps*; a replay that
+arrives later fills them again. Some gaps are normal and documented (docs/reliability.md): the seq of
+a Last Will that was never needed, telemetry (QoS 0) lost with a connection.
+
+Seen numbers are kept as a sorted list of closed intervals — one interval per boot in the normal
+case — bounded per boot and for the last few boots per cabinet, so memory stays small for years.
+"""
+
+from __future__ import annotations
+
+import bisect
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Final
+
+from cabinet_agent.protocol import Message, TelemetryMessage
+
+__all__ = ["CabinetIntegrity", "Integrity", "SeqRanges"]
+
+MAX_BOOTS_PER_CABINET: Final = 4
+MAX_RANGES_PER_BOOT: Final = 512
+
+
+class SeqRanges:
+    """Seen sequence numbers of one boot as disjoint, sorted, closed intervals."""
+
+    def __init__(self, max_ranges: int = MAX_RANGES_PER_BOOT) -> None:
+        self._starts: list[int] = []
+        self._ends: list[int] = []
+        self._max = max_ranges
+        self.written_off = 0  # missing numbers given up on when the interval list was full
+
+    def add(self, seq: int) -> bool:
+        """Record ``seq``; False when it was seen before (a duplicate)."""
+        i = bisect.bisect_right(self._starts, seq) - 1
+        if i >= 0 and seq <= self._ends[i]:
+            return False
+        joins_left = i >= 0 and self._ends[i] == seq - 1
+        joins_right = i + 1 < len(self._starts) and self._starts[i + 1] == seq + 1
+        if joins_left and joins_right:
+            self._ends[i] = self._ends[i + 1]
+            del self._starts[i + 1], self._ends[i + 1]
+        elif joins_left:
+            self._ends[i] = seq
+        elif joins_right:
+            self._starts[i + 1] = seq
+        else:
+            self._starts.insert(i + 1, seq)
+            self._ends.insert(i + 1, seq)
+            if len(self._starts) > self._max:
+                self._merge_oldest()
+        return True
+
+    def contains(self, seq: int) -> bool:
+        i = bisect.bisect_right(self._starts, seq) - 1
+        return i >= 0 and seq <= self._ends[i]
+
+    def _merge_oldest(self) -> None:
+        # Too many holes: the oldest one is given up on (counted), never memory without bound.
+        self.written_off += self._starts[1] - self._ends[0] - 1
+        self._ends[0] = self._ends[1]
+        del self._starts[1], self._ends[1]
+
+    @property
+    def missing(self) -> int:
+        return sum(self._starts[k + 1] - self._ends[k] - 1 for k in range(len(self._starts) - 1)) \
+            + self.written_off
+
+
+@dataclass(frozen=True, slots=True)
+class CabinetIntegrity:
+    gaps: int = 0  # sequence numbers missing now, over the boots kept
+    duplicates: int = 0  # messages seen before, not processed again
+    replayed: int = 0  # messages flagged replayed (sent from the outbox after an outage)
+    skewed: int = 0  # messages of a synchronised clock off from the receive time by more than the bound
+    last_skew_s: float | None = None  # ts - receive time of the last message with clock_synced
+    unsynced: int = 0  # messages with clock_synced = false (stored at the receive time)
+    outbox_dropped: int | None = None  # as the agent's telemetry reported it
+
+    @property
+    def clock_suspect(self) -> bool:
+        return self.skewed > 0
+
+
+class _Cabinet:
+    __slots__ = ("boots", "duplicates", "last_skew_s", "offsets", "outbox_dropped", "replayed",
+                 "skewed", "unsynced")
+
+    def __init__(self) -> None:
+        self.boots: OrderedDict[str, SeqRanges] = OrderedDict()
+        self.offsets: dict[str, timedelta] = {}  # per boot: receive time - ts of an unsynced clock
+        self.duplicates = self.replayed = self.skewed = self.unsynced = 0
+        self.last_skew_s: float | None = None
+        self.outbox_dropped: int | None = None
+
+    def view(self) -> CabinetIntegrity:
+        return CabinetIntegrity(sum(b.missing for b in self.boots.values()), self.duplicates,
+                                self.replayed, self.skewed, self.last_skew_s, self.unsynced,
+                                self.outbox_dropped)
+
+
+class Integrity:
+    """Thread-safe; ``observe`` is called once per valid message on the ingest path."""
+
+    def __init__(self, skew_bound_s: float = 120.0) -> None:
+        self._skew_bound = skew_bound_s
+        self._lock = threading.Lock()
+        self._cabinets: dict[tuple[str, str], _Cabinet] = {}
+
+    def observe(self, message: Message, received_at: datetime,
+                retained: bool = False) -> tuple[bool, CabinetIntegrity]:
+        """(is new, the cabinet's counters). A duplicate changes nothing but its counter. A
+        retained message (delivered on subscribing, maybe long after it was published) is checked
+        for being a duplicate but not recorded: its old seq would open a false gap."""
+        key = (message.site, message.cabinet)
+        with self._lock:
+            cab = self._cabinets.get(key)
+            if cab is None:
+                cab = self._cabinets[key] = _Cabinet()
+            ranges = cab.boots.get(message.boot_id)
+            if ranges is None:
+                ranges = cab.boots[message.boot_id] = SeqRanges()
+                while len(cab.boots) > MAX_BOOTS_PER_CABINET:
+                    gone, _ = cab.boots.popitem(last=False)
+                    cab.offsets.pop(gone, None)
+            if ranges.contains(message.seq) if retained else not ranges.add(message.seq):
+                cab.duplicates += 1
+                return False, cab.view()
+            if retained:
+                return True, cab.view()
+            if message.replayed:
+                cab.replayed += 1
+            if not message.clock_synced:
+                cab.unsynced += 1
+                if not message.replayed:  # the least delayed live message tells the offset best
+                    offset = received_at - message.ts
+                    known = cab.offsets.get(message.boot_id)
+                    cab.offsets[message.boot_id] = offset if known is None else min(known, offset)
+            elif not message.replayed:  # a replay is old on purpose; its ts is when it happened
+                skew = (message.ts - received_at).total_seconds()
+                cab.last_skew_s = round(skew, 3)
+                if abs(skew) > self._skew_bound:
+                    cab.skewed += 1
+            if isinstance(message, TelemetryMessage) and message.outbox_dropped is not None:
+                cab.outbox_dropped = message.outbox_dropped
+            return True, cab.view()
+
+    def corrected(self, message: Message, received_at: datetime) -> datetime:
+        """When an unsynchronised message happened: its ts moved by the offset its boot showed on
+        live messages (a Pi without RTC runs a wrong but steady clock), so a replayed backlog keeps
+        its spacing; the receive time when the boot's offset is unknown."""
+        if message.clock_synced:
+            return message.ts
+        with self._lock:
+            cab = self._cabinets.get((message.site, message.cabinet))
+            offset = cab.offsets.get(message.boot_id) if cab is not None else None
+        return received_at if offset is None else message.ts + offset
+
+    def get(self, site: str, cabinet: str) -> CabinetIntegrity:
+        with self._lock:
+            cab = self._cabinets.get((site, cabinet))
+            return cab.view() if cab is not None else CabinetIntegrity()
+
+    def snapshot(self) -> dict[str, CabinetIntegrity]:
+        """Per ``site/cabinet``."""
+        with self._lock:
+            return {f"{s}/{c}": cab.view() for (s, c), cab in sorted(self._cabinets.items())}
