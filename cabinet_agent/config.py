@@ -21,6 +21,7 @@ from pydantic import (
 
 from .configfile import FileSettings, load_settings
 from .errors import UNION_TAG_MARK
+from .ha_discovery import HomeAssistantSection
 from .mqtt_security import check_transport_security
 from .outbox_settings import OutboxSection, default_outbox_path
 from .windows import ChargingWindows
@@ -228,6 +229,7 @@ class AgentSettings(FileSettings):
     polling: PollingSection = PollingSection()
     charging: ChargingSection = ChargingSection()
     outbox: OutboxSection = OutboxSection()
+    home_assistant: HomeAssistantSection = HomeAssistantSection()
 
     def resolve(self, path: Path | None) -> Path | None:
         """A path from the config, relative to the config file's folder."""

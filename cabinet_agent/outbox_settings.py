@@ -18,9 +18,9 @@ class OutboxSection(BaseModel):
 
     path: Path | None = Field(
         default=None,
-        description="SQLite file of the outbox (relative to this file). Default: outbox.sqlite in "
-                    "systemd's StateDirectory ($STATE_DIRECTORY, /var/lib/ladewache); when that is "
-                    "not writable (a run by hand), outbox-<site>-<cabinet>.sqlite in "
+        description="SQLite file of the outbox (relative to this file). Default: "
+                    "outbox-<site>-<cabinet>.sqlite in systemd's StateDirectory ($STATE_DIRECTORY, "
+                    "/var/lib/ladewache); when that is not writable (a run by hand), in "
                     "$XDG_STATE_HOME/ladewache (~/.local/state/ladewache)")
     max_mb: float = Field(default=64.0, gt=0.004, le=4096,
                           description="size bound; beyond it telemetry is dropped first, events last, "
@@ -42,8 +42,11 @@ def default_outbox_path(site: str, cabinet: str) -> Path:
     env = os.environ.get("STATE_DIRECTORY")
     candidates = [Path(env.split(":")[0])] if env else []
     candidates.append(SYSTEMD_STATE_DIR)
+    # Named per cabinet everywhere: two agents on one machine (a test rig, a fleet simulator, a Pi
+    # that was re-provisioned) must never share, and so send, each other's backlog.
+    name = f"outbox-{site}-{cabinet}.sqlite"
     for directory in candidates:
         if directory.is_dir() and os.access(directory, os.W_OK):
-            return directory / "outbox.sqlite"
+            return directory / name
     base = Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state")
-    return base / "ladewache" / f"outbox-{site}-{cabinet}.sqlite"
+    return base / "ladewache" / name

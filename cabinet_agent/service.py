@@ -19,6 +19,7 @@ from .classify import CabinetClassifier, Change
 from .clock import ClockStatus, utcnow
 from .config import AgentSettings
 from .configfile import config_hash
+from .ha_discovery import discovery_messages
 from .mqtt_link import MqttLink
 from .outbox import Outbox, Priority
 from .poller import CabinetReading, Poller
@@ -187,6 +188,12 @@ class Agent:
             self._publish(self._birth())
             if self._last_reading is not None:
                 self._publish(self._state())
+        ha = self.settings.home_assistant
+        if ha.enabled:
+            c = self.settings.cabinet
+            for topic, payload in discovery_messages(c.site, c.id, self.cabinet.model.slots,
+                                                     dict(c.asset_tags), __version__, ha.prefix):
+                self.link.publish(topic, payload, 1, True)
         self.sender.notify()
 
     # -- the loop --------------------------------------------------------------------------------

@@ -94,7 +94,10 @@ class Provisioner:
         for key, cab in sorted(registry["cabinets"].items()):
             prefix = topic_prefix(cab["site"], cab["cabinet"])
             # Read access to its own prefix only: a cabinet learns nothing it does not already know.
-            entries.append(AclEntry(cab["user"], f"cabinet {key}", (("readwrite", f"{prefix}/#"),)))
+            # And its own Home Assistant discovery configs (cabinet_agent/ha_discovery.py), if enabled.
+            node = f"ladewache_{cab['site']}_{cab['cabinet']}".replace("-", "_")
+            entries.append(AclEntry(cab["user"], f"cabinet {key}", (
+                ("readwrite", f"{prefix}/#"), ("write", f"homeassistant/+/{node}/#"))))
         return entries
 
     def cabinet_dir(self, site: str, cabinet: str) -> Path:

@@ -27,6 +27,7 @@ from cabinet_agent.config import (
     PollingSection,
     TcpBus,
 )
+from cabinet_agent.outbox import Outbox
 from cabinet_agent.service import Agent
 from cabinet_agent.sources.assemble import open_sources
 
@@ -89,7 +90,9 @@ def _agent_for(plan: CabinetPlan, sim: CabinetSim, port: int, options: AgentOpti
                          keepalive_s=options.keepalive_s, reconnect_min_s=0.5, reconnect_max_s=5),
         polling=PollingSection(interval_s=options.poll_s, telemetry_interval_s=options.telemetry_s),
     )
-    return Agent(settings, sim.cabinet, open_sources(settings, sim.cabinet))
+    # A simulated fleet keeps nothing across runs: an in-memory outbox per agent, not 138 files
+    # under the user's state directory.
+    return Agent(settings, sim.cabinet, open_sources(settings, sim.cabinet), outbox=Outbox(":memory:"))
 
 
 def _apply_actions(plan: CabinetPlan, sim: CabinetSim, before: datetime, after: datetime) -> None:

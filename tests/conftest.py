@@ -17,6 +17,15 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.ge
 
 
 
+@pytest.fixture(autouse=True)
+def fresh_agent_state(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test's agents (in-process or subprocess) get an empty state directory: no test may
+    replay an outbox another test or an earlier run left behind."""
+    state = tmp_path_factory.mktemp("agent-state")
+    monkeypatch.setenv("STATE_DIRECTORY", str(state))
+    monkeypatch.setenv("XDG_STATE_HOME", str(state))
+
+
 @pytest.fixture
 def broker(tmp_path: Path) -> Iterator[Broker]:
     """A fresh Mosquitto on a free loopback port for one test."""
