@@ -215,8 +215,9 @@ def run(speed: float = 60.0, workdir: Path | None = None, broker: str = "auto") 
         for cabinet_id, model, modbus, control in rows:
             print(f"  {SITE}/{cabinet_id:<10} {model:<13} modbus {modbus:<16} sim control {control}/state")
         print(f"\n  simulated time runs {speed:g}x; logs in {demo.logs}")
-        print(f"  try: curl -X POST {rows[0][3]}/slots/1/remove   then watch {http}/api/fleet")
-        print(f"       kill the agent of {rows[0][0]} and watch {http}/api/alerts\n")
+        print(f"  try: curl -X POST {rows[0][3]}/slots/1/remove   then watch {SITE}/{rows[0][0]} "
+              "in the dashboard")
+        print(f"       kill the agent of {rows[0][0]} and watch {http}/alerts\n")
         reported: set[str] = set()
         while not stop.wait(15):
             for child in demo.children:
