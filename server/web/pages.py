@@ -13,6 +13,7 @@ from urllib.parse import parse_qs, quote
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
+from ..alerts.model import Alert
 from ..alerts.silence import Silence, SilenceKind
 from ..alerts.store import Ack
 from ..auth import COOKIE, LoginRefused, Principal
@@ -201,15 +202,22 @@ def page_router(dash: Dashboard) -> APIRouter:
         return RedirectResponse(target if target.startswith("/") and not target.startswith("//")
                                 else default, 303)
 
+    def writable_alert(who: Principal, fingerprint: str) -> Alert | None:
+        """The active alert, if this user may see and act on it; None refuses the request."""
+        alert = dash.sources.alerts.get_active(fingerprint)
+        scope = who.scope(org)
+        if alert is None or not scope.sees_labels(alert.labels) or not scope.can_write:
+            return None
+        return alert
+
     @router.post("/alerts/{fingerprint}/ack")
     async def ack(request: Request, fingerprint: str) -> Response:
         got = await acting(request)
         if isinstance(got, Response):
             return got
         who, form = got
-        alert = dash.sources.alerts.get_active(fingerprint)
-        scope = who.scope(org)
-        if alert is None or not scope.sees_labels(alert.labels) or not scope.can_write:
+        alert = writable_alert(who, fingerprint)
+        if alert is None:
             return refused(request, who)
         dash.sources.state.acknowledge(Ack(fingerprint, alert.active_at, who.name,
                                            form.get("comment", "")[:1000], dash.sources.clock()))
@@ -221,9 +229,8 @@ def page_router(dash: Dashboard) -> APIRouter:
         if isinstance(got, Response):
             return got
         who, form = got
-        alert = dash.sources.alerts.get_active(fingerprint)
-        scope = who.scope(org)
-        if alert is None or not scope.sees_labels(alert.labels) or not scope.can_write:
+        alert = writable_alert(who, fingerprint)
+        if alert is None:
             return refused(request, who)
         now = dash.sources.clock()
         try:
