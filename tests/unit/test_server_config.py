@@ -186,3 +186,12 @@ def test_smtp_password_and_apprise_urls_are_redacted(tmp_path: Path) -> None:
                   "webhooks = [{ url = 'https://x.example/h', secret = 'hmac-key' }]\n")
     text = json.dumps(redacted(load_server_settings(path)), default=str)
     assert "geheim" not in text and "bot-token" not in text and "hmac-key" not in text
+
+
+@pytest.mark.parametrize(("tick_s", "took_s", "pause"), [(1.0, 0.01, 1.0), (1.0, 0.25, 1.0),
+                                                         (1.0, 0.5, 2.0), (5.0, 2.0, 8.0)])
+def test_alert_evaluation_gets_at_most_a_fifth_of_the_time(tick_s: float, took_s: float,
+                                                           pause: float) -> None:
+    from server.app import alert_pause
+
+    assert alert_pause(tick_s, took_s) == pytest.approx(pause)
