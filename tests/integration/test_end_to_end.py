@@ -23,11 +23,6 @@ SITE = "gs-e2e"
 CABINET = "schrank-1"
 
 
-def _get(url: str) -> dict:
-    with urllib.request.urlopen(url, timeout=5) as response:
-        return dict(json.loads(response.read()))
-
-
 def _post(url: str, body: dict | None = None) -> dict:
     data = json.dumps(body or {}).encode()
     request = urllib.request.Request(url, data=data, method="POST",
