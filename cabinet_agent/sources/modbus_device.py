@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Sequence
+from typing import Any
+
 from ..config import DeviceOptions
 from ..errors import BusUnavailable, ConfigError, SourceError
 from ..registers import AnyProfile, DeviceProfile, ReadBlock, decode_block, plan_reads
 from .base import Bus, Readings
 
-__all__ = ["ModbusDevice", "modbus_device"]
+__all__ = ["ModbusDevice", "block_values", "modbus_device", "request_block"]
 
 
 class ModbusDevice:
@@ -58,3 +61,21 @@ def modbus_device(bus: Bus, name: str, profile: AnyProfile, address: int | None,
         retries = options.retries if options.retries is not None else retries
     return ModbusDevice(name, bus, address, plan_reads(profile, only=points),
                         timeout_s=timeout_s, retries=retries)
+
+
+def request_block(client: Any, unit: int, block: ReadBlock) -> Awaitable[Any]:
+    """The pymodbus read for ``block`` (FC01–FC04) on any pymodbus client, not yet awaited."""
+    call = {
+        1: client.read_coils,
+        2: client.read_discrete_inputs,
+        3: client.read_holding_registers,
+        4: client.read_input_registers,
+    }[block.function]
+    return call(block.address, count=block.count, device_id=unit)
+
+
+def block_values(response: Any, block: ReadBlock) -> Sequence[int] | Sequence[bool]:
+    """The raw values of a successful read (pymodbus pads bit reads to whole bytes)."""
+    if block.function in (1, 2):
+        return list(response.bits[: block.count])
+    return list(response.registers)

@@ -28,7 +28,7 @@ from ..config import DeviceOptions, RtuBus
 from ..errors import BusUnavailable, ExceptionResponse, NoReply, SourceError
 from ..registers import AnyProfile, ReadBlock
 from .base import DeviceSource, register_transport
-from .modbus_device import modbus_device
+from .modbus_device import block_values, modbus_device, request_block
 from .serial_port import frame_gap_s, resolve_port, rtu_wire_time_s
 
 __all__ = ["ModbusRtuBus", "rtu_frame_bytes"]
@@ -143,16 +143,10 @@ class ModbusRtuBus:
 
     async def _request(self, client: AsyncModbusSerialClient, unit: int, block: ReadBlock,
                        timeout_s: float) -> Sequence[int] | Sequence[bool]:
-        call = {
-            1: client.read_coils,
-            2: client.read_discrete_inputs,
-            3: client.read_holding_registers,
-            4: client.read_input_registers,
-        }[block.function]
         self._rx_bytes = 0
         try:
             response = await asyncio.wait_for(
-                call(block.address, count=block.count, device_id=unit), timeout_s)
+                request_block(client, unit, block), timeout_s)
         except TimeoutError:
             self._check_adapter()
             if self._rx_bytes:
@@ -165,9 +159,7 @@ class ModbusRtuBus:
         if response.isError():
             code = int(getattr(response, "exception_code", 0))
             raise ExceptionResponse(f"unit {unit}: exception response {code}", code=code)
-        if block.function in (1, 2):
-            return list(response.bits[: block.count])
-        return list(response.registers)
+        return block_values(response, block)
 
     def _check_adapter(self) -> None:
         """After a failed request: was it the device, or is the adapter gone?"""

@@ -15,7 +15,7 @@ from ..config import DeviceOptions, TcpBus
 from ..errors import BusUnavailable, ExceptionResponse, NoReply, SourceError
 from ..registers import AnyProfile, ReadBlock
 from .base import DeviceSource, register_transport
-from .modbus_device import modbus_device
+from .modbus_device import block_values, modbus_device, request_block
 
 __all__ = ["ModbusTcpBus"]
 
@@ -79,15 +79,9 @@ class ModbusTcpBus:
                    timeout_s: float) -> Sequence[int] | Sequence[bool]:
         async with self._lock:
             client = await self._connected_client()
-            call = {
-                1: client.read_coils,
-                2: client.read_discrete_inputs,
-                3: client.read_holding_registers,
-                4: client.read_input_registers,
-            }[block.function]
             try:
                 response = await asyncio.wait_for(
-                    call(block.address, count=block.count, device_id=unit), timeout_s)
+                    request_block(client, unit, block), timeout_s)
             except TimeoutError:
                 raise NoReply(f"unit {unit}: no reply within {timeout_s * 1000:.0f} ms") from None
             except ModbusException as exc:
@@ -100,9 +94,7 @@ class ModbusTcpBus:
                 if code == 0x0B:  # the gateway's "target device failed to respond"
                     raise NoReply(f"unit {unit}: gateway says the device did not answer")
                 raise ExceptionResponse(f"unit {unit}: exception response {code}", code=code)
-            if block.function in (1, 2):
-                return list(response.bits[: block.count])
-            return list(response.registers)
+            return block_values(response, block)
 
     async def close(self) -> None:
         if self._client is not None:
