@@ -133,8 +133,13 @@ def main() -> int:
         bare = services.process("bare", [".venv/bin/python", str(ROOT / "bench/bare_subscriber.py"),
                                          str(services.broker_port), str(n)])
         bare.wait_for_line(lambda line: line == "READY", 20)
+        store = services.process("bare-store", [
+            ".venv/bin/python", str(ROOT / "bench/bare_subscriber.py"), str(services.broker_port),
+            str(n), "--store", services.vm.url])
+        store.wait_for_line(lambda line: line == "READY", 20)
         server, http = services.start_server("collector")
         pause(bare)
+        pause(store)
         pause(server)
         took = _publish(services.broker_port, stream)
         print(f"published {n} messages ({stored} telemetry/state) in {took:.1f} s; "
@@ -145,6 +150,16 @@ def main() -> int:
         fields = dict(part.split("=") for part in done.split()[1:])
         bare_count, bare_s = int(fields["count"]), float(fields["last"]) - t0
         bare_cpu = cpu_seconds(bare.proc.pid) - bare_cpu if bare.proc.poll() is None else float("nan")
+
+        store_cpu = cpu_seconds(store.proc.pid)
+        t_store = resume(store)
+        done = store.wait_for_line(lambda line: line.startswith("DONE"), 180)
+        fields = dict(part.split("=") for part in done.split()[1:])
+        store_count, store_s = int(fields["count"]), float(fields["last"]) - t_store
+        store_cpu = cpu_seconds(store.proc.pid) - store_cpu if store.proc.poll() is None \
+            else float("nan")
+        bare_series = f'bare_cabinet_devices_faulty{{site=~"{SITE_PREFIX}-.*"}}'
+        store_vm = vm_count(services.vm, f"sum(count_over_time({bare_series}[1h]))")
 
         server_cpu = cpu_seconds(server.proc.pid)
         spy_out = services.dir / "collector.spy"
@@ -171,12 +186,17 @@ def main() -> int:
         print("|---|---|---|---|---|---|")
         print(f"| bare paho + json.loads (ceiling) | {bare_count}/{n} | {bare_s:.2f} s | "
               f"{ceiling:,.0f} msg/s | 1.00x | {bare_cpu / max(bare_count, 1) * 1e6:.0f} µs |")
+        store_rate = store_count / store_s
+        print(f"| bare paho + json.loads + lines into VictoriaMetrics (storing ceiling) | "
+              f"{int(store_vm)}/{stored} samples | {store_s:.2f} s | {store_rate:,.0f} msg/s | "
+              f"{store_rate / ceiling:.2f}x | {store_cpu / max(store_count, 1) * 1e6:.0f} µs |")
         print(f"| collector, accepted (decoded, fleet) | {stats['accepted']}/{n} | "
               f"{accepted_at[0] - t1:.2f} s | {accepted_rate:,.0f} msg/s | "
               f"{accepted_rate / ceiling:.2f}x | |")
         print(f"| **collector, stored in VictoriaMetrics** | {int(in_vm)}/{stored} samples | "
               f"{stored_at - t1:.2f} s | {stored_rate:,.0f} msg/s | **{stored_rate / ceiling:.2f}x** | "
               f"{server_cpu / n * 1e6:.0f} µs |")
+        print(f"\ncollector against the storing ceiling: {stored_rate / store_rate:.2f}x")
         print(f"load average after: {load()}")
         lost = stored - int(in_vm)
         print(f"\nloss: {lost} of {stored} stored samples; rejected {stats['rejected']}; "

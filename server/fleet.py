@@ -2,11 +2,15 @@
 
 ``Fleet.apply`` is called from the MQTT network thread, ``Fleet.snapshot`` from the API and the alert
 engine; records are immutable values replaced under one lock, so a snapshot is never half-updated.
+Every replacement bumps the fleet's ``version``; ``changed_since`` returns the cabinets replaced
+after a given version, so periodic work (alert rules, the dashboard's history) touches only what
+changed instead of sweeping 80,000 cabinets every second (bench/fleet_capacity.py).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import operator
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -119,6 +123,9 @@ class Fleet:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._cabinets: dict[CabinetKey, CabinetView] = {}
+        self._version = 0
+        # key -> version of its last change, in order of change (a key moves to the end).
+        self._changed: dict[CabinetKey, int] = {}
 
     def apply(self, message: Message, received_at: datetime,
               integrity: CabinetIntegrity | None = None) -> CabinetView:
@@ -129,14 +136,36 @@ class Fleet:
             old = self._cabinets.get(key)
             if old is None:
                 old = CabinetView(message.site, message.cabinet, received_at, received_at, message.ts)
+            changes: dict[str, object]
             if _is_older(old, message):
-                new = dataclasses.replace(old, last_seen_at=received_at, stale=old.stale + 1)
+                changes = {"last_seen_at": received_at, "stale": old.stale + 1}
             else:
-                new = _fold(old, message, received_at)
+                changes = _fold(old, message, received_at)
             if integrity is not None:
-                new = dataclasses.replace(new, integrity=integrity)
+                changes["integrity"] = integrity
+            new = _replace(old, changes)
             self._cabinets[key] = new
+            self._version += 1
+            self._changed.pop(key, None)
+            self._changed[key] = self._version
             return new
+
+    @property
+    def version(self) -> int:
+        """Grows by one with every change of any cabinet."""
+        with self._lock:
+            return self._version
+
+    def changed_since(self, version: int) -> tuple[int, list[CabinetView]]:
+        """(the current version, the cabinets changed after ``version``), newest change first.
+        Costs the number of changed cabinets, not the size of the fleet."""
+        with self._lock:
+            changed = []
+            for key in reversed(self._changed):
+                if self._changed[key] <= version:
+                    break
+                changed.append(self._cabinets[key])
+            return self._version, changed
 
     def get(self, site: str, cabinet: str) -> CabinetView | None:
         with self._lock:
@@ -153,6 +182,19 @@ class Fleet:
             return len(self._cabinets)
 
 
+_FIELDS: Final = tuple(f.name for f in dataclasses.fields(CabinetView))
+_FIELD_INDEX: Final = {name: index for index, name in enumerate(_FIELDS)}
+_get_fields: Final = operator.attrgetter(*_FIELDS)
+
+
+def _replace(old: CabinetView, changes: Mapping[str, object]) -> CabinetView:
+    """``dataclasses.replace``, at half its cost (it runs once per message)."""
+    values = list(_get_fields(old))
+    for name, value in changes.items():
+        values[_FIELD_INDEX[name]] = value
+    return CabinetView(*values)
+
+
 def _is_older(old: CabinetView, message: Message) -> bool:
     """Older than the record: an earlier seq of this boot, a message of a boot that was replaced,
     or a replay from an unknown boot with an older timestamp (the collector started meanwhile)."""
@@ -167,7 +209,7 @@ def _is_older(old: CabinetView, message: Message) -> bool:
     return message.replayed and message.ts < old.last_message_ts
 
 
-def _fold(old: CabinetView, message: Message, received_at: datetime) -> CabinetView:
+def _fold(old: CabinetView, message: Message, received_at: datetime) -> dict[str, object]:
     changes: dict[str, object] = {"last_seen_at": received_at, "last_message_ts": message.ts,
                                   "last_seq": message.seq}
     if message.boot_id == old.boot_id and old.last_seq is not None:
@@ -190,7 +232,7 @@ def _fold(old: CabinetView, message: Message, received_at: datetime) -> CabinetV
         changes.update(_telemetry(old, message))
     elif isinstance(message, EventMessage):
         pass  # the state message that follows every change carries the result
-    return dataclasses.replace(old, **changes)  # type: ignore[arg-type]
+    return changes
 
 
 def _is_stale_will(old: CabinetView, message: Message) -> bool:
@@ -216,8 +258,10 @@ def _status(old: CabinetView, message: StatusMessage, received_at: datetime) -> 
 def _birth(old: CabinetView, message: BirthMessage) -> dict[str, object]:
     tags = {info.slot: info.asset_tag for info in message.slots}
     current = {s.slot: s for s in old.slots}
+    make = tuple.__new__  # SlotView without its Python-level __new__ (32 per birth)
     slots = tuple(
-        current.get(n, SlotView(n))._replace(asset_tag=tags.get(n))
+        make(SlotView, (n, tags.get(n), s.state, s.power_w, s.since)) if (s := current.get(n))
+        else make(SlotView, (n, tags.get(n), SlotState.UNKNOWN, None, None))
         for n in range(1, message.slot_count + 1)
     )
     return {
@@ -246,26 +290,59 @@ def _state(old: CabinetView, message: StateMessage) -> dict[str, object]:
         "door": message.door,
         "mains": message.mains,
         "temperature_c": message.temperature_c,
-        "devices": _devices(message.devices),
+        "devices": _same_devices(old.devices, message.devices),
     }
 
 
 def _telemetry(old: CabinetView, message: TelemetryMessage) -> dict[str, object]:
-    current = {s.slot: s for s in old.slots}
-    powers = message.power_w
-    for index, state in enumerate(message.states):
-        number = index + 1
-        power = powers[index] if index < len(powers) else None
-        base = current.get(number)
-        if base is None:
-            current[number] = SlotView(number, None, state, power, message.ts)
-        else:
-            since = base.since if base.state is state and base.since is not None else message.ts
-            current[number] = SlotView(number, base.asset_tag, state, power, since)
     return {
-        "slots": tuple(current[n] for n in sorted(current)),
+        "slots": _telemetry_slots(old.slots, message),
         "door": message.door,
         "mains": message.mains,
         "temperature_c": message.temperature_c,
-        "devices": _devices(message.devices),
+        "devices": _same_devices(old.devices, message.devices),
     }
+
+
+def _telemetry_slots(slots: tuple[SlotView, ...], message: TelemetryMessage) -> tuple[SlotView, ...]:
+    """The slots with this telemetry's states and readings; a slot keeps ``since`` while its state
+    stays. The hot path of ingest (one call per telemetry message), hence the plain loop."""
+    powers, states, ts = message.power_w, message.states, message.ts
+    if slots and slots[-1].slot != len(slots):  # numbered with gaps (a state message): general way
+        current = {s.slot: s for s in slots}
+        for index, state in enumerate(states):
+            base = current.get(index + 1)
+            current[index + 1] = _slot(index + 1, base, state,
+                                       powers[index] if index < len(powers) else None, ts)
+        return tuple(current[n] for n in sorted(current))
+    # Slots are 1..n (birth and telemetry build them so): position i is slot i + 1. Inlined _slot.
+    # tuple.__new__ builds the NamedTuple without its Python-level __new__: half the cost.
+    known, readings, make = len(slots), len(powers), tuple.__new__
+    new = []
+    for index, state in enumerate(states):
+        power = powers[index] if index < readings else None
+        if index < known:
+            base = slots[index]
+            since = base.since if base.state is state and base.since is not None else ts
+            new.append(make(SlotView, (index + 1, base.asset_tag, state, power, since)))
+        else:
+            new.append(make(SlotView, (index + 1, None, state, power, ts)))
+    if known > len(states):
+        new.extend(slots[len(states):])
+    return tuple(new)
+
+
+def _slot(number: int, base: SlotView | None, state: SlotState, power: float | None,
+          ts: datetime) -> SlotView:
+    if base is None:
+        return SlotView(number, None, state, power, ts)
+    since = base.since if base.state is state and base.since is not None else ts
+    return SlotView(number, base.asset_tag, state, power, since)
+
+
+def _same_devices(old: tuple[DeviceView, ...], devices: list[DeviceHealth]) -> tuple[DeviceView, ...]:
+    """The old tuple when nothing changed (the common case: no new objects per message)."""
+    if len(old) == len(devices) and all(o.name == d.name and o.ok == d.ok and o.error == d.error
+                                        for o, d in zip(old, devices, strict=True)):
+        return old
+    return _devices(devices)
