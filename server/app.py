@@ -107,9 +107,12 @@ def make_calendars(settings: ServerSettings) -> Calendars:
     )
 
 
-# Evaluating every rule over every cabinet holds the GIL that ingest needs: at 20,000 cabinets a
-# 1 s tick starved paho's thread (bench/fleet_capacity.py). So evaluation gets at most this share
-# of the time; pending periods are minutes, a slower tick at fleet scale only delays by seconds.
+# Evaluating every rule over every cabinet held the GIL that ingest needs: at 20,000 cabinets a
+# 1 s tick starved paho's thread (bench/fleet_capacity.py). A tick now evaluates what changed plus
+# a slice of the fleet (server/alerts/engine.py); this share stays as a safety net (a district-wide
+# incident changes every cabinet at once): evaluation gets at most this share of the time. The
+# engine sizes its sweep slice from the time since the last tick, so a stretched tick still sweeps
+# the fleet within [alerts] sweep_s.
 ALERT_SHARE: Final = 0.2
 
 
@@ -149,10 +152,10 @@ class Collector:
         offline = CabinetOffline(pending_s=a.offline_pending_s, silence_factor=a.silence_factor,
                                  min_silence_s=a.min_silence_s, severity=Severity(a.offline_severity))
         self.engine = AlertEngine(
-            build_rules(a.rules, offline, self.battery), self.state, self.fleet.snapshot, clock,
+            build_rules(a.rules, offline, self.battery), self.state, self.fleet, clock,
             resolved_retention=timedelta(seconds=a.resolved_retention_s),
             receiving_since=self.mqtt.receiving_since, org=org, calendars=self.calendars,
-            settle=timedelta(seconds=a.settle_s),
+            settle=timedelta(seconds=a.settle_s), sweep=timedelta(seconds=a.sweep_s),
         )
         n = settings.notify
         self._notifiers: dict[str, list[Notifier]] = {}

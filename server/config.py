@@ -158,6 +158,17 @@ class AlertSettings(_Section):
         default=30.0, gt=0, description="a cabinet is never called silent sooner than this"
     )
     tick_s: float = Field(default=1.0, gt=0, le=60, description="how often alert rules are evaluated")
+    sweep_s: float = Field(
+        default=30.0,
+        gt=0,
+        le=3600,
+        description=(
+            "each tick evaluates the cabinets that sent something plus a slice of the rest, so that "
+            "every cabinet is evaluated at least this often; conditions that come true by time "
+            "alone (silence, a calendar check) are seen up to this much later. Fleets of up to "
+            "1,000 cabinets are evaluated whole at every tick"
+        ),
+    )
     resolved_retention_s: float = Field(
         default=86_400.0, ge=0, description="how long resolved alerts stay visible"
     )

@@ -4,6 +4,11 @@ stdlib ``sqlite3`` in WAL mode (readers, e.g. ``cabinet-server alerts``, never b
 with ``synchronous=NORMAL`` (a committed write survives a process crash; a power cut may lose the
 last transactions but never corrupts the file). One connection behind a lock: the engine, the
 notifier and the API call in from different threads, each call is one short transaction.
+
+The collector is the only writer of its file, so a writable instance also keeps the active alerts
+in memory (``ActiveIndex``, read from the file on first use and updated after every committed
+write): the engine looks alerts up per finding and per evaluated cabinet every tick, which must
+not cost a query each. A read-only instance (``cabinet-server alerts``) always asks the file.
 """
 
 from __future__ import annotations
@@ -11,7 +16,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime, time
 from pathlib import Path
@@ -21,7 +26,7 @@ from server.errors import ServerError
 
 from .model import Alert
 from .silence import Silence, SilenceKind, Weekly
-from .store import Ack, LogEntry
+from .store import Ack, ActiveIndex, LogEntry
 
 __all__ = ["STATE_FILE", "SqliteState"]
 
@@ -38,6 +43,7 @@ CREATE TABLE IF NOT EXISTS alerts (
     PRIMARY KEY (fingerprint, active_at)
 );
 CREATE UNIQUE INDEX IF NOT EXISTS alerts_one_active ON alerts (fingerprint) WHERE ends_at IS NULL;
+CREATE INDEX IF NOT EXISTS alerts_ended ON alerts (ends_at) WHERE ends_at IS NOT NULL;
 CREATE TABLE IF NOT EXISTS silences (
     id         TEXT PRIMARY KEY,
     matchers   TEXT NOT NULL,
@@ -94,6 +100,8 @@ class SqliteState:
         except (OSError, sqlite3.Error) as exc:
             raise ServerError(f"cannot open alert state {path}: {exc}") from exc
         self._lock = threading.Lock()
+        self._read_only = read_only
+        self._index: ActiveIndex | None = None  # writable only: the active alerts, once read
 
     def db_mode(self) -> str:
         """The journal mode (``wal``)."""
@@ -119,32 +127,69 @@ class SqliteState:
 
     _COLUMNS: Final = "fingerprint, active_at, starts_at, ends_at, labels, annotations"
 
-    def active(self) -> list[Alert]:
-        with self._tx() as db:
-            rows = db.execute(f"SELECT {self._COLUMNS} FROM alerts WHERE ends_at IS NULL "
-                              "ORDER BY active_at").fetchall()
+    def _active_rows(self) -> list[Alert]:
+        """Every active alert from the file; the caller holds the lock."""
+        rows = self._db.execute(f"SELECT {self._COLUMNS} FROM alerts WHERE ends_at IS NULL "
+                                "ORDER BY active_at").fetchall()
         return [self._alert(r) for r in rows]
 
+    def _active_index(self) -> ActiveIndex | None:
+        """The in-memory active alerts of a writable instance; the caller holds the lock."""
+        if self._read_only:
+            return None
+        if self._index is None:
+            self._index = ActiveIndex(self._active_rows())
+        return self._index
+
+    def active(self) -> list[Alert]:
+        with self._lock:
+            index = self._active_index()
+            if index is not None:
+                return sorted(index, key=lambda a: a.active_at)
+            return self._active_rows()
+
     def get_active(self, fingerprint: str) -> Alert | None:
-        with self._tx() as db:
-            row = db.execute(f"SELECT {self._COLUMNS} FROM alerts "
-                             "WHERE fingerprint = ? AND ends_at IS NULL", (fingerprint,)).fetchone()
+        with self._lock:
+            index = self._active_index()
+            if index is not None:
+                return index.get(fingerprint)
+            row = self._db.execute(f"SELECT {self._COLUMNS} FROM alerts "
+                                   "WHERE fingerprint = ? AND ends_at IS NULL",
+                                   (fingerprint,)).fetchone()
         return self._alert(row) if row else None
+
+    def active_for(self, cabinet_keys: Iterable[tuple[str, str]]) -> list[Alert]:
+        with self._lock:
+            index = self._active_index()
+            if index is not None:
+                return index.for_cabinets(cabinet_keys)
+            wanted = set(cabinet_keys)
+            return [a for a in self._active_rows() if a.cabinet_key in wanted]
 
     def put_active(self, alert: Alert) -> None:
         if alert.ends_at is not None:
             raise ValueError("an active alert has no ends_at")
-        with self._tx() as db:
-            db.execute("DELETE FROM alerts WHERE fingerprint = ? AND ends_at IS NULL",
-                       (alert.fingerprint,))
-            db.execute(f"INSERT OR REPLACE INTO alerts ({self._COLUMNS}) VALUES (?, ?, ?, NULL, ?, ?)",
-                       (alert.fingerprint, _t(alert.active_at), _t(alert.starts_at),
-                        json.dumps(dict(alert.labels), sort_keys=True),
-                        json.dumps(dict(alert.annotations), sort_keys=True)))
+        with self._lock:
+            index = self._active_index()
+            with self._db as db:
+                db.execute("DELETE FROM alerts WHERE fingerprint = ? AND ends_at IS NULL",
+                           (alert.fingerprint,))
+                db.execute(f"INSERT OR REPLACE INTO alerts ({self._COLUMNS}) "
+                           "VALUES (?, ?, ?, NULL, ?, ?)",
+                           (alert.fingerprint, _t(alert.active_at), _t(alert.starts_at),
+                            json.dumps(dict(alert.labels), sort_keys=True),
+                            json.dumps(dict(alert.annotations), sort_keys=True)))
+            if index is not None:  # only after the commit: the index never runs ahead of the file
+                index.put(alert)
 
     def discard_active(self, fingerprint: str) -> None:
-        with self._tx() as db:
-            db.execute("DELETE FROM alerts WHERE fingerprint = ? AND ends_at IS NULL", (fingerprint,))
+        with self._lock:
+            index = self._active_index()
+            with self._db as db:
+                db.execute("DELETE FROM alerts WHERE fingerprint = ? AND ends_at IS NULL",
+                           (fingerprint,))
+            if index is not None:
+                index.pop(fingerprint)
 
     def resolve(self, fingerprint: str, ends_at: datetime,
                 annotations: Mapping[str, str] | None = None) -> Alert | None:
@@ -152,10 +197,14 @@ class SqliteState:
         if current is None:
             return None
         merged = {**current.annotations, **(annotations or {})}
-        with self._tx() as db:
-            db.execute("UPDATE alerts SET ends_at = ?, annotations = ? "
-                       "WHERE fingerprint = ? AND ends_at IS NULL",
-                       (_t(ends_at), json.dumps(merged, sort_keys=True), fingerprint))
+        with self._lock:
+            index = self._active_index()
+            with self._db as db:
+                db.execute("UPDATE alerts SET ends_at = ?, annotations = ? "
+                           "WHERE fingerprint = ? AND ends_at IS NULL",
+                           (_t(ends_at), json.dumps(merged, sort_keys=True), fingerprint))
+            if index is not None:
+                index.pop(fingerprint)
         return Alert(current.labels, merged, current.active_at, current.starts_at, ends_at)
 
     def all(self) -> list[Alert]:

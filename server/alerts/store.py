@@ -1,13 +1,15 @@
 """Where alert state lives: alerts, silences, acknowledgements and the notification log.
 
 Four small interfaces; ``MemoryState`` implements them for tests and for a collector without a
-state dir, ``server.alerts.sqlite.SqliteState`` durably.
+state dir, ``server.alerts.sqlite.SqliteState`` durably. Both keep the active alerts in memory by
+fingerprint and by cabinet (``ActiveIndex``): the engine asks per tick only for the alerts of the
+cabinets it evaluates, and that must not cost a pass over every alert.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Protocol
@@ -18,6 +20,7 @@ from .silence import Silence
 __all__ = [
     "Ack",
     "AckStore",
+    "ActiveIndex",
     "AlertStore",
     "LogEntry",
     "MemoryAlertStore",
@@ -53,6 +56,10 @@ class AlertStore(Protocol):
         """Alerts not yet resolved (pending or firing), at most one per fingerprint."""
 
     def get_active(self, fingerprint: str) -> Alert | None: ...
+
+    def active_for(self, cabinet_keys: Iterable[tuple[str, str]]) -> list[Alert]:
+        """The active alerts whose (site, cabinet) labels are one of ``cabinet_keys``; costs the
+        number of those alerts, not of all alerts."""
 
     def put_active(self, alert: Alert) -> None:
         """Insert or replace the active alert with this fingerprint."""
@@ -98,50 +105,102 @@ def _resolved(alert: Alert, ends_at: datetime, annotations: Mapping[str, str] | 
                  alert.starts_at, ends_at)
 
 
+class ActiveIndex:
+    """Active alerts by fingerprint (in the order they were first put) and by cabinet. Not
+    thread-safe on its own: the stores call it under their lock."""
+
+    def __init__(self, alerts: Iterable[Alert] = ()) -> None:
+        self._by_fingerprint: dict[str, Alert] = {}
+        self._by_cabinet: dict[tuple[str, str], dict[str, Alert]] = {}
+        for alert in alerts:
+            self.put(alert)
+
+    def __len__(self) -> int:
+        return len(self._by_fingerprint)
+
+    def __iter__(self) -> Iterator[Alert]:
+        return iter(self._by_fingerprint.values())
+
+    def get(self, fingerprint: str) -> Alert | None:
+        return self._by_fingerprint.get(fingerprint)
+
+    def put(self, alert: Alert) -> None:
+        self._by_fingerprint[alert.fingerprint] = alert
+        self._by_cabinet.setdefault(alert.cabinet_key, {})[alert.fingerprint] = alert
+
+    def pop(self, fingerprint: str) -> Alert | None:
+        alert = self._by_fingerprint.pop(fingerprint, None)
+        if alert is not None:
+            alerts = self._by_cabinet[alert.cabinet_key]
+            del alerts[fingerprint]
+            if not alerts:
+                del self._by_cabinet[alert.cabinet_key]
+        return alert
+
+    def for_cabinets(self, cabinet_keys: Iterable[tuple[str, str]]) -> list[Alert]:
+        found: list[Alert] = []
+        for key in cabinet_keys:
+            alerts = self._by_cabinet.get(key)
+            if alerts:
+                found.extend(alerts.values())
+        return found
+
+
 class MemoryAlertStore:
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._active: dict[str, Alert] = {}
+        self._active = ActiveIndex()
         self._resolved: list[Alert] = []
+        self._oldest_end: datetime | None = None  # of the resolved: purging nothing costs nothing
 
     def active(self) -> list[Alert]:
         with self._lock:
-            return list(self._active.values())
+            return list(self._active)
 
     def get_active(self, fingerprint: str) -> Alert | None:
         with self._lock:
             return self._active.get(fingerprint)
 
+    def active_for(self, cabinet_keys: Iterable[tuple[str, str]]) -> list[Alert]:
+        with self._lock:
+            return self._active.for_cabinets(cabinet_keys)
+
     def put_active(self, alert: Alert) -> None:
         if alert.ends_at is not None:
             raise ValueError("an active alert has no ends_at")
         with self._lock:
-            self._active[alert.fingerprint] = alert
+            self._active.put(alert)
 
     def discard_active(self, fingerprint: str) -> None:
         with self._lock:
-            self._active.pop(fingerprint, None)
+            self._active.pop(fingerprint)
 
     def resolve(self, fingerprint: str, ends_at: datetime,
                 annotations: Mapping[str, str] | None = None) -> Alert | None:
         with self._lock:
-            alert = self._active.pop(fingerprint, None)
+            alert = self._active.pop(fingerprint)
             if alert is None:
                 return None
             resolved = _resolved(alert, ends_at, annotations)
             self._resolved.append(resolved)
+            if self._oldest_end is None or ends_at < self._oldest_end:
+                self._oldest_end = ends_at
             return resolved
 
     def all(self) -> list[Alert]:
         with self._lock:
-            alerts = [*self._resolved, *self._active.values()]
+            alerts = [*self._resolved, *self._active]
         return sorted(alerts, key=lambda a: a.active_at)
 
     def purge_resolved(self, ended_before: datetime) -> int:
         with self._lock:
+            if self._oldest_end is None or self._oldest_end >= ended_before:
+                return 0
             keep = [a for a in self._resolved if a.ends_at is None or a.ends_at >= ended_before]
             purged = len(self._resolved) - len(keep)
             self._resolved = keep
+            ends = [a.ends_at for a in keep if a.ends_at is not None]
+            self._oldest_end = min(ends) if ends else None
             return purged
 
 

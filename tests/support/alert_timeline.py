@@ -94,6 +94,7 @@ class Cabinet:
     tags: Mapping[int, str] = field(default_factory=dict)
     boot: str = "a" * 32
     seq: int = 0
+    telemetry_interval_s: float = 3600.0  # what the birth says (silence: a multiple of it)
 
     def _env(self) -> dict[str, object]:
         self.seq += 1
@@ -101,12 +102,15 @@ class Cabinet:
                 "seq": self.seq, "ts": self.tl.clock(), "clock_synced": True}
 
     def online(self) -> list[object]:
+        # In the order an agent publishes them (seq grows): a birth numbered before the status
+        # would be folded in after it as an older message, and dropped.
+        status = StatusMessage(**self._env(), status=AgentStatus.ONLINE)  # type: ignore[arg-type]
         birth = BirthMessage(**self._env(), agent_version="0.1.0",  # type: ignore[arg-type]
                              config_hash="abcdef12", cabinet_model="test", slot_count=self.slots,
                              slots=[SlotInfo(slot=n, asset_tag=self.tags.get(n))
                                     for n in range(1, self.slots + 1)],
-                             poll_interval_s=1.0, telemetry_interval_s=3600.0)
-        return [StatusMessage(**self._env(), status=AgentStatus.ONLINE), birth]  # type: ignore[arg-type]
+                             poll_interval_s=1.0, telemetry_interval_s=self.telemetry_interval_s)
+        return [status, birth]
 
     def offline(self) -> list[object]:
         return [StatusMessage(**self._env(), status=AgentStatus.OFFLINE)]  # type: ignore[arg-type]
@@ -140,7 +144,7 @@ class AlertTimeline:
         self.state = state or MemoryState()
         offline = CabinetOffline(pending_s=offline_pending_s, silence_factor=3.0, min_silence_s=1e9)
         self.engine = AlertEngine(build_rules(rules or RulesSettings(), offline, battery),
-                                  self.state, self.fleet.snapshot, self.clock, org=self.org,
+                                  self.state, self.fleet, self.clock, org=self.org,
                                   calendars=self.calendars, resolved_retention=timedelta(days=7))
         self.deliveries: list[tuple[str, str, Notification]] = []
         self.sent: list[Sent] = []

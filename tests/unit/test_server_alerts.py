@@ -61,7 +61,7 @@ class Timeline:
                                    min_silence_s=min_silence_s)
         # Since when the collector receives (None: its broker connection is down).
         self.receiving_since: datetime | None = T0
-        self.engine = AlertEngine([self.rule], self.store, self.fleet.snapshot, self.clock,
+        self.engine = AlertEngine([self.rule], self.store, self.fleet, self.clock,
                                   resolved_retention=timedelta(seconds=retention_s),
                                   receiving_since=lambda: self.receiving_since)
 

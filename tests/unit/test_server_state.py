@@ -91,3 +91,57 @@ def test_an_unusable_state_path_is_a_clear_error(tmp_path: Path) -> None:
     blocker.write_text("x")
     with pytest.raises(ServerError, match="cannot open alert state"):
         SqliteState(blocker / "alerts.sqlite3")
+
+
+def _alert(cabinet: str, name: str = "cabinet_offline", site: str = "s",
+           at: datetime = NOW) -> Alert:
+    return Alert({"alertname": name, "site": site, "cabinet": cabinet}, {}, at, at)
+
+
+def test_active_alerts_by_cabinet_follow_every_change(state: SqliteState | MemoryState) -> None:
+    k1, k1_door, k2 = _alert("k1"), _alert("k1", "door_open"), _alert("k2")
+    other_site = _alert("k1", site="t")
+    for alert in (k1, k1_door, k2, other_site):
+        state.put_active(alert)
+    assert sorted(a.name for a in state.active_for([("s", "k1")])) == ["cabinet_offline", "door_open"]
+    assert state.active_for([("s", "k2"), ("s", "nope")]) == [k2]
+    assert state.active_for([]) == []
+    updated = Alert(k1.labels, {"reason": "lwt"}, k1.active_at, k1.starts_at)
+    state.put_active(updated)  # same fingerprint, new annotations: replaced, not added
+    assert sorted((a.name, dict(a.annotations)) for a in state.active_for([("s", "k1")])) == [
+        ("cabinet_offline", {"reason": "lwt"}), ("door_open", {})]
+    state.resolve(k1.fingerprint, NOW + timedelta(minutes=1))
+    state.discard_active(k1_door.fingerprint)
+    assert state.active_for([("s", "k1")]) == []
+    assert state.get_active(k1.fingerprint) is None
+    assert state.active_for([("t", "k1")]) == [other_site]
+    assert len(state.all()) == 3  # k1 resolved, k2, t/k1
+
+
+def test_the_sqlite_index_of_active_alerts_is_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "alerts.sqlite3"
+    first = SqliteState(path)
+    k1, k2 = _alert("k1"), _alert("k2")
+    first.put_active(k1)
+    first.put_active(k2)
+    first.resolve(k2.fingerprint, NOW + timedelta(minutes=1))
+    reader = SqliteState(path, read_only=True)  # another process: asks the file every time
+    assert reader.active_for([("s", "k1"), ("s", "k2")]) == [k1]
+    first.close()
+    again = SqliteState(path)
+    assert again.active_for([("s", "k1"), ("s", "k2")]) == [k1]
+    assert again.get_active(k1.fingerprint) == k1 and again.active() == [k1]
+
+
+def test_purging_keeps_what_ended_later_in_any_order(state: SqliteState | MemoryState) -> None:
+    late, early = _alert("k1"), _alert("k2")
+    state.put_active(late)
+    state.put_active(early)
+    state.resolve(late.fingerprint, NOW + timedelta(hours=2))
+    state.resolve(early.fingerprint, NOW + timedelta(hours=1))  # ended earlier, resolved later
+    assert state.purge_resolved(NOW + timedelta(minutes=30)) == 0
+    assert state.purge_resolved(NOW + timedelta(hours=1, minutes=30)) == 1
+    assert [a.labels["cabinet"] for a in state.all()] == ["k1"]
+    assert state.purge_resolved(NOW + timedelta(hours=1, minutes=30)) == 0
+    assert state.purge_resolved(NOW + timedelta(hours=3)) == 1
+    assert state.all() == []

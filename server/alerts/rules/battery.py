@@ -6,14 +6,19 @@ only places the flagged asset tags in their cabinet and slot. Without a source i
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Protocol
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Final, Protocol
 
 from pydantic import Field
 
-from .base import Finding, RuleContext, RuleSettings, SettingsRule, Severity, expected_asset_tag, slot_labels
+from .base import Finding, RuleContext, RuleSettings, SettingsRule, Severity, slot_labels
 
 __all__ = ["BatteryHealthSource", "BatteryWorn", "BatteryWornSettings", "WornBattery"]
+
+# The source judges from charge sessions, one per device and day: asking it every tick (it goes
+# through every device it knows) would cost more than all other rules; once a minute is plenty.
+WORN_REFRESH: Final = timedelta(seconds=60)
 
 
 class WornBattery(Protocol):
@@ -43,15 +48,25 @@ class BatteryWorn(SettingsRule):
     def __init__(self, settings: BatteryWornSettings, source: BatteryHealthSource | None) -> None:
         super().__init__(settings)
         self._source = source
+        self._worn: Mapping[str, WornBattery] = {}
+        self._fetched_at: datetime | None = None
+
+    def _current(self, now: datetime) -> Mapping[str, WornBattery]:
+        """The source's worn batteries by asset tag, asked at most every WORN_REFRESH."""
+        if self._source is None:
+            return {}
+        if self._fetched_at is None or not (now - WORN_REFRESH < self._fetched_at <= now):
+            self._worn = {w.asset_tag: w for w in self._source.worn()}
+            self._fetched_at = now
+        return self._worn
 
     def evaluate(self, ctx: RuleContext) -> list[Finding]:
-        if self._source is None:
+        worn = self._current(ctx.now)
+        if not worn:
             return []
-        worn = {w.asset_tag: w for w in self._source.worn()}
         findings = []
         for cabinet in ctx.cabinets:
-            for slot in cabinet.slots:
-                tag = expected_asset_tag(ctx.org, cabinet, slot)
+            for slot, tag in zip(cabinet.slots, ctx.expected_tags(cabinet), strict=True):
                 if tag is None or tag not in worn:
                     continue
                 w = worn[tag]

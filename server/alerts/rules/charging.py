@@ -7,9 +7,7 @@ from datetime import timedelta
 
 from pydantic import Field
 
-from cabinet_agent.protocol import SlotState
-
-from .base import Finding, RuleContext, RuleSettings, SettingsRule, Severity, expected_asset_tag, slot_labels
+from .base import Finding, RuleContext, RuleSettings, SettingsRule, Severity, slot_labels
 
 __all__ = ["ChargingTooLong", "ChargingTooLongSettings", "SlotOverpower", "SlotOverpowerSettings"]
 
@@ -31,13 +29,13 @@ class ChargingTooLong(SettingsRule):
 
     def evaluate(self, ctx: RuleContext) -> list[Finding]:
         findings = []
-        for cabinet in ctx.cabinets:
-            for slot in cabinet.slots:
-                if slot.state is not SlotState.CHARGING or slot.since is None:
+        started_before = ctx.now - self._limit
+        for cabinet, groups in ctx.grouped():
+            for index in groups.charging:
+                slot = cabinet.slots[index]
+                if slot.since is None or slot.since >= started_before:
                     continue
-                if ctx.now - slot.since <= self._limit:
-                    continue
-                tag = expected_asset_tag(ctx.org, cabinet, slot)
+                tag = ctx.expected_tags(cabinet)[index]
                 findings.append(Finding(slot_labels(self.name, cabinet, slot, tag),
                                         {"since": slot.since.isoformat()}))
         return findings
@@ -61,14 +59,19 @@ class SlotOverpower(SettingsRule):
 
     def evaluate(self, ctx: RuleContext) -> list[Finding]:
         findings = []
-        for cabinet in ctx.cabinets:
-            configured = ctx.org.cabinet(cabinet.site, cabinet.cabinet)
+        for cabinet, groups in ctx.grouped():
+            top = groups.max_power_w
+            if top is None:
+                continue
+            configured = ctx.cabinet_config(cabinet.site, cabinet.cabinet)
             rating = (configured.slot_rating_w if configured and configured.slot_rating_w
                       else self._rating)
-            for slot in cabinet.slots:
+            if top <= rating:
+                continue
+            for index, slot in enumerate(cabinet.slots):
                 if slot.power_w is None or slot.power_w <= rating:
                     continue
-                tag = expected_asset_tag(ctx.org, cabinet, slot)
+                tag = ctx.expected_tags(cabinet)[index]
                 findings.append(Finding(slot_labels(self.name, cabinet, slot, tag),
                                         {"power_w": f"{slot.power_w:.1f}",
                                          "rating_w": f"{rating:.1f}"}))

@@ -40,8 +40,10 @@ class DoorOpenAfterHours(SettingsRule):
     def evaluate(self, ctx: RuleContext) -> list[Finding]:
         findings = []
         for cabinet in ctx.cabinets:
-            school = ctx.org.school(cabinet.site)
-            if school is None or cabinet.door is not DoorState.OPEN:
+            if cabinet.door is not DoorState.OPEN:
+                continue
+            school = ctx.school(cabinet.site)
+            if school is None:
                 continue
             calendar = ctx.calendars.for_site(cabinet.site)
             local = calendar.local(ctx.now)

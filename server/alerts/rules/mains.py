@@ -35,7 +35,7 @@ class MainsLost(SettingsRule):
         for cabinet in ctx.cabinets:
             if cabinet.mains is not MainsState.OFF:
                 continue
-            school = ctx.org.school(cabinet.site)
+            school = ctx.school(cabinet.site)
             window = school.charging_window if school and school.charging_window else self._window
             local = ctx.calendars.for_site(cabinet.site).local(ctx.now)
             if window.contains(local.time()):

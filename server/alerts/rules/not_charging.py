@@ -5,9 +5,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from cabinet_agent.protocol import SlotState
-
-from .base import Finding, RuleContext, RuleSettings, SettingsRule, Severity, expected_asset_tag, slot_labels
+from .base import Finding, RuleContext, RuleSettings, SettingsRule, Severity, slot_labels
 
 __all__ = ["NotCharged", "NotChargedSettings", "NotCharging", "NotChargingSettings"]
 
@@ -24,11 +22,10 @@ class NotCharging(SettingsRule):
 
     def evaluate(self, ctx: RuleContext) -> list[Finding]:
         findings = []
-        for cabinet in ctx.cabinets:
-            for slot in cabinet.slots:
-                if slot.state not in (SlotState.PRESENT_IDLE, SlotState.FAULT):
-                    continue
-                tag = expected_asset_tag(ctx.org, cabinet, slot)
+        for cabinet, groups in ctx.grouped():
+            for index in groups.idle_or_fault:  # present_idle or fault
+                slot = cabinet.slots[index]
+                tag = ctx.expected_tags(cabinet)[index]
                 findings.append(Finding(slot_labels(self.name, cabinet, slot, tag),
                                         {"state": slot.state.value}))
         return findings
@@ -45,19 +42,20 @@ class NotCharged(SettingsRule):
 
     def evaluate(self, ctx: RuleContext) -> list[Finding]:
         findings = []
-        for cabinet in ctx.cabinets:
-            school = ctx.org.school(cabinet.site)
+        for cabinet, groups in ctx.grouped():
+            if not groups.charging:
+                continue
+            school = ctx.school(cabinet.site)
             if school is None:
                 continue
-            check = ctx.calendars.for_site(cabinet.site).last_check(ctx.now, school.morning_check)
+            check = ctx.last_check(cabinet.site, school.morning_check)
             if check is None:
                 continue
-            for slot in cabinet.slots:
-                if slot.state is not SlotState.CHARGING:
-                    continue
-                if slot.since is not None and slot.since > check:
+            for index in groups.charging:
+                slot = cabinet.slots[index]
+                if slot.since is not None and slot.since > check.utc:
                     continue  # put in after the check: it has until the next one
-                tag = expected_asset_tag(ctx.org, cabinet, slot)
+                tag = ctx.expected_tags(cabinet)[index]
                 findings.append(Finding(slot_labels(self.name, cabinet, slot, tag),
-                                        {"check": check.isoformat()}))
+                                        {"check": check.text}))
         return findings

@@ -19,7 +19,7 @@ from pydantic import Field
 from cabinet_agent.protocol import SlotState
 from server.org import Policy
 
-from .base import Finding, RuleContext, RuleSettings, SettingsRule, Severity, expected_asset_tag, slot_labels
+from .base import Finding, RuleContext, RuleSettings, SettingsRule, Severity, slot_labels
 
 __all__ = ["NotReturned", "NotReturnedSettings"]
 
@@ -36,21 +36,25 @@ class NotReturned(SettingsRule):
 
     def evaluate(self, ctx: RuleContext) -> list[Finding]:
         findings = []
-        for cabinet in ctx.cabinets:
-            school = ctx.org.school(cabinet.site)
+        for cabinet, groups in ctx.grouped():
+            candidates = groups.empty_or_idle_unknown
+            if not candidates:
+                continue
+            school = ctx.school(cabinet.site)
             if school is None or school.policy is not Policy.SHARED_POOL:
                 continue
-            check = ctx.calendars.for_site(cabinet.site).last_check(ctx.now, school.return_check)
+            check = ctx.last_check(cabinet.site, school.return_check)
             if check is None:
                 continue
-            for slot in cabinet.slots:
-                tag = expected_asset_tag(ctx.org, cabinet, slot)
-                idle_unknown = slot.state is SlotState.UNKNOWN and slot.power_w is not None
-                if tag is None or not (slot.state is SlotState.EMPTY or idle_unknown):
+            for index in candidates:
+                slot = cabinet.slots[index]
+                tag = ctx.expected_tags(cabinet)[index]
+                if tag is None:
                     continue
-                if slot.since is not None and slot.since > check:
+                if slot.since is not None and slot.since > check.utc:
                     continue  # taken out after the last check: not missing yet
+                idle_unknown = slot.state is SlotState.UNKNOWN
                 reason = "idle_unknown" if idle_unknown else "empty"
                 findings.append(Finding(slot_labels(self.name, cabinet, slot, tag),
-                                        {"check": check.isoformat(), "reason": reason}))
+                                        {"check": check.text, "reason": reason}))
         return findings

@@ -60,9 +60,7 @@ class CabinetOffline:
     def on_resolve(self, alert: Alert, ctx: RuleContext) -> Mapping[str, str]:
         """Why it was gone: a boot change since the alert began means the agent started anew (the
         Pi lost power or rebooted); the same boot id means only the network was away."""
-        cabinet = next((c for c in ctx.cabinets
-                        if (c.site, c.cabinet) == (alert.labels.get("site"),
-                                                   alert.labels.get("cabinet"))), None)
+        cabinet = ctx.cabinet(alert.cabinet_key)  # the engine evaluated it: that is why it resolves
         if cabinet is None:
             return {}
         restarted = any(change.seen_at >= alert.active_at for change in cabinet.boot_changes)

@@ -62,7 +62,11 @@ class TemperatureRiseSettings(RuleSettings):
 
 class TemperatureRise(SettingsRule):
     """Keeps the readings it has seen over the window (the fleet holds only the latest), so it is a
-    function of the fleet states over that window. After a restart it needs a window to judge."""
+    function of the fleet states over that window. After a restart it needs a window to judge.
+
+    The engine evaluates a cabinet at least at every tick in which it sent something, so every
+    reading that reaches the fleet state is seen; between those ticks a cabinet may not be
+    evaluated at all, so its history is kept (and trimmed only when it is evaluated again)."""
 
     name = "temperature_rise"
 
@@ -74,22 +78,26 @@ class TemperatureRise(SettingsRule):
 
     def evaluate(self, ctx: RuleContext) -> list[Finding]:
         findings = []
-        present = set()
+        oldest = ctx.now - self._window
         for cabinet in ctx.cabinets:
-            present.add(cabinet.key)
-            history = self._seen.setdefault(cabinet.key, deque())
+            history = self._seen.get(cabinet.key)
             t = cabinet.temperature_c
             if t is not None and (not history or history[-1][0] < cabinet.last_message_ts):
+                if history is None:
+                    history = self._seen[cabinet.key] = deque()
                 history.append((cabinet.last_message_ts, t))
-            while history and history[0][0] < ctx.now - self._window:
+            if history is None:
+                continue
+            while history and history[0][0] < oldest:
                 history.popleft()
-            if t is None or not history:
+            if not history:
+                del self._seen[cabinet.key]  # nothing in the window: no memory per silent cabinet
+                continue
+            if t is None:
                 continue
             lowest = min(value for _, value in history)
             if t - lowest >= self._rise:
                 findings.append(Finding(cabinet_labels(self.name, cabinet),
                                         {"from_c": f"{lowest:.1f}", "to_c": f"{t:.1f}",
                                          "window_min": f"{self._window.total_seconds() / 60:.0f}"}))
-        for key in set(self._seen) - present:
-            del self._seen[key]
         return findings
