@@ -159,6 +159,7 @@ class Collector:
         )
         n = settings.notify
         self._notifiers: dict[str, list[Notifier]] = {}
+        self.notify_judged_s = 0.0  # how long the last notify pass took to judge the alerts
         self.router = Router(org, n.school_alerts)
         self.dispatcher = Dispatcher(
             org=org, router=self.router,
@@ -196,9 +197,12 @@ class Collector:
     async def notify_once(self) -> int:
         """Send what is due; returns how many notifications went out."""
         now = self.clock()
+        started = time.monotonic()
         statuses = alert_statuses(self.state.all(), self.state.silences(), self.state.acks(), now)
+        due = self.dispatcher.due(statuses, now)
+        self.notify_judged_s = time.monotonic() - started
         sent = 0
-        for delivery in self.dispatcher.due(statuses, now):
+        for delivery in due:
             try:
                 # Blocking I/O (SMTP, HTTP with back-off) stays off the event loop.
                 await asyncio.to_thread(delivery.notifier.send, delivery.notification)
@@ -217,7 +221,10 @@ class Collector:
                 await self.notify_once()
             except Exception:  # top of a task: one bad notification must not end them all
                 log.exception("notification failed")
-            await asyncio.sleep(self.settings.notify.tick_s)
+            # Judging every alert's status is linear in the alerts: with tens of thousands
+            # standing (a district-wide incident) it gets the same bounded share of the time as
+            # evaluation. Sending (network I/O in threads) does not count.
+            await asyncio.sleep(alert_pause(self.settings.notify.tick_s, self.notify_judged_s))
 
     def close(self) -> None:
         if isinstance(self.state, SqliteState):
