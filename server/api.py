@@ -27,7 +27,10 @@ from .pipeline import IngestStats
 from .tsdb.base import SinkStats
 from .version import __version__
 from .views import (
+    DEFAULT_INTEGRITY_LIMIT,
+    MAX_INTEGRITY_LIMIT,
     AlertFilter,
+    IntegrityListing,
     ack_json,
     alerts_json,
     fleet_json,
@@ -200,9 +203,21 @@ def create_app(sources: ApiSources) -> FastAPI:
         return silence_json(silence, now)
 
     @app.get("/api/stats")
-    def stats(who: Who) -> dict[str, Any]:
+    def stats(
+        scope: InScope,
+        integrity: Annotated[IntegrityListing, Query(
+            description="which cabinets to list in `integrity`: those with a problem (gaps, "
+                        "duplicates, clock skewed or unsynchronised, outbox drops), all, or "
+                        "none; `integrity_summary` has the totals over every cabinet in your "
+                        "scope either way")] = "problems",
+        integrity_limit: Annotated[int, Query(
+            ge=0, le=MAX_INTEGRITY_LIMIT,
+            description="list at most this many (in site/cabinet order)")] = DEFAULT_INTEGRITY_LIMIT,
+    ) -> dict[str, Any]:
+        """Ingest, MQTT and TSDB counters, and delivery integrity: totals over the cabinets in
+        your scope and, bounded, the cabinets with a problem (per cabinet also in /api/fleet)."""
         return stats_json(sources.ingest_stats(), sources.mqtt_stats(), sources.tsdb_stats(),
-                          len(sources.fleet))
+                          len(sources.fleet), scope.sites, integrity, integrity_limit)
 
     @app.get("/healthz")
     def healthz() -> dict[str, Any]:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Any, Literal
+from operator import attrgetter
+from typing import Any, Final, Literal
 
 from .alerts.model import AlertState
 from .alerts.silence import Silence
@@ -17,10 +18,14 @@ from .integrity import CabinetIntegrity
 from .pipeline import IngestStats
 from .tsdb.base import SinkStats
 
-__all__ = ["AlertFilter", "ack_json", "alerts_json", "fleet_json", "health_json", "silence_json",
-           "stats_json"]
+__all__ = ["DEFAULT_INTEGRITY_LIMIT", "MAX_INTEGRITY_LIMIT", "AlertFilter", "IntegrityListing",
+           "ack_json", "alerts_json", "fleet_json", "has_problem", "health_json",
+           "integrity_summary_json", "silence_json", "stats_json"]
 
 AlertFilter = Literal["all", "active", "firing", "pending", "resolved"]
+IntegrityListing = Literal["problems", "all", "none"]
+DEFAULT_INTEGRITY_LIMIT: Final = 100
+MAX_INTEGRITY_LIMIT: Final = 100_000
 
 
 def _time(value: datetime | None) -> str | None:
@@ -148,15 +153,64 @@ def silence_json(silence: Silence, now: datetime) -> dict[str, Any]:
     }
 
 
-def stats_json(ingest: IngestStats, mqtt: MqttStats, tsdb: SinkStats,
-               cabinets: int) -> dict[str, Any]:
+def has_problem(i: CabinetIntegrity) -> bool:
+    """Gaps, duplicates, a skewed or unsynchronised clock, or messages the agent's outbox dropped.
+    (Replays alone are the outbox doing its job.)"""
+    return bool(i.gaps or i.duplicates or i.skewed or i.unsynced or i.outbox_dropped)
+
+
+def _total(values: Sequence[CabinetIntegrity], name: str) -> int:
+    return sum(filter(None, map(attrgetter(name), values)))
+
+
+def integrity_summary_json(per_cabinet: Mapping[str, CabinetIntegrity],
+                           sites: frozenset[str] | None, listing: IntegrityListing,
+                           limit: int) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
+    """(the cabinets listed, the summary). Totals are over every cabinet in scope (``sites``;
+    None = all); listed are, in ``site/cabinet`` order and at most ``limit``, the cabinets with a
+    problem (``has_problem``), every cabinet (``all``), or none. The per-cabinet counters are also
+    in ``/api/fleet`` and ``/api/cabinets/{site}/{cabinet}``."""
+    if sites is None:
+        keys, values = list(per_cabinet), list(per_cabinet.values())
+    else:
+        keys, values = [], []
+        for key, value in per_cabinet.items():
+            if key.partition("/")[0] in sites:
+                keys.append(key)
+                values.append(value)
+    problems = [k for k, i in enumerate(values) if has_problem(i)]
+    wanted: Sequence[int] = (problems if listing == "problems"
+                             else range(len(values)) if listing == "all" else ())
+    listed = {keys[k]: integrity_json(values[k]) for k in wanted[:limit]}
+    summary = {
+        "cabinets": len(values),
+        "with_problems": len(problems),
+        "listing": listing,
+        "limit": limit,
+        "listed": len(listed),
+        "truncated": len(wanted) > len(listed),
+        "totals": {"seq_gaps": _total(values, "gaps"), "duplicates": _total(values, "duplicates"),
+                   "replayed": _total(values, "replayed"), "clock_skewed": _total(values, "skewed"),
+                   "clock_unsynced": _total(values, "unsynced"),
+                   "outbox_dropped": _total(values, "outbox_dropped")},
+    }
+    return listed, summary
+
+
+def stats_json(ingest: IngestStats, mqtt: MqttStats, tsdb: SinkStats, cabinets: int,
+               sites: frozenset[str] | None = None, listing: IntegrityListing = "problems",
+               limit: int = DEFAULT_INTEGRITY_LIMIT) -> dict[str, Any]:
+    """``integrity``: per ``site/cabinet``, bounded (``integrity_summary_json``); at 80,000
+    cabinets the full map took 14 s to serve (docs/benchmarks.md)."""
+    listed, summary = integrity_summary_json(ingest.integrity, sites, listing, limit)
     return {
         "received": ingest.received,
         "accepted": ingest.accepted,
         "rejected": dict(ingest.rejected),
         "duplicates": ingest.duplicates,
         "events_stored": ingest.events_stored,
-        "integrity": {key: integrity_json(value) for key, value in ingest.integrity.items()},
+        "integrity": listed,
+        "integrity_summary": summary,
         "cabinets": cabinets,
         "mqtt": {
             "connected": mqtt.connected,

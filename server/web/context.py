@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -14,7 +15,7 @@ from ..auth import Scope
 from ..fleet import CabinetKey, CabinetView
 from ..sessions import SessionRecorder
 from .history import SlotHistory
-from .overview import OrgIndex, Overview, build_overview
+from .overview import OrgIndex, Overview, OverviewCache
 
 __all__ = ["Dashboard", "Hit", "OutOfScope"]
 
@@ -43,9 +44,12 @@ class Dashboard:
     history: SlotHistory = field(default_factory=SlotHistory)
     sample_s: float = 5.0
     index: OrgIndex = field(init=False)
+    counts: OverviewCache = field(init=False)
+    _sampled_version: int = field(init=False, default=0)
 
     def __post_init__(self) -> None:
         self.index = OrgIndex.of(self.sources.org)
+        self.counts = OverviewCache(self.index)
 
     def statuses(self, scope: Scope) -> list[AlertStatus]:
         state = self.sources.state
@@ -62,8 +66,26 @@ class Dashboard:
         return counts
 
     def overview(self, scope: Scope, page: int = 1, per_page: int = 200) -> Overview:
-        return build_overview(self.index, self.sources.fleet.snapshot(), self.firing_counts(scope),
-                              scope.sees, page, per_page)
+        """The same as ``build_overview`` over the whole fleet, from the kept counts: costs the
+        cabinets changed since the last request and one page, not 80,000 cabinets."""
+        return self.counts.build(self.sources.fleet, self.firing_counts(scope), scope.sites,
+                                 page, per_page)
+
+    def views(self, scope: Scope) -> Iterator[CabinetView]:
+        """The cabinets the caller sees, by site and cabinet. A school's viewer or a
+        municipality's technician costs their cabinets (looked up one by one), not the fleet."""
+        fleet = self.sources.fleet
+        if scope.sites is None:
+            yield from fleet.snapshot()
+            return
+        for site, cabinet in self.counts.keys_of(fleet, scope.sites):
+            view = fleet.get(site, cabinet)
+            if view is not None:
+                yield view
+
+    def cabinets_of(self, site: str) -> list[str]:
+        """A school's cabinet ids, seen or configured, without a pass over the fleet."""
+        return self.counts.cabinets_of(self.sources.fleet, site)
 
     def cabinet(self, scope: Scope, site: str, cabinet: str) -> CabinetView | None:
         if not scope.sees(site):
@@ -78,9 +100,7 @@ class Dashboard:
         for site, name in self.index.school_names.items():
             if scope.sees(site) and (needle in site.lower() or needle in name.lower()):
                 hits.append(Hit("school", site, None, None, f"{name} ({site})"))
-        for view in self.sources.fleet.snapshot():
-            if not scope.sees(view.site):
-                continue
+        for view in self.views(scope):
             for slot in view.slots:
                 if slot.asset_tag and needle in slot.asset_tag.lower():
                     hits.append(Hit("slot", view.site, view.cabinet, slot.slot, slot.asset_tag))
@@ -88,11 +108,18 @@ class Dashboard:
                 break
         return hits[:MAX_HITS]
 
+    def sample(self) -> int:
+        """Record in the slot history the cabinets that changed since the last call (the fleet's
+        change feed: their cost, not a sweep over the fleet). Returns how many."""
+        version, changed = self.sources.fleet.changed_since(self._sampled_version)
+        self._sampled_version = version
+        return self.history.observe(changed, self.sources.clock())
+
     async def sample_forever(self) -> None:
         """Feed the slot history from the fleet state (a task of the server's event loop)."""
         while True:
             try:
-                self.history.observe(self.sources.fleet.snapshot(), self.sources.clock())
+                self.sample()
             except Exception:  # top of a task: a bad record must not end the history for good
                 log.exception("slot history sampling failed")
             await asyncio.sleep(self.sample_s)

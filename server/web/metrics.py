@@ -34,10 +34,9 @@ def render_metrics(dash: Dashboard) -> str:
     src = dash.sources
     ingest, mqtt, tsdb = src.ingest_stats(), src.mqtt_stats(), src.tsdb_stats()
     now = src.clock()
-    fleet = src.fleet.snapshot()
     statuses = alert_statuses(src.alerts.all(), src.state.silences(), src.state.acks(), now)
     alerts = Counter((s.state.value, s.alert.severity, s.alert.name) for s in statuses)
-    cabinets = Counter(c.status.value for c in fleet)
+    cabinets = dash.counts.statuses(src.fleet)  # kept up to date, not a pass over the fleet
     p = "ladewache_"
     lines: list[str] = []
     lines += _family(p + "messages_received_total", "counter", "MQTT messages received",

@@ -1,23 +1,31 @@
 """The fleet overview as plain values: district → municipality → school → cabinet, with counts.
 
-Pure (no web framework, no clock), so the page, the JSON API and the benchmark share it. Counts
-are over the whole scope; only the cabinets of the requested page are listed, so 80,000 cabinets
-cost one pass to count and a page's worth to render.
+No web framework, no clock, so the page, the JSON API and the benchmark share it. Counts are over
+the whole scope; only the cabinets of the requested page are listed.
+
+``build_overview`` computes it from scratch: a pass over every slot and a sort of every cabinet,
+1.5–2 s at 80,000 cabinets. ``OverviewCache`` gives the same result (property-tested) from counts
+kept per cabinet, school and municipality, updated from ``Fleet.changed_since`` — so a request
+costs the cabinets that changed since the last one plus a page, not the fleet (docs/benchmarks.md).
 """
 
 from __future__ import annotations
 
+import bisect
+import threading
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from operator import add, attrgetter, sub
 from typing import Final
 
 from cabinet_agent.protocol import SlotState
 
-from ..fleet import CabinetKey, CabinetView, FleetStatus
+from ..fleet import CabinetKey, CabinetView, Fleet, FleetStatus
 from ..org import Organisation
 
-__all__ = ["CabinetRow", "Counts", "MunicipalityNode", "OrgIndex", "Overview", "SchoolNode",
-           "alert_counts", "build_overview", "slot_counts"]
+__all__ = ["CabinetRow", "Counts", "MunicipalityNode", "OrgIndex", "Overview", "OverviewCache",
+           "SchoolNode", "alert_counts", "build_overview", "slot_counts"]
 
 UNKNOWN_MUNICIPALITY: Final = "-"
 _PRESENT: Final = frozenset({SlotState.CHARGING, SlotState.CHARGED, SlotState.PRESENT_IDLE,
@@ -188,3 +196,183 @@ def alert_counts(keys: Sequence[CabinetKey]) -> dict[CabinetKey, int]:
     for key in keys:
         out[key] = out.get(key, 0) + 1
     return out
+
+
+# -- kept up to date from the fleet's change feed ---------------------------------------------------
+
+Tally = tuple[int, ...]  # Counts' fields but alerts, in their order
+_WIDTH: Final = len(Counts.__slots__) - 1  # type: ignore[attr-defined]
+_NEVER: Final[Tally] = (1,) + (0,) * (_WIDTH - 1)  # configured, never seen
+_state: Final = attrgetter("state")
+
+
+def _tally(view: CabinetView | None) -> Tally:
+    """``slot_counts(view)`` without alerts, as a tuple; the states counted in C, not per slot."""
+    if view is None:
+        return _NEVER
+    count = list(map(_state, view.slots)).count
+    charging, charged = count(SlotState.CHARGING), count(SlotState.CHARGED)
+    idle, fault = count(SlotState.PRESENT_IDLE), count(SlotState.FAULT)
+    return (1, int(view.status is FleetStatus.ONLINE), len(view.slots),
+            charging + charged + idle + fault, charging, charged, count(SlotState.EMPTY),
+            fault + idle, count(SlotState.UNKNOWN))
+
+
+def _add(total: list[int], tally: Sequence[int]) -> None:
+    total[:] = map(add, total, tally)
+
+
+def _counts(tally: Sequence[int], alerts: int) -> Counts:
+    return Counts(*tally, alerts)  # type: ignore[call-arg]  # the fields in order
+
+
+class OverviewCache:
+    """The overview's counts per cabinet, per school, per municipality and for the district, and
+    the cabinets in overview order (re-sorted only when new ones appear). Records are immutable
+    and replaced on every change, and the fleet's change feed names the replaced ones, so only
+    those are recounted. No record is held: an idle dashboard must not keep a second fleet alive.
+    Thread-safe (requests run in threads)."""
+
+    def __init__(self, index: OrgIndex) -> None:
+        self._index = index
+        self._lock = threading.Lock()
+        self._version = 0
+        self._status: dict[CabinetKey, FleetStatus | None] = {}  # None: configured, never seen
+        self._tallies: dict[CabinetKey, Tally] = {}
+        self._schools: dict[str, list[int]] = {}
+        self._municipalities: dict[str, list[int]] = {}
+        self._total = [0] * _WIDTH
+        self._by_site: dict[str, list[str]] = {}
+        self._statuses: Counter[str] = Counter()  # cabinets seen, by status
+        self._order: list[CabinetKey] = []  # overview order: municipality, site, cabinet
+        self._new: list[CabinetKey] = []  # keys not yet in _order
+        for key in index.configured:
+            if key not in self._tallies:
+                self._put(key, None)
+
+    def _sort_key(self, key: CabinetKey) -> tuple[str, str, str]:
+        return (self._index.municipality_of(key[0]), key[0], key[1])
+
+    def _put(self, key: CabinetKey, view: CabinetView | None) -> None:
+        site = key[0]
+        new = _tally(view)
+        old = self._tallies.get(key)
+        if old is None:
+            self._new.append(key)
+            self._by_site.setdefault(site, []).append(key[1])
+            old = (0,) * _WIDTH
+        before = self._status.get(key)
+        status = view.status if view is not None else None
+        if status is not before:
+            if before is not None:
+                self._statuses[before.value] -= 1
+            if status is not None:
+                self._statuses[status.value] += 1
+        self._status[key] = status
+        self._tallies[key] = new
+        if new != old:
+            delta = tuple(map(sub, new, old))
+            _add(self._schools.setdefault(site, [0] * _WIDTH), delta)
+            _add(self._municipalities.setdefault(self._index.municipality_of(site),
+                                                 [0] * _WIDTH), delta)
+            _add(self._total, delta)
+
+    def refresh(self, fleet: Fleet) -> None:
+        """Fold in the cabinets that changed since the last call: their cost, not the fleet's."""
+        with self._lock:
+            self._refresh(fleet)
+
+    def _refresh(self, fleet: Fleet) -> None:
+        version, changed = fleet.changed_since(self._version)
+        for view in changed:
+            self._put(view.key, view)
+        self._version = version
+
+    def _ordered(self) -> list[CabinetKey]:
+        if self._new:
+            if len(self._new) <= 64:
+                for key in self._new:
+                    bisect.insort(self._order, key, key=self._sort_key)
+            else:
+                self._order.extend(self._new)
+                self._order.sort(key=self._sort_key)
+            self._new.clear()
+        return self._order
+
+    def cabinets_of(self, fleet: Fleet, site: str) -> list[str]:
+        """The cabinet ids of a school: seen or configured."""
+        with self._lock:
+            self._refresh(fleet)
+            return sorted(self._by_site.get(site, ()))
+
+    def keys_of(self, fleet: Fleet, sites: Iterable[str]) -> list[CabinetKey]:
+        """The cabinets of these schools, seen or configured, sorted by site and cabinet."""
+        with self._lock:
+            self._refresh(fleet)
+            return sorted((site, cabinet) for site in set(sites)
+                          for cabinet in self._by_site.get(site, ()))
+
+    def statuses(self, fleet: Fleet) -> dict[str, int]:
+        """Cabinets seen, by status (``online`` …)."""
+        with self._lock:
+            self._refresh(fleet)
+            return {status: n for status, n in self._statuses.items() if n}
+
+    def build(self, fleet: Fleet, alerts: Mapping[CabinetKey, int], sites: frozenset[str] | None,
+              page: int = 1, per_page: int = 200) -> Overview:
+        """``build_overview(index, fleet.snapshot(), alerts, visible, page, per_page)`` where
+        ``visible(site)`` is ``sites is None or site in sites`` (``Scope.sees``)."""
+        index = self._index
+        with self._lock:
+            self._refresh(fleet)
+            order = self._ordered()
+            if sites is None:
+                keys: Sequence[CabinetKey] = order
+            else:
+                keys = sorted(((site, cabinet) for site in sites
+                               for cabinet in self._by_site.get(site, ())), key=self._sort_key)
+            pages = max(1, -(-len(keys) // per_page))
+            page = min(max(page, 1), pages)
+            listed = keys[(page - 1) * per_page:page * per_page]
+
+            school_alerts: Counter[str] = Counter()
+            for key, n in alerts.items():
+                if n and key in self._tallies and (sites is None or key[0] in sites):
+                    school_alerts[key[0]] += n
+            municipality_alerts: Counter[str] = Counter()
+            for site, n in school_alerts.items():
+                municipality_alerts[index.municipality_of(site)] += n
+            if sites is None:
+                total: Sequence[int] = self._total
+                municipalities: Mapping[str, Sequence[int]] = self._municipalities
+            else:
+                total = [0] * _WIDTH
+                sums: dict[str, list[int]] = {}
+                for site in sites:
+                    tally = self._schools.get(site)
+                    if tally is not None:
+                        _add(total, tally)
+                        _add(sums.setdefault(index.municipality_of(site), [0] * _WIDTH), tally)
+                municipalities = sums
+
+            nodes: dict[str, MunicipalityNode] = {}
+            for key in listed:
+                site, cabinet = key
+                mun_id = index.municipality_of(site)
+                mun = nodes.get(mun_id)
+                if mun is None:
+                    mun = nodes[mun_id] = MunicipalityNode(
+                        mun_id, index.municipality_names.get(mun_id, mun_id),
+                        _counts(municipalities[mun_id], municipality_alerts[mun_id]))
+                school = mun.schools.get(site)
+                if school is None:
+                    school = mun.schools[site] = SchoolNode(
+                        site, index.school_names.get(site, site),
+                        _counts(self._schools[site], school_alerts[site]))
+                status = self._status[key]
+                school.cabinets.append(CabinetRow(
+                    site, cabinet, index.cabinet_names.get(key, cabinet),
+                    status.value if status is not None else "never",
+                    _counts(self._tallies[key], alerts.get(key, 0))))
+            return Overview(index.district, _counts(total, sum(school_alerts.values())),
+                            list(nodes.values()), page, pages, per_page, len(keys))

@@ -181,12 +181,8 @@ def page_router(dash: Dashboard) -> APIRouter:
         who = who_or_login(request)
         if isinstance(who, Response):
             return who
-        def cabinets_of(site: str) -> list[str]:
-            seen = {c.cabinet for c in dash.sources.fleet.snapshot() if c.site == site}
-            return sorted(seen | {c for s, c in dash.index.configured if s == site})
-
         return page(request, "search.html", who, q=q, hits=dash.search(who.scope(org), q),
-                    cabinets_of=cabinets_of)
+                    cabinets_of=dash.cabinets_of)
 
     async def acting(request: Request) -> tuple[Principal, dict[str, str]] | Response:
         """A form post: logged in, with the right CSRF token."""

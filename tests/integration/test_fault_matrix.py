@@ -204,7 +204,8 @@ class Matrix:
 
     # -- what each side says ------------------------------------------------------------------------
     def stats(self) -> dict[str, Any]:
-        return dict(api_get(f"{self.http}/api/stats", self.token))
+        # every cabinet's integrity, also one with replays only (the default lists problems)
+        return dict(api_get(f"{self.http}/api/stats?integrity=all", self.token))
 
     def cabinet(self) -> dict[str, Any] | None:
         for cabinet in api_get(f"{self.http}/api/fleet", self.token)["cabinets"]:

@@ -210,28 +210,3 @@ def test_every_page_renders_for_an_admin(world: Any) -> None:
                  "/api/export/sessions.csv", "/metrics"):
         assert admin.request("GET", path).status_code == 200, path
 
-
-def test_slot_history_records_only_cabinets_that_reported() -> None:
-    from dataclasses import replace
-    from datetime import UTC, datetime, timedelta
-
-    from cabinet_agent.protocol import SlotState
-    from server.fleet import Fleet
-    from server.web.history import SlotHistory
-
-    fleet = Fleet()
-    assert fleet.snapshot() == []  # nothing known: nothing to sample
-    history = SlotHistory()
-    t0 = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
-    from tests.support.alert_timeline import AlertTimeline  # builds real protocol messages
-
-    timeline = AlertTimeline(start=t0)
-    k1 = timeline.cabinet(slots=2)
-    for message in [*k1.online(), *k1.telemetry([SlotState.CHARGING, SlotState.EMPTY], [15.0, 0.0])]:
-        fleet.apply(message, t0)
-    (cabinet,) = fleet.snapshot()
-    history.observe([cabinet], t0)
-    history.observe([cabinet], t0 + timedelta(seconds=5))  # nothing new reported
-    assert len(history.samples(cabinet.site, cabinet.cabinet, 1)) == 1
-    history.observe([replace(cabinet, last_seen_at=t0 + timedelta(seconds=10))], t0 + timedelta(seconds=10))
-    assert len(history.samples(cabinet.site, cabinet.cabinet, 1)) == 2

@@ -28,6 +28,8 @@ from server.api import ApiSources, create_app
 from server.auth import Auth, Role, User, UserStore
 from server.fleet import Fleet
 from server.ingest import MqttStats
+from server.integrity import CabinetIntegrity
+from server.org import Organisation
 from server.pipeline import IngestStats
 from server.tsdb.base import SinkHealth, SinkStats
 
@@ -163,10 +165,75 @@ def test_stats(client: ApiClient) -> None:
     assert client.get("/api/stats").json() == {
         "received": 5, "accepted": 3, "rejected": {"bad_json": 2}, "cabinets": 1,
         "duplicates": 0, "events_stored": 0, "integrity": {},
+        "integrity_summary": {
+            "cabinets": 0, "with_problems": 0, "listing": "problems", "limit": 100, "listed": 0,
+            "truncated": False,
+            "totals": {"seq_gaps": 0, "duplicates": 0, "replayed": 0, "clock_skewed": 0,
+                       "clock_unsynced": 0, "outbox_dropped": 0}},
         "mqtt": {"connected": True, "connects": 1, "connection_losses": 0, "last_error": None},
         "tsdb": {"health": "failing", "written": 10, "dropped": 1, "errors": 2, "buffered": 7,
                  "last_error": "down"},
     }
+
+
+def _integrity_world(cabinets: int, role: User) -> ApiClient:
+    """``cabinets`` cabinets in two schools; every tenth has gaps, every 25th replays only."""
+    integrity = {}
+    for n in range(cabinets):
+        site = "gs-nord" if n % 2 else "gs-sued"
+        integrity[f"{site}/k{n:05d}"] = CabinetIntegrity(
+            gaps=2 if n % 10 == 0 else 0, replayed=3 if n % 25 == 0 else 0,
+            outbox_dropped=1 if n == 7 else None)
+    org = Organisation.model_validate({
+        "district": "K", "district_team": "it", "teams": [{"id": "it", "name": "IT"}],
+        "municipalities": [{"id": "nord", "name": "Nord"}, {"id": "sued", "name": "Süd"}],
+        "schools": [{"site": "gs-nord", "name": "N", "municipality": "nord"},
+                    {"site": "gs-sued", "name": "S", "municipality": "sued"}]})
+    sources = ApiSources(
+        fleet=Fleet(), alerts=MemoryState(), clock=lambda: NOW, org=org,
+        ingest_stats=lambda: IngestStats(9, 9, {}, integrity=dict(sorted(integrity.items()))),
+        mqtt_stats=lambda: MqttStats(True, 1, 0, None),
+        tsdb_stats=lambda: SinkStats(SinkHealth.OK), auth=Auth(UserStore(None), lambda: NOW))
+    sources.auth.store.add_user(role, "a-long-password", NOW)
+    token = sources.auth.store.create_token(role.name, "test", NOW)
+    return ApiClient(create_app(sources), {"Authorization": f"Bearer {token}"})
+
+
+def test_stats_list_only_cabinets_with_problems_up_to_a_limit() -> None:
+    client = _integrity_world(1000, User("admin", Role.ADMIN))
+    body = client.get("/api/stats").json()
+    # 100 with gaps (every tenth), one more with outbox drops; replays alone are no problem
+    assert body["integrity_summary"] == {
+        "cabinets": 1000, "with_problems": 101, "listing": "problems", "limit": 100,
+        "listed": 100, "truncated": True,
+        "totals": {"seq_gaps": 200, "duplicates": 0, "replayed": 120, "clock_skewed": 0,
+                   "clock_unsynced": 0, "outbox_dropped": 1}}
+    listed = body["integrity"]
+    assert len(listed) == 100 and list(listed) == sorted(listed)  # site/cabinet order
+    assert listed["gs-sued/k00000"]["seq_gaps"] == 2
+    assert listed["gs-nord/k00007"]["outbox_dropped"] == 1
+    assert all(v["seq_gaps"] or v["outbox_dropped"] for v in listed.values())
+    everything = client.get("/api/stats?integrity_limit=1000").json()
+    assert len(everything["integrity"]) == 101 and not everything["integrity_summary"]["truncated"]
+    full = client.get("/api/stats?integrity=all&integrity_limit=5000").json()
+    assert len(full["integrity"]) == 1000 and full["integrity"]["gs-sued/k00050"]["replayed"] == 3
+    assert full["integrity"]["gs-nord/k00001"] == {
+        "seq_gaps": 0, "duplicates": 0, "replayed": 0, "clock_skewed": 0, "clock_skew_s": None,
+        "clock_unsynced": 0, "outbox_dropped": None}
+    none = client.get("/api/stats?integrity=none").json()
+    assert none["integrity"] == {} and none["integrity_summary"]["with_problems"] == 101
+    assert client.get("/api/stats?integrity_limit=100001").status_code == 422
+    assert client.get("/api/stats?integrity=some").status_code == 422
+
+
+def test_stats_integrity_is_limited_to_the_callers_scope() -> None:
+    client = _integrity_world(1000, User("tech-nord", Role.TECHNICIAN, "nord"))
+    body = client.get("/api/stats?integrity_limit=1000").json()
+    assert {key.split("/")[0] for key in body["integrity"]} == {"gs-nord"}
+    # odd numbers are gs-nord: 7 (outbox drops) has a problem, none has gaps (n % 10 == 0 is even)
+    assert body["integrity_summary"]["cabinets"] == 500
+    assert body["integrity_summary"]["with_problems"] == 1
+    assert body["integrity_summary"]["totals"]["replayed"] == 60
 
 
 def test_healthz(client: ApiClient) -> None:
