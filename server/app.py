@@ -34,6 +34,7 @@ from .config import ServerSettings, TsdbSettings, resolve_path
 from .errors import ServerError
 from .events import EventLog
 from .fleet import Fleet
+from .gc_policy import GcPolicy, run_gc_policy
 from .ingest import MqttCollector
 from .integrity import Integrity
 from .notify import NOTIFIER_KINDS, Notifier, NotifyError
@@ -283,6 +284,7 @@ async def serve(settings: ServerSettings, ready: Callable[[str], None]) -> None:
     alert_task = asyncio.create_task(collector.tick_alerts(), name="alerts")
     notify_task = asyncio.create_task(collector.tick_notify(), name="notify")
     history_task = asyncio.create_task(collector.dashboard.sample_forever(), name="history")
+    gc_task = asyncio.create_task(run_gc_policy(GcPolicy()), name="gc")
     stop_task = asyncio.create_task(stop.wait(), name="stop")
     try:
         while not http.started:
@@ -303,6 +305,7 @@ async def serve(settings: ServerSettings, ready: Callable[[str], None]) -> None:
         alert_task.cancel()
         notify_task.cancel()
         history_task.cancel()
+        gc_task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await notify_task
         http.should_exit = True
