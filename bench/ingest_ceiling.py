@@ -151,17 +151,19 @@ def main() -> int:
         bare_count, bare_s = int(fields["count"]), float(fields["last"]) - t0
         bare_cpu = cpu_seconds(bare.proc.pid) - bare_cpu if bare.proc.poll() is None else float("nan")
 
-        store_cpu = cpu_seconds(store.proc.pid)
+        vm_pid = services.vm.process.proc.pid
+        store_cpu, store_vm_cpu = cpu_seconds(store.proc.pid), cpu_seconds(vm_pid)
         t_store = resume(store)
         done = store.wait_for_line(lambda line: line.startswith("DONE"), 180)
         fields = dict(part.split("=") for part in done.split()[1:])
         store_count, store_s = int(fields["count"]), float(fields["last"]) - t_store
+        store_vm_cpu = cpu_seconds(vm_pid) - store_vm_cpu
         store_cpu = cpu_seconds(store.proc.pid) - store_cpu if store.proc.poll() is None \
             else float("nan")
         bare_series = f'bare_cabinet_devices_faulty{{site=~"{SITE_PREFIX}-.*"}}'
         store_vm = vm_count(services.vm, f"sum(count_over_time({bare_series}[1h]))")
 
-        server_cpu = cpu_seconds(server.proc.pid)
+        server_cpu, server_vm_cpu = cpu_seconds(server.proc.pid), cpu_seconds(vm_pid)
         spy_out = services.dir / "collector.spy"
         spy = py_spy(server.proc.pid, args.spy, spy_out) if args.spy else None
         t1 = resume(server)
@@ -176,6 +178,7 @@ def main() -> int:
         wait_until(drained, 180, "collector drained", interval=0.2)
         stored_at = time.time()
         server_cpu = cpu_seconds(server.proc.pid) - server_cpu
+        server_vm_cpu = cpu_seconds(vm_pid) - server_vm_cpu
         stats = get_json(f"{http}/api/stats")
         series = f'cabinet_devices_faulty{{site=~"{SITE_PREFIX}-.*"}}'
         in_vm = vm_count(services.vm, f"sum(count_over_time({series}[1h]))")
@@ -197,6 +200,8 @@ def main() -> int:
               f"{stored_at - t1:.2f} s | {stored_rate:,.0f} msg/s | **{stored_rate / ceiling:.2f}x** | "
               f"{server_cpu / n * 1e6:.0f} µs |")
         print(f"\ncollector against the storing ceiling: {stored_rate / store_rate:.2f}x")
+        print(f"VictoriaMetrics CPU per message while it stored them: {store_vm_cpu / n * 1e6:.0f} µs "
+              f"(storing ceiling's drain), {server_vm_cpu / n * 1e6:.0f} µs (collector's drain)")
         print(f"load average after: {load()}")
         lost = stored - int(in_vm)
         print(f"\nloss: {lost} of {stored} stored samples; rejected {stats['rejected']}; "
