@@ -10,7 +10,7 @@ help:
 	@echo "make test   - install test dependencies (mosquitto, victoria-metrics, dev extras) and run all tests"
 	@echo "make lint   - ruff"
 	@echo "make bench  - agent poll cycle vs RTU wire time, RSS and CPU (docs/benchmarks.md)"
-	@echo "make bench-fleet - collector ingest vs ceiling, fleet capacity, fault-to-webhook latency"
+	@echo "make bench-fleet - collector ingest vs ceiling, fleet capacity, alert tick, fault-to-webhook latency"
 	@echo "make schema - regenerate docs/schema/v1 from the protocol models"
 
 $(BIN)/python:
@@ -52,6 +52,7 @@ bench: system-deps $(VENV)/.dev-installed
 bench-fleet: system-deps $(VENV)/.dev-installed
 	$(BIN)/python bench/ingest_ceiling.py
 	$(BIN)/python bench/fleet_capacity.py
+	$(BIN)/python bench/alert_tick.py
 	$(BIN)/python bench/fault_latency.py
 	$(BIN)/python bench/fleet_agents.py
 
