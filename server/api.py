@@ -53,7 +53,7 @@ class ApiSources:
     fleet: Fleet
     alerts: AlertStore
     clock: Clock
-    ingest_stats: Callable[[], IngestStats]
+    ingest_stats: Callable[..., IngestStats]  # Pipeline.stats: (integrity: bool = True)
     mqtt_stats: Callable[[], MqttStats]
     tsdb_stats: Callable[[], SinkStats]
     state: StateStore = field(default_factory=MemoryState)

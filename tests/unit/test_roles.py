@@ -91,7 +91,7 @@ def world() -> tuple[FastAPI, dict[str, str], dict[str, str]]:
     tokens = {u.name: store.create_token(u.name, "t", NOW) for u in store.users()}
     sources = ApiSources(
         fleet=_fleet(), alerts=state, clock=lambda: NOW, state=state, org=ORG,
-        ingest_stats=lambda: IngestStats(1, 1, {}), mqtt_stats=lambda: MqttStats(True, 1, 0, None),
+        ingest_stats=lambda **_: IngestStats(1, 1, {}), mqtt_stats=lambda: MqttStats(True, 1, 0, None),
         tsdb_stats=lambda: SinkStats(SinkHealth.OK), auth=Auth(store, lambda: NOW))
     app = create_app(sources)
     install_dashboard(app, Dashboard(sources))

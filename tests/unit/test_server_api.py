@@ -92,7 +92,7 @@ def client(store: MemoryState) -> ApiClient:
                   NOW - timedelta(seconds=60))
     sources = ApiSources(
         fleet=fleet, alerts=store, clock=lambda: NOW,
-        ingest_stats=lambda: IngestStats(5, 3, {"bad_json": 2}),
+        ingest_stats=lambda **_: IngestStats(5, 3, {"bad_json": 2}),
         mqtt_stats=lambda: MqttStats(True, 1, 0, None),
         tsdb_stats=lambda: SinkStats(SinkHealth.FAILING, written=10, dropped=1, errors=2,
                                      buffered=7, last_error="down"),
@@ -191,7 +191,7 @@ def _integrity_world(cabinets: int, role: User) -> ApiClient:
                     {"site": "gs-sued", "name": "S", "municipality": "sued"}]})
     sources = ApiSources(
         fleet=Fleet(), alerts=MemoryState(), clock=lambda: NOW, org=org,
-        ingest_stats=lambda: IngestStats(9, 9, {}, integrity=dict(sorted(integrity.items()))),
+        ingest_stats=lambda **_: IngestStats(9, 9, {}, integrity=dict(sorted(integrity.items()))),
         mqtt_stats=lambda: MqttStats(True, 1, 0, None),
         tsdb_stats=lambda: SinkStats(SinkHealth.OK), auth=Auth(UserStore(None), lambda: NOW))
     sources.auth.store.add_user(role, "a-long-password", NOW)

@@ -114,6 +114,9 @@ def test_good_messages_update_the_fleet_and_reach_the_sink(pipeline: Pipeline, f
     assert (stats.received, stats.accepted) == (3, 3)
     assert set(stats.rejected) == set(REJECT_REASONS)
     assert sum(stats.rejected.values()) == 0
+    assert list(stats.integrity) == ["rs-sued/c1"]
+    counters = pipeline.stats(integrity=False)  # for /metrics: no pass over every cabinet
+    assert (counters.received, counters.accepted, counters.integrity) == (3, 3, {})
 
 
 def test_state_messages_update_slots_and_write_lines(pipeline: Pipeline, fleet: Fleet,

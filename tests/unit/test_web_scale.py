@@ -80,7 +80,7 @@ def _dashboard(fleet: Fleet, clock: list[datetime], org: Organisation | None = N
                history: SlotHistory | None = None) -> Dashboard:
     sources = ApiSources(fleet=fleet, alerts=MemoryState(), clock=lambda: clock[0],
                          org=org or Organisation(),
-                         ingest_stats=lambda: IngestStats(0, 0, {}),
+                         ingest_stats=lambda **_: IngestStats(0, 0, {}),
                          mqtt_stats=lambda: MqttStats(True, 1, 0, None),
                          tsdb_stats=lambda: SinkStats(SinkHealth.OK), auth=Auth(UserStore(None)))
     return Dashboard(sources, history=history or SlotHistory())
