@@ -43,6 +43,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from simulators.fleet_messages import CabinetTemplates, MessageTemplate, iso_ts
 from simulators.fleet_plan import plan_fleet
+from tests.support.procs import ManagedProcess
 
 CABINETS = 1000
 SITE_PREFIX = "ing"
@@ -58,6 +59,26 @@ def _stream(count: int) -> list[tuple[CabinetTemplates, MessageTemplate]]:
             else cabinet.telemetry[i % len(cabinet.telemetry)]
         out.append((cabinet, template))
     return out
+
+
+def _bare_subscriber(services: Services, name: str, count: int, *extra: str) -> ManagedProcess:
+    """``bench/bare_subscriber.py``, subscribed (its ``READY``)."""
+    proc = services.process(name, [".venv/bin/python", str(ROOT / "bench/bare_subscriber.py"),
+                                   str(services.broker_port), str(count), *extra])
+    proc.wait_for_line(lambda line: line == "READY", 20)
+    return proc
+
+
+def _drain(proc: ManagedProcess, vm_pid: int, timeout: float) -> tuple[int, float, float, float]:
+    """Resume a frozen bare subscriber and wait for its ``DONE``: (messages, seconds, its CPU
+    seconds, VictoriaMetrics' CPU seconds meanwhile). Its CPU is NaN if it exited first."""
+    cpu, vm_cpu = cpu_seconds(proc.proc.pid), cpu_seconds(vm_pid)
+    started = resume(proc)
+    done = proc.wait_for_line(lambda line: line.startswith("DONE"), timeout)
+    fields = dict(part.split("=") for part in done.split()[1:])
+    vm_cpu = cpu_seconds(vm_pid) - vm_cpu
+    cpu = cpu_seconds(proc.proc.pid) - cpu if proc.proc.poll() is None else float("nan")
+    return int(fields["count"]), float(fields["last"]) - started, cpu, vm_cpu
 
 
 def _publish(port: int, stream: list[tuple[CabinetTemplates, MessageTemplate]]) -> float:
@@ -130,36 +151,18 @@ def main() -> int:
     print(f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC; {machine()}; load {load()}")
     with Services("ladewache-ingest-") as services:
         assert services.vm is not None
-        bare = services.process("bare", [".venv/bin/python", str(ROOT / "bench/bare_subscriber.py"),
-                                         str(services.broker_port), str(n)])
-        bare.wait_for_line(lambda line: line == "READY", 20)
-        store = services.process("bare-store", [
-            ".venv/bin/python", str(ROOT / "bench/bare_subscriber.py"), str(services.broker_port),
-            str(n), "--store", services.vm.url])
-        store.wait_for_line(lambda line: line == "READY", 20)
+        bare = _bare_subscriber(services, "bare", n)
+        store = _bare_subscriber(services, "bare-store", n, "--store", services.vm.url)
         server, http = services.start_server("collector")
         pause(bare)
         pause(store)
         pause(server)
         took = _publish(services.broker_port, stream)
         print(f"published {n} messages ({stored} telemetry/state) in {took:.1f} s; "
-              "both subscribers frozen")
-        bare_cpu = cpu_seconds(bare.proc.pid)
-        t0 = resume(bare)
-        done = bare.wait_for_line(lambda line: line.startswith("DONE"), 120)
-        fields = dict(part.split("=") for part in done.split()[1:])
-        bare_count, bare_s = int(fields["count"]), float(fields["last"]) - t0
-        bare_cpu = cpu_seconds(bare.proc.pid) - bare_cpu if bare.proc.poll() is None else float("nan")
-
+              "all three subscribers frozen")
         vm_pid = services.vm.process.proc.pid
-        store_cpu, store_vm_cpu = cpu_seconds(store.proc.pid), cpu_seconds(vm_pid)
-        t_store = resume(store)
-        done = store.wait_for_line(lambda line: line.startswith("DONE"), 180)
-        fields = dict(part.split("=") for part in done.split()[1:])
-        store_count, store_s = int(fields["count"]), float(fields["last"]) - t_store
-        store_vm_cpu = cpu_seconds(vm_pid) - store_vm_cpu
-        store_cpu = cpu_seconds(store.proc.pid) - store_cpu if store.proc.poll() is None \
-            else float("nan")
+        bare_count, bare_s, bare_cpu, _ = _drain(bare, vm_pid, 120)
+        store_count, store_s, store_cpu, store_vm_cpu = _drain(store, vm_pid, 180)
         bare_series = f'bare_cabinet_devices_faulty{{site=~"{SITE_PREFIX}-.*"}}'
         store_vm = vm_count(services.vm, f"sum(count_over_time({bare_series}[1h]))")
 
