@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from .errors import ConfigError, describe_validation_error
 from .line_profile import LineProfile
+from .protocol import Sensing
 from .registers import AnyProfile, DeviceProfile, Value, load_profile
 from .thresholds import Thresholds
 
@@ -77,7 +78,10 @@ class DeviceSpec(_Strict):
 
 
 class Signals(_Strict):
-    slot_power: list[str] = Field(min_length=1, description="refs concatenated in slot order")
+    slot_power: list[str] = Field(
+        default_factory=list,
+        description="refs concatenated in slot order; empty: the cabinet has no slot meters (a door "
+                    "contact only): no slot can be judged, only door, mains and temperature")
     door: str | None = None
     door_open_when: bool = True
     mains: str | None = None
@@ -116,6 +120,12 @@ class ThresholdOverrides(_Strict):
     max_charge_s: float | None = Field(default=None, gt=0, description="charging longer: fault")
     frozen_polls: int | None = Field(default=None, ge=2, description="identical readings: frozen")
     no_topup_s: float | None = Field(default=None, gt=0, description="charged without a pulse: fault")
+    standby_drain_per_day: float | None = Field(
+        default=None, gt=0, lt=1,
+        description="slowest share of charge a full iPad of this cabinet loses per day; sets the "
+                    "evidence window (how long a full iPad may stay silent)")
+    resume_below_soc: float | None = Field(default=None, gt=0, lt=1,
+                                           description="a full iPad tops up below this charge")
 
 
 class CabinetModel(_Strict):
@@ -166,7 +176,16 @@ class LoadedCabinet:
             values.extend(None if v is None else bool(v) == active for v in ref.values(readings, width))
         return tuple(values)
 
+    def sensing(self, thresholds: Thresholds | None = None) -> Sensing:
+        """What this cabinet's hardware can observe (the birth message tells the server)."""
+        power, presence = bool(self.slot_refs), bool(self.presence_refs)
+        window = (thresholds or self.model.effective_thresholds()).evidence_window_s
+        return Sensing(slot_power=power, presence=presence, door=self.model.signals.door is not None,
+                       evidence_window_s=window if power and not presence else None)
+
     def slot_power(self, readings: dict[str, dict[str, Value | list[Value]]]) -> list[Value]:
+        if not self.slot_refs:
+            return [None] * self.model.slots  # no slot meters: nothing to judge by
         values: list[Value] = []
         for ref, width in self.slot_refs:
             values.extend(ref.values(readings, width))
@@ -264,7 +283,7 @@ def load_cabinet_model(name_or_path: str | Path, base_dir: Path | None = None) -
                 _channel_count(profiles[ref.device], ref)
     except ValueError as exc:
         raise ConfigError(f"{path}: signals: {exc}") from exc
-    if wired != model.slots:
+    if slot_refs and wired != model.slots:
         raise ConfigError(f"{path}: signals.slot_power wires {wired} channels for slots = {model.slots}")
     if presence_refs and presence_wired != model.slots:
         raise ConfigError(f"{path}: signals.presence wires {presence_wired} inputs for slots = {model.slots}")

@@ -1,17 +1,29 @@
 """Turn readings into slot states, charge sessions and change events. Pure: time comes in as an argument.
 
-Power alone cannot tell an empty slot from a full iPad (both draw ~0 W; evcc #3846), so the
-history decides, and where it cannot, the answer is ``unknown``:
+Power alone cannot tell an empty slot from a full iPad (both draw ~0 W; evcc #3846), so each slot
+keeps what the hardware can *prove*, and says how sure it is (``Certainty``):
 
-* a slot that was charging and drops to idle was *removed* when the drop was abrupt (from at least
-  ``removal_drop_w``) and is *charged* when the power had tapered first;
-* a slot idle since the agent started is *unknown*;
-* while the door is open, a charged iPad that draws nothing may be taken out unseen: the slot
-  becomes *unknown* — unless the cabinet has presence inputs, which then decide. An *empty* slot
-  stays empty: an iPad that comes back from lessons is never exactly full, and if it is, its first
-  top-up pulse tells;
-* without supply (mains off, or outside the cabinet's charging window) power says nothing: the state
-  is held, and a running charge session ends as ``power_cut``.
+* a presence input (switch, plug detection) decides presence outright: no inference;
+* on power-only cabinets, a draw proves an iPad is there (a charge, or a top-up pulse of a full
+  one: it resumes below 95 %, support.apple.com/118418). A charging slot that drops to idle was
+  *removed* when the drop was abrupt (from at least ``removal_drop_w``: certainly empty) and is
+  *charged* when the power had tapered first;
+* a door opening cannot make a charged, silent slot unknown: it stays *charged*, but only
+  *probable*, with ``unseen_since`` (the first opening after its last draw). Without a door contact
+  every silent moment is such an opening. An empty slot stays empty: an iPad that comes back from
+  lessons is never exactly full and draws at once;
+* a full iPad that stays in its slot tops up within the evidence window (``Thresholds``: from
+  100 % to 95 % at the slowest standby drain). No draw for that long, counting only time with
+  supply, is the evidence: a *probable* charged slot (or one silent since the agent started) is
+  then *empty* (probable, ``detail = no_sign``), and a *certain* one (it cannot have left) is a
+  ``no_topup`` fault. A pulse at any time proves the iPad there again;
+* with presence inputs, an iPad present and silent since the agent started may be full: it is
+  *present_idle* with ``cannot_tell`` (no not-charging alert) until the evidence window passes
+  without a pulse. An iPad put in while the agent watches, or one whose charge stopped abruptly,
+  is *present_idle* for certain: it should draw and does not;
+* without supply (mains off, or outside the cabinet's charging window) power says nothing: the
+  state is held, silence does not count as evidence, and a running charge session ends as
+  ``power_cut``. A slot idle since the agent started (and no presence input) is *unknown*.
 
 Numbers: charger no-load ≤ 0.1 W (EU 2019/1782), 10–21 W while charging, ~2–3 W before full, top-up
 pulses after (../shared/reference/hardware.md §2).
@@ -24,6 +36,7 @@ from datetime import datetime
 
 from .poller import CabinetReading
 from .protocol import (
+    Certainty,
     ChargeSession,
     DeviceHealth,
     DoorState,
@@ -40,6 +53,8 @@ from .windows import ChargingWindows
 __all__ = ["CabinetClassifier", "Change", "SlotClassifier", "Thresholds"]
 
 S = SlotState
+C = Certainty
+NO_SIGN = "no_sign"  # detail of a change to empty by the evidence window
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,12 +78,15 @@ class SlotClassifier:
     thresholds: Thresholds
     asset_tag: str | None = None
     base: SlotState = S.UNKNOWN  # what the slot holds; a fault overlays it
+    certainty: Certainty = C.CANNOT_TELL
     fault: str | None = None
     since: datetime | None = None
     power_w: float | None = None
+    last_draw_at: datetime | None = None  # the last proof that an iPad was there
+    unseen_since: datetime | None = None  # since then it may have left without being seen
+    _silent_s: float = 0.0  # supplied time without a draw, since the last draw (or the start)
     _last_valid_w: float | None = None
     _unsupplied: bool = False
-    _quiet_since: datetime | None = None  # charged and not drawing since
     _last_poll: datetime | None = None
     session: SessionTracker = field(init=False)
 
@@ -80,41 +98,55 @@ class SlotClassifier:
         return S.FAULT if self.fault else self.base
 
     # -- the state machine ---------------------------------------------------------------------
-    def _from_power(self, p: float, presence: bool | None) -> tuple[SlotState, SessionEnd | None]:
-        """Next base state from a supplied reading, and how a running session ends (if it does)."""
+    def _from_power(self, p: float, presence: bool | None
+                    ) -> tuple[SlotState, Certainty, SessionEnd | None]:
+        """Next base state and certainty from a supplied reading, and how a running session ends."""
         t = self.thresholds
         if presence is False:
-            return S.EMPTY, SessionEnd.REMOVED
+            return S.EMPTY, C.CERTAIN, SessionEnd.REMOVED
         if p >= t.charging_min_w:
-            if self.base in (S.CHARGED, S.PRESENT_IDLE, S.UNKNOWN) and p <= t.pulse_max_w:
-                # A top-up pulse of a full iPad (from unknown: one that was full since we started).
-                return S.CHARGED, None
-            return S.CHARGING, None
+            pulse_from = (S.CHARGED, S.PRESENT_IDLE, S.UNKNOWN) if presence else \
+                (S.CHARGED, S.PRESENT_IDLE, S.UNKNOWN, S.EMPTY)
+            if self.base in pulse_from and p <= t.pulse_max_w and \
+                    (self.base is not S.EMPTY or self.certainty is not C.CERTAIN):
+                # A top-up pulse of a full iPad (from unknown: one that was full since we started;
+                # from a probable empty: the evidence was wrong, it never left).
+                return S.CHARGED, C.CERTAIN, None
+            return S.CHARGING, C.CERTAIN, None
         if p > t.idle_max_w:
-            return self.base, None  # inside the hysteresis band
+            return self.base, self.certainty, None  # inside the hysteresis band
         if self.base is S.CHARGING:
             tapered = (self._last_valid_w or 0.0) < t.removal_drop_w
             if tapered:
-                return S.CHARGED, SessionEnd.FULL
+                return S.CHARGED, C.CERTAIN, SessionEnd.FULL
             # An abrupt stop: taken out — or, where a presence input says it is still there,
             # unplugged or its charger died.
-            return (S.PRESENT_IDLE, SessionEnd.UNKNOWN) if presence else (S.EMPTY, SessionEnd.REMOVED)
-        if presence and self.base in (S.EMPTY, S.UNKNOWN):
-            return S.PRESENT_IDLE, None  # put in, draws nothing: full, or not plugged in
-        return self.base, None
+            if presence:
+                return S.PRESENT_IDLE, C.CERTAIN, SessionEnd.UNKNOWN
+            return S.EMPTY, C.CERTAIN, SessionEnd.REMOVED
+        if presence:
+            if self.base is S.EMPTY:
+                return S.PRESENT_IDLE, C.CERTAIN, None  # put in while we watched, draws nothing
+            if self.base is S.UNKNOWN:
+                return S.PRESENT_IDLE, C.CANNOT_TELL, None  # there since we started: maybe full
+        return self.base, self.certainty, None
 
     def update(self, power: float | None, now: datetime, *, supplied: bool = True,
-               presence: bool | None = None, door_open: bool = False,
+               presence: bool | None = None, door_open: bool = False, door_known: bool = True,
                frozen: bool = False) -> list[Change]:
         """One poll. ``door_open``: the door is open or was opened since the last poll;
-        ``frozen``: this slot's reading has not moved for a long time while others did."""
+        ``door_known``: the cabinet has a door contact and it answers (otherwise every silent
+        moment may hide an opening); ``frozen``: this slot's reading has not moved for a long time
+        while others did."""
         old_state, old_base = self.state, self.base
         ended: ChargeSession | None = None
+        detail: str | None = None
         if self.since is None:
             self.since = now
+        elapsed = (now - self._last_poll).total_seconds() if self._last_poll is not None else 0.0
         self.power_w = power
         if power is None:
-            new_base = S.UNKNOWN
+            new_base, self.certainty = S.UNKNOWN, C.CANNOT_TELL
             ended = self.session.end(now, SessionEnd.UNKNOWN)
             self.fault = None
         elif not supplied:
@@ -129,17 +161,20 @@ class SlotClassifier:
             self._unsupplied = False
             if self.session.active:
                 self.session.sample(now, power)
-            new_base, how = self._from_power(power, presence)
+            new_base, certainty, how = self._from_power(power, presence)
             if came_back and old_base is S.CHARGING and power <= t.idle_max_w and presence is None:
-                new_base, how = S.UNKNOWN, None  # removed while off, or full: cannot tell
+                new_base, certainty, how = S.UNKNOWN, C.CANNOT_TELL, None  # removed while off, or full
             if new_base is S.CHARGING and not self.session.active:
                 self.session.start(now, power, self._last_poll)
             elif how is not None and self.session.active and new_base is not S.CHARGING:
                 ended = self.session.end(now, how)
-            if door_open and presence is None and new_base is S.CHARGED and power < t.charging_min_w:
-                new_base = S.UNKNOWN  # the door is open: a full iPad may be taken out unseen
-            if new_base is S.CHARGED and (old_base is not S.CHARGED or power >= t.charging_min_w):
-                self._quiet_since = now  # became charged, or a top-up pulse: not silent
+            self.certainty = certainty
+            if power >= t.charging_min_w:
+                self.last_draw_at, self.unseen_since, self._silent_s = now, None, 0.0
+            else:
+                if not came_back:
+                    self._silent_s += elapsed
+                new_base, detail = self._judge_silence(new_base, presence, door_open, door_known, now)
             self.fault = self._fault(power, new_base, now, frozen)
             self._last_valid_w = power
         self.base = new_base
@@ -151,8 +186,35 @@ class SlotClassifier:
         if self.state is not old_state:
             self.since = now
             changes.insert(0, Change(EventKind.SLOT_CHANGED, old_state.value, self.state.value,
-                                     slot=self.slot, power_w=power, detail=self.fault))
+                                     slot=self.slot, power_w=power, detail=self.fault or detail))
         return changes
+
+    def _judge_silence(self, base: SlotState, presence: bool | None, door_open: bool,
+                       door_known: bool, now: datetime) -> tuple[SlotState, str | None]:
+        """A silent, supplied poll: what a door opening and the evidence window make of the slot."""
+        if presence is not None:
+            if base is S.PRESENT_IDLE and self.certainty is C.CANNOT_TELL and self._past_window():
+                self.certainty = C.CERTAIN  # a full iPad would have topped up by now
+            return base, None
+        if base is S.CHARGED:
+            if (door_open or not door_known) and self.unseen_since is None:
+                self.unseen_since = now
+                self.certainty = C.PROBABLE
+            elif self.unseen_since is not None:
+                self.certainty = C.PROBABLE
+            if self.certainty is C.PROBABLE and self._past_window():
+                self.certainty = C.PROBABLE
+                return S.EMPTY, NO_SIGN  # no top-up for the whole window: it is gone
+            return base, None
+        if base is S.UNKNOWN and self._past_window():
+            self.certainty = C.PROBABLE  # silent since the agent started: no iPad would be
+            if self.unseen_since is None:
+                self.unseen_since = self.since
+            return S.EMPTY, NO_SIGN
+        return base, None
+
+    def _past_window(self) -> bool:
+        return self._silent_s >= self.thresholds.evidence_window_s
 
     def _fault(self, power: float, base: SlotState, now: datetime, frozen: bool) -> str | None:
         t = self.thresholds
@@ -161,9 +223,9 @@ class SlotClassifier:
         started = self.session.started_at
         if base is S.CHARGING and started is not None and (now - started).total_seconds() > t.max_charge_s:
             return "too_long"
-        if base is S.CHARGED and self._quiet_since is not None and \
-                (now - self._quiet_since).total_seconds() > t.no_topup_s:
-            return "no_topup"
+        if base is S.CHARGED and self.certainty is C.CERTAIN and self.last_draw_at is not None and \
+                self._silent_s > t.topup_limit_s:
+            return "no_topup"  # it cannot have left (no door since), yet it never tops up
         if frozen and base is S.CHARGING:
             return "frozen"
         return None
@@ -171,7 +233,14 @@ class SlotClassifier:
     def snapshot(self) -> SlotSnapshot:
         assert self.since is not None, "snapshot before the first update"
         return SlotSnapshot(slot=self.slot, state=self.state, power_w=self.power_w, since=self.since,
-                            fault=self.fault)
+                            fault=self.fault, certainty=C.CERTAIN if self.fault else self.certainty,
+                            last_draw_at=self.last_draw_at, unseen_since=self.unseen_since)
+
+    @property
+    def evidence(self) -> tuple[SlotState, Certainty, datetime | None]:
+        """What a state message must carry anew when it changes (last_draw_at moves every poll
+        while charging: it rides along with the next state message instead)."""
+        return (self.state, self.certainty, self.unseen_since)
 
 
 @dataclass
@@ -185,6 +254,9 @@ class CabinetClassifier:
     temperature_c: float | None = None
     devices: tuple[DeviceHealth, ...] = ()
     slots: list[SlotClassifier] = field(init=False)
+    # The last update changed a slot's state, certainty or unseen_since: a new state message is due
+    # even when no event is (a door opening makes charged slots probable).
+    evidence_changed: bool = field(default=False, init=False)
     _same_count: list[int] = field(init=False)
     _others_moved: list[bool] = field(init=False)
 
@@ -241,14 +313,21 @@ class CabinetClassifier:
         supplied = reading.mains is not MainsState.OFF and self.windows.active(now)
         frozen = self._frozen(reading.slot_power)
         present = reading.presence or (None,) * self.slot_count
+        door_known = reading.door is not DoorState.UNKNOWN
+        self.evidence_changed = False
         for i, (slot, power) in enumerate(zip(self.slots, reading.slot_power, strict=True)):
+            before = slot.evidence
             slot_changes = slot.update(power, now, supplied=supplied, presence=present[i],
-                                       door_open=door_open, frozen=frozen[i])
+                                       door_open=door_open, door_known=door_known, frozen=frozen[i])
+            self.evidence_changed |= slot.evidence != before
             changes.extend(_with_door(c, self.door) for c in slot_changes)
         return changes
 
     def states(self) -> list[SlotState]:
         return [s.state for s in self.slots]
+
+    def certainties(self) -> list[Certainty]:
+        return [C.CERTAIN if s.fault else s.certainty for s in self.slots]
 
     def snapshots(self) -> list[SlotSnapshot]:
         return [s.snapshot() for s in self.slots]

@@ -26,12 +26,14 @@ from pydantic import (
 
 __all__ = [
     "MAX_PAYLOAD_BYTES",
+    "PROTOCOL_REVISION",
     "PROTOCOL_VERSION",
     "QOS",
     "RETAINED",
     "TOPIC_ROOT",
     "AgentStatus",
     "BirthMessage",
+    "Certainty",
     "Channel",
     "ChargeSession",
     "DeviceHealth",
@@ -41,6 +43,7 @@ __all__ = [
     "MainsState",
     "Message",
     "ProtocolError",
+    "Sensing",
     "SessionEnd",
     "SlotInfo",
     "SlotSnapshot",
@@ -58,6 +61,9 @@ __all__ = [
 ]
 
 PROTOCOL_VERSION: Final = 1
+# Additive revisions within v1 (new optional fields only; a v1 reader of any revision accepts every
+# message): 2 added slot certainty and evidence (state, telemetry) and the cabinet's sensing (birth).
+PROTOCOL_REVISION: Final = 2
 TOPIC_ROOT: Final = "ladewache"
 # A 32-slot telemetry message is about 1.5 KiB; anything near this limit is a bug or an attack.
 MAX_PAYLOAD_BYTES: Final = 64 * 1024
@@ -92,6 +98,14 @@ class SlotState(StrEnum):
     PRESENT_IDLE = "present_idle"  # a presence input says occupied, but nothing is drawn
     FAULT = "fault"
     UNKNOWN = "unknown"  # the hardware cannot tell, or the reading is missing
+
+
+class Certainty(StrEnum):
+    """How sure the agent is of a slot's state (docs/classification.md)."""
+
+    CERTAIN = "certain"  # the hardware proves it now (presence input, a draw, no door since)
+    PROBABLE = "probable"  # the last proof stands, but the iPad may have left unseen since
+    CANNOT_TELL = "cannot_tell"  # the hardware has no evidence either way
 
 
 class DoorState(StrEnum):
@@ -174,6 +188,19 @@ class SlotInfo(_Model):
     asset_tag: str | None = Field(default=None, max_length=64)
 
 
+class Sensing(_Model):
+    """What the cabinet's hardware can observe, so that the server knows what it can be told."""
+
+    slot_power: bool = Field(description="a power reading per slot")
+    presence: bool = Field(description="a presence input (switch or plug detection) per slot")
+    door: bool = Field(description="a door contact")
+    evidence_window_s: float | None = Field(
+        default=None, gt=0,
+        description="power-only cabinets: a full iPad still in its slot tops up within this time "
+                    "(from the iPads' slowest standby drain); no draw for this long is evidence "
+                    "that it is gone")
+
+
 class BirthMessage(_Envelope):
     """Retained. What the cabinet is; sent after every connect, before state."""
 
@@ -185,6 +212,7 @@ class BirthMessage(_Envelope):
     slots: list[SlotInfo]
     poll_interval_s: float = Field(gt=0)
     telemetry_interval_s: float = Field(gt=0, description="heartbeat: telemetry comes this often")
+    sensing: Sensing | None = Field(default=None, description="revision 2: what the hardware sees")
 
 
 class SlotSnapshot(_Model):
@@ -194,6 +222,15 @@ class SlotSnapshot(_Model):
     since: UtcDatetime = Field(description="when the slot entered this state")
     fault: str | None = Field(default=None, max_length=32,
                               description="why the state is 'fault': overpower, too_long, frozen, no_topup")
+    certainty: Certainty | None = Field(
+        default=None, description="revision 2: how sure the state is; null from older agents")
+    last_draw_at: UtcDatetime | None = Field(
+        default=None, description="revision 2: last time the slot drew power (a charge or a top-up "
+                                  "pulse): proof that an iPad was there")
+    unseen_since: UtcDatetime | None = Field(
+        default=None, description="revision 2: from this moment on the iPad may have left unseen "
+                                  "(the first door opening after the last draw); null when nothing "
+                                  "could have happened unseen")
 
 
 class ChargeSession(_Model):
@@ -253,6 +290,8 @@ class TelemetryMessage(_Envelope):
     type: Literal["telemetry"] = "telemetry"
     power_w: list[float | None] = Field(description="per slot, index 0 is slot 1; null = unknown")
     states: list[SlotState] = Field(description="per slot, index 0 is slot 1")
+    certainty: list[Certainty] | None = Field(
+        default=None, description="revision 2: per slot, index 0 is slot 1; null from older agents")
     temperature_c: float | None
     door: DoorState
     mains: MainsState

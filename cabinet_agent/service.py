@@ -137,6 +137,7 @@ class Agent:
             slots=[SlotInfo(slot=i, asset_tag=tags.get(i)) for i in range(1, slots + 1)],
             poll_interval_s=self.settings.polling.interval_s,
             telemetry_interval_s=self.settings.polling.telemetry_interval_s,
+            sensing=self.cabinet.sensing(self.classifier.thresholds),
         )
 
     def _state(self) -> StateMessage:
@@ -208,7 +209,7 @@ class Agent:
                 log.info("%s %s: %s -> %s", change.kind.value, change.slot or change.device or "",
                          change.old, change.new)
                 self._publish(self._event(change))
-            if changes or first:
+            if changes or first or self.classifier.evidence_changed:
                 self._publish(self._state())
         return changes
 

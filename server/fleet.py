@@ -21,11 +21,13 @@ from typing import Final, NamedTuple
 from cabinet_agent.protocol import (
     AgentStatus,
     BirthMessage,
+    Certainty,
     DeviceHealth,
     DoorState,
     EventMessage,
     MainsState,
     Message,
+    Sensing,
     SlotState,
     StateMessage,
     StatusMessage,
@@ -60,6 +62,11 @@ class SlotView(NamedTuple):
     state: SlotState = SlotState.UNKNOWN
     power_w: float | None = None
     since: datetime | None = None
+    # Protocol revision 2 (None from older agents): how sure the state is, the last proof of an
+    # iPad (a draw), and since when it may have left unseen (docs/classification.md).
+    certainty: Certainty | None = None
+    last_draw_at: datetime | None = None
+    unseen_since: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +105,7 @@ class CabinetView:
     slot_count: int | None = None
     telemetry_interval_s: float | None = None
     poll_interval_s: float | None = None
+    sensing: Sensing | None = None  # what the hardware can observe (birth, revision 2)
     slots: tuple[SlotView, ...] = ()
     door: DoorState = DoorState.UNKNOWN
     mains: MainsState = MainsState.UNKNOWN
@@ -260,8 +268,8 @@ def _birth(old: CabinetView, message: BirthMessage) -> dict[str, object]:
     current = {s.slot: s for s in old.slots}
     make = tuple.__new__  # SlotView without its Python-level __new__ (32 per birth)
     slots = tuple(
-        make(SlotView, (n, tags.get(n), s.state, s.power_w, s.since)) if (s := current.get(n))
-        else make(SlotView, (n, tags.get(n), SlotState.UNKNOWN, None, None))
+        make(SlotView, (n, tags.get(n), *s[2:])) if (s := current.get(n))
+        else make(SlotView, (n, tags.get(n), SlotState.UNKNOWN, None, None, None, None, None))
         for n in range(1, message.slot_count + 1)
     )
     return {
@@ -271,6 +279,7 @@ def _birth(old: CabinetView, message: BirthMessage) -> dict[str, object]:
         "slot_count": message.slot_count,
         "telemetry_interval_s": message.telemetry_interval_s,
         "poll_interval_s": message.poll_interval_s,
+        "sensing": message.sensing,
         "slots": slots,
     }
 
@@ -284,7 +293,8 @@ def _state(old: CabinetView, message: StateMessage) -> dict[str, object]:
     for snap in message.slots:
         base = current.get(snap.slot)
         tag = base.asset_tag if base is not None else None
-        current[snap.slot] = SlotView(snap.slot, tag, snap.state, snap.power_w, snap.since)
+        current[snap.slot] = SlotView(snap.slot, tag, snap.state, snap.power_w, snap.since,
+                                      snap.certainty, snap.last_draw_at, snap.unseen_since)
     return {
         "slots": tuple(current[n] for n in sorted(current)),
         "door": message.door,
@@ -305,39 +315,62 @@ def _telemetry(old: CabinetView, message: TelemetryMessage) -> dict[str, object]
 
 
 def _telemetry_slots(slots: tuple[SlotView, ...], message: TelemetryMessage) -> tuple[SlotView, ...]:
-    """The slots with this telemetry's states and readings; a slot keeps ``since`` while its state
-    stays. The hot path of ingest (one call per telemetry message), hence the plain loop."""
+    """The slots with this telemetry's states, certainties and readings; a slot keeps ``since``
+    while its state stays, and its evidence (last draw, unseen since: carried by state messages)
+    while its state and certainty stay. The hot path of ingest (one call per telemetry message),
+    hence the plain loop."""
     powers, states, ts = message.power_w, message.states, message.ts
+    certainties = message.certainty
     if slots and slots[-1].slot != len(slots):  # numbered with gaps (a state message): general way
         current = {s.slot: s for s in slots}
         for index, state in enumerate(states):
             base = current.get(index + 1)
             current[index + 1] = _slot(index + 1, base, state,
-                                       powers[index] if index < len(powers) else None, ts)
+                                       powers[index] if index < len(powers) else None, ts,
+                                       _certainty(certainties, index, base, state))
         return tuple(current[n] for n in sorted(current))
     # Slots are 1..n (birth and telemetry build them so): position i is slot i + 1. Inlined _slot.
     # tuple.__new__ builds the NamedTuple without its Python-level __new__: half the cost.
     known, readings, make = len(slots), len(powers), tuple.__new__
+    sure = len(certainties) if certainties is not None else 0
     new = []
     for index, state in enumerate(states):
         power = powers[index] if index < readings else None
+        certainty = certainties[index] if index < sure else None  # type: ignore[index]
         if index < known:
             base = slots[index]
-            since = base.since if base.state is state and base.since is not None else ts
-            new.append(make(SlotView, (index + 1, base.asset_tag, state, power, since)))
+            same = base.state is state
+            since = base.since if same and base.since is not None else ts
+            if certainty is None and same:
+                certainty = base.certainty
+            if same and certainty is base.certainty:
+                new.append(make(SlotView, (index + 1, base.asset_tag, state, power, since, certainty,
+                                           base.last_draw_at, base.unseen_since)))
+            else:
+                new.append(make(SlotView, (index + 1, base.asset_tag, state, power, since, certainty,
+                                           base.last_draw_at, None)))
         else:
-            new.append(make(SlotView, (index + 1, None, state, power, ts)))
+            new.append(make(SlotView, (index + 1, None, state, power, ts, certainty, None, None)))
     if known > len(states):
         new.extend(slots[len(states):])
     return tuple(new)
 
 
+def _certainty(certainties: list[Certainty] | None, index: int, base: SlotView | None,
+               state: SlotState) -> Certainty | None:
+    if certainties is not None and index < len(certainties):
+        return certainties[index]
+    return base.certainty if base is not None and base.state is state else None
+
+
 def _slot(number: int, base: SlotView | None, state: SlotState, power: float | None,
-          ts: datetime) -> SlotView:
+          ts: datetime, certainty: Certainty | None = None) -> SlotView:
     if base is None:
-        return SlotView(number, None, state, power, ts)
-    since = base.since if base.state is state and base.since is not None else ts
-    return SlotView(number, base.asset_tag, state, power, since)
+        return SlotView(number, None, state, power, ts, certainty)
+    same = base.state is state
+    since = base.since if same and base.since is not None else ts
+    unseen = base.unseen_since if same and certainty is base.certainty else None
+    return SlotView(number, base.asset_tag, state, power, since, certainty, base.last_draw_at, unseen)
 
 
 def _same_devices(old: tuple[DeviceView, ...], devices: list[DeviceHealth]) -> tuple[DeviceView, ...]:

@@ -132,8 +132,11 @@ class SchoolConfig(_Model):
         default=TimeWindow(start=time(7, 30), end=time(16, 0)),
         description="school hours on a school day, local time ('07:30-16:00')",
     )
-    return_check: time = Field(
-        default=time(16, 30), description="shared pool: every iPad is back by then on a school day"
+    return_check: tuple[time, ...] = Field(
+        default=(time(16, 30),),
+        description="every iPad is back by then on a school day; one time ('16:30') or several "
+                    "(['11:45', '13:30', '16:30']: after each return window). Shared pool: after "
+                    "lessons (default 16:30); one_to_one: back from home in the morning (08:30)",
     )
     morning_check: time = Field(
         default=time(7, 0), description="every iPad in the cabinet is charged by then on a school day"
@@ -148,6 +151,31 @@ class SchoolConfig(_Model):
     contacts: ContactSettings = Field(
         default_factory=ContactSettings, description="told about iPads not returned; daily digest"
     )
+
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_to_one_checks_in_the_morning(cls, data: object) -> object:
+        """Pupils of a one-to-one school take their iPads home: out at night is normal, and the
+        check is whether they are back in the morning."""
+        if isinstance(data, dict) and data.get("policy") in (Policy.ONE_TO_ONE, "one_to_one") \
+                and "return_check" not in data:
+            return {**data, "return_check": (time(8, 30),)}
+        return data
+
+    @field_validator("return_check", mode="before")
+    @classmethod
+    def _one_or_more_checks(cls, value: object) -> object:
+        if isinstance(value, str | time):
+            return (value,)
+        return value
+
+    @field_validator("return_check")
+    @classmethod
+    def _sorted_checks(cls, value: tuple[time, ...]) -> tuple[time, ...]:
+        if not value:
+            raise ValueError("needs at least one time")
+        return tuple(sorted(set(value)))
 
 
 class CabinetConfig(_Model):

@@ -7,7 +7,7 @@ says). Rules ask one question, ``is_school_day``, and one derived one, ``last_ch
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Final
@@ -88,16 +88,18 @@ class SchoolCalendar:
     def local(self, moment: datetime) -> datetime:
         return moment.astimezone(self.zone)
 
-    def last_check(self, now: datetime, at: time) -> datetime | None:
-        """The latest moment ≤ now that is ``at`` (local time) on a school day, within the last
-        60 days; None if there is none (a long holiday)."""
+    def last_check(self, now: datetime, at: time | Sequence[time]) -> datetime | None:
+        """The latest moment ≤ now that is ``at`` (local time; one time or several a day) on a
+        school day, within the last 60 days; None if there is none (a long holiday)."""
+        times = sorted((at,) if isinstance(at, time) else at, reverse=True)
         local_now = self.local(now)
         day = local_now.date()
         for _ in range(_LOOKBACK_DAYS):
             if self.is_school_day(day):
-                moment = datetime.combine(day, at, tzinfo=self.zone)
-                if moment <= local_now:
-                    return moment
+                for moment_of_day in times:
+                    moment = datetime.combine(day, moment_of_day, tzinfo=self.zone)
+                    if moment <= local_now:
+                        return moment
             day -= timedelta(days=1)
         return None
 

@@ -14,14 +14,32 @@ from dataclasses import dataclass
 
 __all__ = [
     "IPAD_9TH_GEN_WH",
+    "IPAD_MODELS",
     "MAX_STEP_S",
     "ChargerParams",
     "IPad",
+    "IPadModel",
     "SlotPhysics",
     "charging_power_w",
 ]
 
 IPAD_9TH_GEN_WH = 32.4  # hardware.md §2: iPad 9th gen, 32.4 Wh (oxfordspokesman.com citing Apple)
+
+
+@dataclass(frozen=True, slots=True)
+class IPadModel:
+    """What differs between iPad models for the simulation: capacity and standby drain."""
+
+    capacity_wh: float
+    standby_drain_per_day: float  # share of capacity lost per day, full and asleep in the cabinet
+
+
+# hardware.md §2: 9th gen 32.4 Wh (Apple); 10th gen ~28.6 Wh (not verified). Standby drain 1-5 %
+# a day is a GUESS for managed iPads; the newer model with more background work drains faster.
+IPAD_MODELS: dict[str, IPadModel] = {
+    "ipad-9": IPadModel(IPAD_9TH_GEN_WH, 0.02),
+    "ipad-10": IPadModel(28.6, 0.03),
+}
 
 # Longest interval integrated with one power value. At 20 W a 32.4 Wh battery gains about 0.4 %
 # SoC in 30 s, so the taper and the stop at 100 % are resolved well enough, and a simulated day
@@ -46,8 +64,10 @@ class ChargerParams:
     efficiency: float = 0.72
     # hardware.md §2: the iPad stops at 100 % and resumes below 95 % (support.apple.com/118418).
     resume_below_soc: float = 0.95
-    # GUESS: share of capacity an idle iPad in the cabinet loses per hour (no source found).
-    self_discharge_per_h: float = 0.005
+    # Share of capacity an idle iPad in the cabinet loses per hour: hardware.md §2 says a managed
+    # iPad asleep on Wi-Fi may lose 1-5 % a day (GUESS); 2 %/day here, per iPad model in
+    # ``IPAD_MODELS`` (an ``IPad`` with its own ``standby_drain_per_day`` overrides this).
+    self_discharge_per_h: float = 0.02 / 24
     # GUESS: relative meter noise, uniform in ±noise (a cheap meter's accuracy class).
     noise: float = 0.01
 
@@ -96,6 +116,8 @@ class IPad:
     health: float = 1.0
     # Fault injection: the tablet is in the slot but never draws power (dead board, bad cable).
     broken: bool = False
+    # Share of capacity lost per day while idle; None: the charger's ``self_discharge_per_h``.
+    standby_drain_per_day: float | None = None
     # The charge ended at 100 %; the iPad waits until SoC falls below the resume threshold.
     holding: bool = False
 
@@ -203,7 +225,9 @@ class SlotPhysics:
 
     def _idle(self, ipad: IPad, h: float) -> float:
         """Self-discharge while not charging (mains off, or holding at full)."""
-        ipad.soc = max(0.0, ipad.soc - self.params.self_discharge_per_h * h / 3600.0)
+        per_h = (self.params.self_discharge_per_h if ipad.standby_drain_per_day is None
+                 else ipad.standby_drain_per_day / 24.0)
+        ipad.soc = max(0.0, ipad.soc - per_h * h / 3600.0)
         if ipad.holding and ipad.soc < self.params.resume_below_soc:
             ipad.holding = False  # the top-up pulse starts with the next step
         return (self.params.no_load_w if self.mains_on else 0.0) * h / 3600.0

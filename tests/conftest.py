@@ -7,12 +7,15 @@ from pathlib import Path
 import pytest
 from hypothesis import settings
 
+from tests.support.explore import FACTOR
 from tests.support.services import Broker, VictoriaMetrics, start_mosquitto, start_victoria_metrics
 
 # CI runs the same examples every time (a red main must mean a regression, not a new draw);
 # local runs explore new ones. Set HYPOTHESIS_PROFILE=explore to explore in CI too.
 settings.register_profile("ci", derandomize=True, print_blob=True)
 settings.register_profile("explore", print_blob=True)
+# make test-explore: many fresh draws (each test's own number, times LADEWACHE_EXPLORE_FACTOR).
+settings.register_profile("explore-deep", print_blob=True, max_examples=100 * FACTOR)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "explore"))
 
 

@@ -20,11 +20,14 @@ from pathlib import Path
 from cabinet_agent.protocol import (
     AgentStatus,
     BirthMessage,
+    Certainty,
     DeviceHealth,
     DoorState,
     MainsState,
     SlotInfo,
+    SlotSnapshot,
     SlotState,
+    StateMessage,
     StatusMessage,
     TelemetryMessage,
 )
@@ -118,12 +121,25 @@ class Cabinet:
     def telemetry(self, states: Sequence[SlotState] | None = None,
                   power: Sequence[float | None] | None = None, *, door: DoorState = DoorState.CLOSED,
                   mains: MainsState = MainsState.ON, temperature: float | None = 22.0,
-                  devices: Sequence[DeviceHealth] = ()) -> list[object]:
+                  devices: Sequence[DeviceHealth] = (),
+                  certainty: Sequence[Certainty] | None = None) -> list[object]:
         states = list(states or [SlotState.CHARGED] * self.slots)
         power = list(power or [0.5 if s is SlotState.CHARGED else None for s in states])
         return [TelemetryMessage(**self._env(), power_w=power, states=states,  # type: ignore[arg-type]
                                  temperature_c=temperature, door=door, mains=mains,
-                                 devices=list(devices))]
+                                 devices=list(devices),
+                                 certainty=list(certainty) if certainty is not None else None)]
+
+    def state(self, slots: Sequence[tuple[SlotState, Certainty, datetime | None, datetime | None]],
+              *, door: DoorState = DoorState.CLOSED) -> list[object]:
+        """A state message: per slot (state, certainty, last_draw_at, unseen_since), as the agent
+        sends it on every change; ``since`` is now for every slot."""
+        now = self.tl.clock()
+        snaps = [SlotSnapshot(slot=n, state=state, power_w=0.05, since=now, certainty=certainty,
+                              last_draw_at=drew, unseen_since=unseen)
+                 for n, (state, certainty, drew, unseen) in enumerate(slots, start=1)]
+        return [StateMessage(**self._env(), slots=snaps, door=door,  # type: ignore[arg-type]
+                             temperature_c=22.0, mains=MainsState.ON, devices=[])]
 
 
 class AlertTimeline:

@@ -25,7 +25,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cabinet_agent.protocol import AgentStatus, DeviceHealth, DoorState, MainsState, SlotState, StatusMessage
+from cabinet_agent.protocol import (
+    AgentStatus,
+    Certainty,
+    DeviceHealth,
+    DoorState,
+    MainsState,
+    SlotState,
+    StatusMessage,
+)
 from server.alerts.engine import AlertEngine
 from server.alerts.model import Alert, AlertState
 from server.alerts.rules import (
@@ -45,6 +53,7 @@ from server.fleet import CabinetKey, CabinetView, Fleet, SlotView
 from server.org import Organisation
 from server.schoolcal import Calendars
 from tests.support.alert_timeline import HOLIDAYS_ICS, Cabinet
+from tests.support.explore import examples
 
 # Monday 2026-11-02, 15:29:30 local (UTC+1): school hours, the return check, the morning check
 # (moved for the test) and the charging window all turn at 15:30, 30 s into every timeline.
@@ -338,7 +347,7 @@ act = st.one_of(
 events = st.lists(st.tuples(st.integers(0, 59), st.integers(0, 99), act), max_size=40)
 
 
-@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(50), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(events=events, sweep_s=st.sampled_from([3.0, 5.0, 8.0]),
        gap=st.one_of(st.none(), st.tuples(st.integers(5, 40), st.integers(1, 15))))
 def test_incremental_evaluation_agrees_with_full_evaluation(
@@ -556,17 +565,21 @@ def test_the_engine_needs_a_fleet_and_a_sweep() -> None:
 # --- what the rules share ------------------------------------------------------------------------
 
 @given(st.lists(st.tuples(st.sampled_from(list(SlotState)),
-                          st.one_of(st.none(), st.floats(allow_nan=True, allow_infinity=True))),
+                          st.one_of(st.none(), st.floats(allow_nan=True, allow_infinity=True)),
+                          st.one_of(st.none(), st.sampled_from(list(Certainty)))),
                 max_size=32))
 def test_slot_groups_answer_what_the_rules_asked_of_every_slot(
-        slots: list[tuple[SlotState, float | None]]) -> None:
-    views = tuple(SlotView(n + 1, None, state, power, None) for n, (state, power) in enumerate(slots))
+        slots: list[tuple[SlotState, float | None, Certainty | None]]) -> None:
+    views = tuple(SlotView(n + 1, None, state, power, None, certainty)
+                  for n, (state, power, certainty) in enumerate(slots))
     groups = SlotGroups.of(views)
+    judged = [s.certainty is not Certainty.CANNOT_TELL for s in views]
     assert groups.charging == tuple(i for i, s in enumerate(views) if s.state is C)
-    assert groups.idle_or_fault == tuple(i for i, s in enumerate(views) if s.state in (IDLE, FAULT))
-    assert groups.empty_or_idle_unknown == tuple(
-        i for i, s in enumerate(views)
-        if s.state is E or (s.state is U and s.power_w is not None))
+    assert groups.idle_or_fault == tuple(i for i, s in enumerate(views)
+                                         if s.state is FAULT or (s.state is IDLE and judged[i]))
+    assert groups.empty == tuple(i for i, s in enumerate(views) if s.state is E and judged[i])
+    assert groups.unjudgeable == tuple(i for i, s in enumerate(views)
+                                       if s.state is U and s.power_w is not None)
     for rating in (0.0, 25.0, 30.0):  # SlotOverpower looks at a cabinet's slots only if ...
         above = groups.max_power_w is not None and not groups.max_power_w <= rating
         assert above == any(s.power_w is not None and not s.power_w <= rating for s in views)

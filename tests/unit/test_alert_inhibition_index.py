@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from server.alerts.model import Alert
 from server.alerts.status import INHIBIT_RULES, alert_statuses
+from tests.support.explore import examples
 
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 
@@ -38,7 +39,7 @@ def _brute_force(target: Alert, firing: list[Alert]) -> str | None:
     return None
 
 
-@settings(max_examples=300)
+@settings(max_examples=examples(300))
 @given(st.lists(alert, max_size=25, unique_by=lambda a: a.fingerprint))
 def test_indexed_inhibition_equals_the_brute_force_definition(alerts: list[Alert]) -> None:
     statuses = alert_statuses(alerts, [], [], NOW)

@@ -8,7 +8,15 @@ import pytest
 
 from cabinet_agent.classify import CabinetClassifier, SlotClassifier
 from cabinet_agent.poller import CabinetReading
-from cabinet_agent.protocol import DeviceHealth, DoorState, EventKind, MainsState, SessionEnd, SlotState
+from cabinet_agent.protocol import (
+    Certainty,
+    DeviceHealth,
+    DoorState,
+    EventKind,
+    MainsState,
+    SessionEnd,
+    SlotState,
+)
 from cabinet_agent.thresholds import Thresholds
 from cabinet_agent.windows import ChargingWindows
 
@@ -73,15 +81,18 @@ def test_supply_back_and_idle_after_charging_is_unknown() -> None:
     assert slot.state is U  # taken out while off, or charged: cannot tell
 
 
-@pytest.mark.parametrize(("before", "after"), [([18.0, 0.0], E), ([18.0, 2.0, 0.05], U)],
+@pytest.mark.parametrize(("before", "after", "certainty"),
+                         [([18.0, 0.0], E, Certainty.CERTAIN), ([18.0, 2.0, 0.05], F, Certainty.PROBABLE)],
                          ids=["empty stays empty", "charged may be taken unseen"])
-def test_an_open_door_makes_charged_idle_slots_unknown(before: list[float], after: SlotState) -> None:
+def test_an_open_door_makes_charged_idle_slots_probable(before: list[float], after: SlotState,
+                                                        certainty: Certainty) -> None:
     slot = SlotClassifier(1, Thresholds())
     for i, power in enumerate(before):
         slot.update(power, T0 + timedelta(seconds=i))
-    assert slot.state in (E, F)
+    assert slot.state in (E, F) and slot.certainty is Certainty.CERTAIN
     slot.update(0.05, T0 + timedelta(seconds=10), door_open=True)
-    assert slot.state is after
+    assert (slot.state, slot.certainty) == (after, certainty)
+    assert slot.snapshot().unseen_since == (T0 + timedelta(seconds=10) if after is F else None)
 
 
 def test_an_open_door_leaves_charging_slots_alone() -> None:
@@ -196,16 +207,21 @@ def test_cabinet_reports_each_change_once_with_the_door_attached() -> None:
     ]
 
 
-def test_opening_the_door_makes_charged_idle_slots_unknown_at_cabinet_level() -> None:
+def test_opening_the_door_makes_charged_idle_slots_probable_at_cabinet_level() -> None:
     cabinet = CabinetClassifier(3)
     cabinet.update(_reading((18.0, 18.0, 18.0)), T0)
     cabinet.update(_reading((2.0, 18.0, 0.0)), T0 + timedelta(seconds=1))
     cabinet.update(_reading((0.05, 18.0, 0.0)), T0 + timedelta(seconds=2))
     assert cabinet.states() == [F, C, E]
-    cabinet.update(_reading((0.05, 18.0, 0.0), DoorState.OPEN), T0 + timedelta(seconds=3))
-    assert cabinet.states() == [U, C, E]
+    assert not cabinet.evidence_changed or cabinet.certainties() == [Certainty.CERTAIN] * 3
+    changes = cabinet.update(_reading((0.05, 18.0, 0.0), DoorState.OPEN), T0 + timedelta(seconds=3))
+    assert cabinet.states() == [F, C, E]
+    assert cabinet.certainties() == [Certainty.PROBABLE, Certainty.CERTAIN, Certainty.CERTAIN]
+    assert [c.kind for c in changes] == [EventKind.DOOR_CHANGED]  # no slot event, but a new state
+    assert cabinet.evidence_changed
     cabinet.update(_reading((0.05, 18.0, 0.0), DoorState.CLOSED), T0 + timedelta(seconds=4))
-    assert cabinet.states() == [U, C, E]
+    assert cabinet.states() == [F, C, E]
+    assert cabinet.snapshots()[0].unseen_since == T0 + timedelta(seconds=3)
 
 
 def test_a_frozen_reading_while_others_move_is_a_fault() -> None:

@@ -32,6 +32,7 @@ from cabinet_agent.registers import load_profile
 from server.fleet import Fleet
 from server.pipeline import Pipeline
 from server.tsdb.base import SinkHealth, SinkStats
+from tests.support.explore import examples
 
 NOW = datetime(2026, 11, 30, 8, 0, tzinfo=UTC)
 BOOT = "ab" * 16
@@ -91,7 +92,7 @@ JSON_VALUES = st.recursive(
 )
 
 
-@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(300), suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(st.tuples(TOPICS, st.binary(max_size=300)), max_size=20))
 def test_random_bytes_never_raise_and_are_counted(messages: list[tuple[str, bytes]]) -> None:
     pipeline, _, _ = _pipeline()
@@ -101,7 +102,7 @@ def test_random_bytes_never_raise_and_are_counted(messages: list[tuple[str, byte
     assert pipeline.stats().rejected["internal"] == 0
 
 
-@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(300), suppress_health_check=[HealthCheck.too_slow])
 @given(st.sampled_from(["telemetry", "event"]), st.data())
 def test_mutated_valid_messages_are_accepted_or_rejected_never_crash(kind: str,
                                                                      data: st.DataObject) -> None:
@@ -137,7 +138,7 @@ def test_oversized_spoofed_and_replayed_messages_are_rejected_or_deduplicated() 
     assert stats.integrity["gs/c1"].duplicates == 1
 
 
-@settings(max_examples=300)
+@settings(max_examples=examples(300))
 @given(st.lists(st.one_of(
     st.binary(max_size=120),
     st.builds(lambda body: f"${body}*{checksum(body.encode()):02X}\r\n".encode(),

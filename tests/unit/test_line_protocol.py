@@ -18,6 +18,7 @@ from cabinet_agent.line_protocol import (
     format_value,
 )
 from cabinet_agent.registers import load_profile
+from tests.support.explore import examples
 
 PROFILE = load_profile("ladewache-line-board-16")
 
@@ -140,7 +141,7 @@ def _line_events(data: bytes) -> int:
     return events
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(st.binary(max_size=600), st.lists(st.integers(min_value=1, max_value=40), max_size=30))
 def test_random_bytes_never_raise_and_every_line_is_counted(data: bytes, cuts: list[int]) -> None:
     decoder = LineDecoder(PROFILE)  # type: ignore[arg-type]
@@ -152,7 +153,7 @@ def test_random_bytes_never_raise_and_every_line_is_counted(data: bytes, cuts: l
     assert decoder.accepted + decoder.rejected_total == _line_events(data)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(st.binary(max_size=400).map(lambda b: b.replace(b"$", b"#")))
 def test_random_bytes_without_a_start_mark_are_all_rejected(data: bytes) -> None:
     decoder = LineDecoder(PROFILE)  # type: ignore[arg-type]

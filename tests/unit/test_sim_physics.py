@@ -77,17 +77,18 @@ def test_charge_stops_at_100_percent_with_only_the_charger_no_load_left() -> Non
 
 def test_a_full_ipad_tops_up_after_falling_below_95_percent() -> None:
     slot = _slot(1.0)
-    trace = _run(slot, 48 * 3600)
+    trace = _run(slot, 8 * 24 * 3600)
     charging = [p > QUIET.no_load_w for _, p, _ in trace]
     starts = [i for i in range(1, len(charging)) if charging[i] and not charging[i - 1]]
-    # 0.5 %/h self-discharge: 10 h from 100 % to 95 %, then a short pulse back to 100 %.
-    assert len(starts) == 4
-    assert 9.9 <= starts[0] / 60 <= 10.2
+    # 2 %/day standby drain (hardware.md §2: 1-5 %, GUESS): 60 h from 100 % to 95 %, then a short
+    # pulse back to 100 %.
+    assert len(starts) == 3
+    assert 59.9 <= starts[0] / 60 <= 60.2
     for i in starts:
         soc_at_start, soc_before = trace[i][0], trace[i - 1][0]
         assert soc_at_start < QUIET.resume_below_soc <= soc_before
         assert 2.0 < trace[i][1] < 10.0  # a top-up pulse, not a bulk charge
-    pulse_minutes = starts[1] - starts[0] - (10 * 60)
+    pulse_minutes = starts[1] - starts[0] - (60 * 60)
     assert 0 < pulse_minutes < 60
     assert min(soc for soc, _, _ in trace) >= 0.949
 

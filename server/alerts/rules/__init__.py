@@ -19,6 +19,7 @@ from .temperature import (
     TemperatureRise,
     TemperatureRiseSettings,
 )
+from .unjudgeable import SlotUnjudgeable, SlotUnjudgeableSettings
 
 __all__ = [
     "BatteryHealthSource",
@@ -40,6 +41,7 @@ __all__ = [
     "RulesSettings",
     "Severity",
     "SlotOverpower",
+    "SlotUnjudgeable",
     "TemperatureRise",
     "WornBattery",
     "build_rules",
@@ -54,9 +56,10 @@ class RulesSettings(BaseModel):
     device_fault: DeviceFaultSettings = Field(default_factory=DeviceFaultSettings,
                                               description="a bus device does not answer")
     ipad_not_returned: NotReturnedSettings = Field(default_factory=NotReturnedSettings,
-                                                   description="shared pool: empty at return check")
+                                                   description="empty (certain or by evidence) at "
+                                                               "the return check")
     ipad_not_charging: NotChargingSettings = Field(default_factory=NotChargingSettings,
-                                                   description="present_idle or fault")
+                                                   description="present_idle (certain) or fault")
     ipad_not_charged: NotChargedSettings = Field(default_factory=NotChargedSettings,
                                                  description="still charging at the morning check")
     charging_too_long: ChargingTooLongSettings = Field(default_factory=ChargingTooLongSettings,
@@ -73,6 +76,9 @@ class RulesSettings(BaseModel):
                                                       description="fast temperature rise")
     mains_lost: MainsLostSettings = Field(default_factory=MainsLostSettings,
                                           description="no mains in the charging window")
+    slot_unjudgeable: SlotUnjudgeableSettings = Field(
+        default_factory=SlotUnjudgeableSettings,
+        description="a slot with a reading that the agent cannot judge for several evidence windows")
     battery_worn: BatteryWornSettings = Field(default_factory=BatteryWornSettings,
                                               description="battery holds clearly less than new")
 
@@ -92,6 +98,7 @@ def build_rules(settings: RulesSettings, offline: CabinetOffline,
         (settings.over_temperature, OverTemperature(settings.over_temperature)),
         (settings.temperature_rise, TemperatureRise(settings.temperature_rise)),
         (settings.mains_lost, MainsLost(settings.mains_lost)),
+        (settings.slot_unjudgeable, SlotUnjudgeable(settings.slot_unjudgeable)),
         (settings.battery_worn, BatteryWorn(settings.battery_worn, battery)),
     ]
     return [offline, *(rule for rule_settings, rule in candidates if rule_settings.enabled)]

@@ -16,7 +16,7 @@ from typing import NamedTuple, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from cabinet_agent.protocol import SlotState
+from cabinet_agent.protocol import Certainty, SlotState
 from server.fleet import CabinetKey, CabinetView, SlotView
 from server.org import CabinetConfig, Organisation, SchoolConfig
 from server.schoolcal import Calendars, SchoolCalendar
@@ -51,19 +51,23 @@ class Finding:
 
 
 _CHARGING, _EMPTY, _UNKNOWN = SlotState.CHARGING, SlotState.EMPTY, SlotState.UNKNOWN
-_IDLE_OR_FAULT = frozenset({SlotState.PRESENT_IDLE, SlotState.FAULT})
+_PRESENT_IDLE, _FAULT = SlotState.PRESENT_IDLE, SlotState.FAULT
+_CANNOT_TELL = Certainty.CANNOT_TELL
 
 
 @dataclass(frozen=True, slots=True)
 class SlotGroups:
     """One cabinet's slots sorted into what the slot rules look at (indices into
-    ``cabinet.slots``), so that each rule visits its few slots instead of all 32."""
+    ``cabinet.slots``), so that each rule visits its few slots instead of all 32.
+
+    Only what the hardware can back up becomes a candidate (docs/classification.md): a slot the
+    agent cannot judge (``cannot_tell``) is never an iPad problem, and a charged slot that may have
+    been emptied unseen (``probable``) is not missing until the agent says ``empty``."""
 
     charging: tuple[int, ...]
-    idle_or_fault: tuple[int, ...]  # present_idle or fault
-    # empty, or unknown while the meter answers (a full iPad taken with the door open, or back
-    # and not charging: docs/classification.md)
-    empty_or_idle_unknown: tuple[int, ...]
+    idle_or_fault: tuple[int, ...]  # present_idle known to need a charge, or fault
+    empty: tuple[int, ...]  # empty for certain (seen leaving) or by evidence (no sign for long)
+    unjudgeable: tuple[int, ...]  # cannot tell, with a reading (a slot without one is a device's)
     max_power_w: float | None  # of the slots that have a reading
 
     @classmethod
@@ -71,18 +75,21 @@ class SlotGroups:
         charging: list[int] = []
         idle: list[int] = []
         missing: list[int] = []
+        blind: list[int] = []
         top: float | None = None
         for index, slot in enumerate(slots):
-            state, power = slot.state, slot.power_w
+            state, power, certainty = slot.state, slot.power_w, slot.certainty
             if power is not None and (top is None or power > top or power != power):
                 top = power  # (a NaN stays on top: it is above any rating, as the rule judges it)
             if state is _CHARGING:
                 charging.append(index)
-            elif state in _IDLE_OR_FAULT:
+            elif state is _FAULT or (state is _PRESENT_IDLE and certainty is not _CANNOT_TELL):
                 idle.append(index)
-            elif state is _EMPTY or (state is _UNKNOWN and power is not None):
+            elif state is _EMPTY and certainty is not _CANNOT_TELL:
                 missing.append(index)
-        return cls(tuple(charging), tuple(idle), tuple(missing), top)
+            elif state is _UNKNOWN and power is not None:
+                blind.append(index)
+        return cls(tuple(charging), tuple(idle), tuple(missing), tuple(blind), top)
 
 
 class _SlotFacts:
@@ -171,7 +178,7 @@ class RuleContext:
     _by_key: dict[CabinetKey, CabinetView] = field(default_factory=dict, repr=False, compare=False)
     _grouped: list[tuple[CabinetView, SlotGroups]] = field(default_factory=list, repr=False,
                                                            compare=False)
-    _checks: dict[tuple[SchoolCalendar, time], Check | None] = field(
+    _checks: dict[tuple[SchoolCalendar, time | tuple[time, ...]], Check | None] = field(
         default_factory=dict, repr=False, compare=False)
 
     def _cache(self) -> RuleCache:
@@ -207,9 +214,9 @@ class RuleContext:
             self._grouped.extend((cabinet, cache.slot_groups(cabinet)) for cabinet in self.cabinets)
         return self._grouped
 
-    def last_check(self, site: str, at: time) -> Check | None:
+    def last_check(self, site: str, at: time | tuple[time, ...]) -> Check | None:
         """The site calendar's ``last_check(now, at)``; once per calendar (most schools share
-        the district's) and time of day. None if there is none."""
+        the district's) and time(s) of day. None if there is none."""
         calendar = self.calendars.for_site(site)
         memo_key = (calendar, at)
         if memo_key not in self._checks:

@@ -1,5 +1,11 @@
 """ipad_not_charging (present but not drawing, or a slot fault) and ipad_not_charged (still
-charging at the school's morning check on a school day: it will not be full for the lesson)."""
+charging at the school's morning check on a school day: it will not be full for the lesson).
+
+"Present but not drawing" counts only where the agent knows the iPad should draw (``present_idle``
+with certainty ``certain``: put in while watched and silent, its charge stopped abruptly, or no
+top-up for the whole evidence window). An iPad present and silent since the agent started may
+simply be full (``cannot_tell``): no alert — so neither an agent restart nor a collector restart
+that seeds the fleet from retained state raises one (docs/classification.md)."""
 
 from __future__ import annotations
 
@@ -23,7 +29,7 @@ class NotCharging(SettingsRule):
     def evaluate(self, ctx: RuleContext) -> list[Finding]:
         findings = []
         for cabinet, groups in ctx.grouped():
-            for index in groups.idle_or_fault:  # present_idle or fault
+            for index in groups.idle_or_fault:  # present_idle (certain) or fault
                 slot = cabinet.slots[index]
                 tag = ctx.expected_tags(cabinet)[index]
                 findings.append(Finding(slot_labels(self.name, cabinet, slot, tag),

@@ -1,23 +1,27 @@
-"""ipad_not_returned: in a shared-pool school, a slot whose iPad should be there is still empty at
-the school's return check time on a school day.
+"""ipad_not_returned: a slot whose iPad should be there is empty since before the school's last
+return check on a school day — as far as the hardware can know it (docs/classification.md).
 
-A cabinet without presence inputs cannot see a *full* iPad being taken out, so such a slot becomes
-``unknown`` while the door is open (docs/classification.md). If it is still idle at the check, the
-iPad is missing, or it came back and does not charge — an iPad back from lessons is never full.
-Both need someone to look: it fires too, with ``reason = idle_unknown``. A slot that is unknown
-because its meter does not answer (no power reading) is the device-fault alert's business.
+* **Certainly empty** (a presence input says so, or the agent saw it leave while it charged): the
+  alert holds from the check (plus the grace period) until the iPad is back.
+* **Empty by evidence** (a power-only cabinet: a full iPad draws ~0 W and can be taken unseen; the
+  agent says ``empty`` with certainty ``probable`` once no top-up pulse came for the whole evidence
+  window): it left at the earliest at ``unseen_since`` (the door opening after its last draw). If
+  that was before the check, the alert fires as soon as the verdict is in, and says what is known:
+  no sign of the iPad since the door opened then.
+* A charged slot that *may* have been emptied (``probable``) is no alert: the dashboard and the
+  digest list it as "not confirmed since …". A slot the agent cannot judge never is one.
 
-The alert holds from that check until the iPad is back: an iPad taken out before the last check and
-not returned since (``since`` ≤ the check) is missing, one taken out after the check is not (yet).
-Weekends, public and school holidays have no check, so nothing new fires then.
+Shared-pool schools check after lessons (``return_check``, default 16:30); one-to-one schools, whose
+pupils take their iPads home, check in the morning (their ``return_check``, default 08:30): out at
+night is normal, missing after the morning check is not. Weekends, public and school holidays have
+no check, so nothing new fires then (notifications follow the calendar too: server/notify).
 """
 
 from __future__ import annotations
 
 from pydantic import Field
 
-from cabinet_agent.protocol import SlotState
-from server.org import Policy
+from cabinet_agent.protocol import Certainty
 
 from .base import Finding, RuleContext, RuleSettings, SettingsRule, Severity, slot_labels
 
@@ -37,11 +41,11 @@ class NotReturned(SettingsRule):
     def evaluate(self, ctx: RuleContext) -> list[Finding]:
         findings = []
         for cabinet, groups in ctx.grouped():
-            candidates = groups.empty_or_idle_unknown
+            candidates = groups.empty
             if not candidates:
                 continue
             school = ctx.school(cabinet.site)
-            if school is None or school.policy is not Policy.SHARED_POOL:
+            if school is None:
                 continue
             check = ctx.last_check(cabinet.site, school.return_check)
             if check is None:
@@ -51,10 +55,14 @@ class NotReturned(SettingsRule):
                 tag = ctx.expected_tags(cabinet)[index]
                 if tag is None:
                     continue
-                if slot.since is not None and slot.since > check.utc:
+                by_evidence = slot.certainty is Certainty.PROBABLE
+                left = (slot.unseen_since or slot.since) if by_evidence else slot.since
+                if left is not None and left > check.utc:
                     continue  # taken out after the last check: not missing yet
-                idle_unknown = slot.state is SlotState.UNKNOWN
-                reason = "idle_unknown" if idle_unknown else "empty"
-                findings.append(Finding(slot_labels(self.name, cabinet, slot, tag),
-                                        {"check": check.text, "reason": reason}))
+                annotations = {"check": check.text, "reason": "no_sign" if by_evidence else "empty"}
+                if by_evidence and left is not None:
+                    annotations["unseen_since"] = left.isoformat()
+                if by_evidence and slot.last_draw_at is not None:
+                    annotations["last_draw_at"] = slot.last_draw_at.isoformat()
+                findings.append(Finding(slot_labels(self.name, cabinet, slot, tag), annotations))
         return findings

@@ -1,0 +1,89 @@
+"""What the server can say about an iPad's presence, from the certainty and evidence the agent sends.
+
+The agent says how sure it is of each slot (``Certainty``, docs/classification.md). Slots whose iPad
+the cabinet cannot confirm — a full iPad on a cabinet that only measures power draws (almost)
+nothing, so it may have been taken out unseen — raise no alert: the dashboard and the daily digest
+list them as "not confirmed since …" until a top-up pulse proves the iPad there, or the evidence
+window passes without one (then the agent says ``empty``, and "not returned" may fire).
+
+Agents before protocol revision 2 send no certainty: their states are taken as they come (the old
+meaning), except ``unknown``, which never was a verdict.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from cabinet_agent.protocol import Certainty, SlotState
+from server.fleet import CabinetView, SlotView
+from server.org import Organisation
+
+__all__ = [
+    "UnconfirmedSlot",
+    "blind_to_full_removal",
+    "certainty_of",
+    "judges_slots",
+    "unconfirmed",
+    "unconfirmed_for_site",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class UnconfirmedSlot:
+    site: str
+    cabinet: str
+    slot: int
+    asset_tag: str | None
+    unseen_since: datetime | None
+    last_draw_at: datetime | None
+
+
+def certainty_of(slot: SlotView) -> Certainty:
+    """The slot's certainty; for an older agent's slot, what its state meant then."""
+    if slot.certainty is not None:
+        return slot.certainty
+    return Certainty.CANNOT_TELL if slot.state is SlotState.UNKNOWN else Certainty.CERTAIN
+
+
+def blind_to_full_removal(cabinet: CabinetView) -> bool | None:
+    """True when the cabinet measures slot power but has no presence inputs: it cannot see a full
+    iPad being taken out (only the absence of top-up pulses tells, after the evidence window).
+    None when the agent did not say what it senses (before protocol revision 2)."""
+    sensing = cabinet.sensing
+    if sensing is None:
+        return None
+    return sensing.slot_power and not sensing.presence
+
+
+def judges_slots(cabinet: CabinetView) -> bool:
+    """False for a cabinet without slot meters (a door contact only): no slot can be judged."""
+    return cabinet.sensing is None or cabinet.sensing.slot_power
+
+
+def unconfirmed(cabinet: CabinetView, tags: Sequence[str | None] | None = None) -> list[UnconfirmedSlot]:
+    """The cabinet's charged slots that may have been emptied unseen (``probable``). ``tags``: the
+    expected asset tag per slot in the order of ``cabinet.slots`` (else the birth's)."""
+    result = []
+    for index, slot in enumerate(cabinet.slots):
+        if slot.state is not SlotState.CHARGED or slot.certainty is not Certainty.PROBABLE:
+            continue
+        tag = tags[index] if tags is not None and index < len(tags) else slot.asset_tag
+        result.append(UnconfirmedSlot(cabinet.site, cabinet.cabinet, slot.slot, tag,
+                                      slot.unseen_since, slot.last_draw_at))
+    return result
+
+
+def unconfirmed_for_site(cabinets: Iterable[CabinetView], org: Organisation,
+                         site: str) -> list[UnconfirmedSlot]:
+    """Every unconfirmed slot of one school, with the organisation's asset tags where configured."""
+    result = []
+    for cabinet in cabinets:
+        if cabinet.site != site:
+            continue
+        configured = org.cabinet(cabinet.site, cabinet.cabinet)
+        tags = [configured.slots.get(s.slot, s.asset_tag) if configured else s.asset_tag
+                for s in cabinet.slots]
+        result.extend(unconfirmed(cabinet, tags))
+    return result
