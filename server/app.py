@@ -40,6 +40,7 @@ from .integrity import Integrity
 from .notify import NOTIFIER_KINDS, Notifier, NotifyError
 from .notify.dispatch import Dispatcher, GroupTiming
 from .pipeline import Pipeline
+from .presence import unconfirmed_for_site
 from .schoolcal import Calendars
 from .sessions import SessionRecorder
 from .tsdb.base import TimeSeriesSink
@@ -169,6 +170,8 @@ class Collector:
                                timedelta(seconds=n.repeat_interval_s), n.send_resolved),
             notifiers=self.notifiers_for, log_store=self.state, calendars=self.calendars,
             digest_time=n.digest_time,
+            # At most twice per school and school day (the digest): a pass over the fleet is fine.
+            unconfirmed=lambda site: unconfirmed_for_site(self.fleet.snapshot(), org, site),
         )
         self.app = create_app(ApiSources(
             fleet=self.fleet, alerts=self.state, clock=clock,

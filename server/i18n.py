@@ -35,6 +35,10 @@ _CATALOGUE: Final[Mapping[Language, Mapping[str, str]]] = {
         "ipad_not_returned": _SLOT_DE + ": iPad {asset_tag} nicht zurückgegeben (Kontrolle {check})",
         "ipad_not_returned.idle_unknown": _SLOT_DE + ": iPad {asset_tag} fehlt oder lädt nicht – "
         "das Fach zieht keinen Strom, seit die Tür offen war (Kontrolle {check})",
+        "ipad_not_returned.no_sign": _SLOT_DE + ": keine Spur von iPad {asset_tag}, seit die Tür am "
+        "{unseen_since} offen war – ein volles iPad hätte seitdem nachgeladen (Kontrolle {check})",
+        "slot_unjudgeable": _SLOT_DE + ": seit {since} nicht beurteilbar – Messkanal und "
+        "Stromversorgung prüfen",
         "ipad_not_charging.present_idle": _SLOT_DE + ": iPad {asset_tag} steckt, lädt aber nicht",
         "ipad_not_charging.fault": _SLOT_DE + ": Ladefehler (iPad {asset_tag})",
         "ipad_not_charging": _SLOT_DE + ": iPad {asset_tag} lädt nicht",
@@ -68,6 +72,22 @@ _CATALOGUE: Final[Mapping[Language, Mapping[str, str]]] = {
         "body.footer": "Quittieren, Stummschalten oder „Techniker vor Ort“: über die Ladewache-API.",
         "digest.subject": "[Ladewache] Tagesübersicht {school}, {date}: {count} offene(r) Alarm(e)",
         "digest.intro": "Guten Morgen! Offene Alarme an der Schule {school}:",
+        "body.new": "Neu:",
+        "body.still_open.one": "Eine weitere Meldung besteht weiter.",
+        "body.still_open.many": "Weitere {count} Meldungen bestehen weiter.",
+        "body.reminder": "Weiterhin offen:",
+        "subject.reminder": "[Ladewache] Erinnerung: {count} offene(r) Alarm(e): {title}",
+        "flag.acknowledged_short": "quittiert von {by}",
+        "format.local_time": "%d.%m.%Y %H:%M",
+        "digest.subject_unconfirmed": "[Ladewache] Tagesübersicht {school}, {date}: {count} "
+                                      "offene(r) Alarm(e), {unconfirmed} Fach/Fächer nicht bestätigt",
+        "digest.no_alerts": "Keine offenen Alarme.",
+        "digest.unconfirmed": "Nicht bestätigt seit … (ein volles iPad zieht kaum Strom und kann "
+                              "unbemerkt entnommen worden sein):",
+        "digest.unconfirmed_slot": "- {title}, Fach {slot}, iPad {asset_tag}: nicht bestätigt seit "
+                                   "{since}",
+        "digest.unconfirmed_slot_untagged": "- {title}, Fach {slot}: nicht bestätigt seit {since}",
+        "digest.since_unknown": "unbekannt",
         "cli.none": "Keine Alarme.",
         "cli.why": "Grund",
     },
@@ -84,6 +104,10 @@ _CATALOGUE: Final[Mapping[Language, Mapping[str, str]]] = {
         "ipad_not_returned": _SLOT_EN + ": iPad {asset_tag} not returned (check {check})",
         "ipad_not_returned.idle_unknown": _SLOT_EN + ": iPad {asset_tag} missing or not charging – "
         "the slot has drawn no power since the door was open (check {check})",
+        "ipad_not_returned.no_sign": _SLOT_EN + ": no sign of iPad {asset_tag} since the door was "
+        "opened on {unseen_since} – a full iPad would have topped up since (check {check})",
+        "slot_unjudgeable": _SLOT_EN + ": cannot be judged since {since} – check the meter channel "
+        "and the supply",
         "ipad_not_charging.present_idle": _SLOT_EN + ": iPad {asset_tag} present but not charging",
         "ipad_not_charging.fault": _SLOT_EN + ": charging fault (iPad {asset_tag})",
         "ipad_not_charging": _SLOT_EN + ": iPad {asset_tag} not charging",
@@ -117,6 +141,22 @@ _CATALOGUE: Final[Mapping[Language, Mapping[str, str]]] = {
         "body.footer": "Acknowledge, silence or set \"technician on site\" through the Ladewache API.",
         "digest.subject": "[Ladewache] Daily digest {school}, {date}: {count} open alert(s)",
         "digest.intro": "Good morning! Open alerts at {school}:",
+        "body.new": "New:",
+        "body.still_open.one": "1 more alert still open.",
+        "body.still_open.many": "{count} more alerts still open.",
+        "body.reminder": "Still open:",
+        "subject.reminder": "[Ladewache] Reminder: {count} open alert(s): {title}",
+        "flag.acknowledged_short": "acknowledged by {by}",
+        "format.local_time": "%Y-%m-%d %H:%M",
+        "digest.subject_unconfirmed": "[Ladewache] Daily digest {school}, {date}: {count} open "
+                                      "alert(s), {unconfirmed} slot(s) not confirmed",
+        "digest.no_alerts": "No open alerts.",
+        "digest.unconfirmed": "Not confirmed since … (a full iPad draws almost no power and may "
+                              "have been taken out unseen):",
+        "digest.unconfirmed_slot": "- {title}, slot {slot}, iPad {asset_tag}: not confirmed since "
+                                   "{since}",
+        "digest.unconfirmed_slot_untagged": "- {title}, slot {slot}: not confirmed since {since}",
+        "digest.since_unknown": "unknown",
         "cli.none": "No alerts.",
         "cli.why": "why",
     },

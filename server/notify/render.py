@@ -1,21 +1,35 @@
-"""Notification texts (German by default, English on request) and the webhook JSON document."""
+"""Notification texts (German by default, English on request) and the webhook JSON document.
+
+A group message tells people what changed, not everything again: an *update* lists the alerts
+that are new since the last message and the ones that resolved, each in full, and sums up the
+alerts that were already told and still fire in one count line. A *reminder* (nothing changed,
+the repeat interval passed) lists every open alert on one short line: reminding is its purpose.
+The webhook document carries every alert of the message in full, each marked with its ``change``
+(``new``, ``still_open``, ``resolved``): a machine reconciles, people read.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Final, Literal
+from zoneinfo import ZoneInfo
 
 from server.alerts.model import Alert
 from server.alerts.status import AlertStatus
 from server.i18n import Language, alert_summary, human_time, text
 from server.org import Organisation
+from server.presence import UnconfirmedSlot
 
 from .base import Notification
 
-__all__ = ["PAYLOAD_VERSION", "cabinet_title", "render_digest", "render_group"]
+__all__ = ["PAYLOAD_VERSION", "cabinet_title", "render_digest", "render_group", "render_reminder"]
 
-PAYLOAD_VERSION = 1
+# 2: every alert has ``change``, a group document has ``message`` ("update"/"reminder"), a digest
+# has ``unconfirmed``; on a day without school a group document leaves school-day alerts out.
+PAYLOAD_VERSION: Final = 2
+
+Change = Literal["new", "still_open", "resolved"]
 
 
 def cabinet_title(org: Organisation, site: str, cabinet: str) -> str:
@@ -26,11 +40,12 @@ def cabinet_title(org: Organisation, site: str, cabinet: str) -> str:
     return f"{cab}, {school.name}" if school else f"{cab} ({site})"
 
 
-def _alert_json(alert: Alert, lang: Language, status: AlertStatus | None, now: datetime
-                ) -> dict[str, Any]:
+def _alert_json(alert: Alert, lang: Language, status: AlertStatus | None, now: datetime,
+                change: Change) -> dict[str, Any]:
     return {
         "fingerprint": alert.fingerprint,
         "status": alert.state(now).value,
+        "change": change,
         "severity": alert.severity,
         "labels": dict(alert.labels),
         "annotations": dict(alert.annotations),
@@ -43,36 +58,46 @@ def _alert_json(alert: Alert, lang: Language, status: AlertStatus | None, now: d
     }
 
 
+def _since(alert: Alert, lang: Language) -> str:
+    return text("body.since", lang, since=human_time(alert.starts_at.isoformat()))
+
+
 def _line(alert: Alert, lang: Language, status: AlertStatus | None) -> str:
+    """An alert in full: severity, sentence, since when, and who acknowledged it with what."""
     severity = text(f"severity.{alert.severity}", lang) if alert.severity in (
         "critical", "warning", "info") else alert.severity
     line = f"- [{severity}] {alert_summary(alert.labels, alert.annotations, lang)}"
-    line += f" ({text('body.since', lang, since=human_time(alert.starts_at.isoformat()))})"
+    line += f" ({_since(alert, lang)})"
     if status is not None and status.ack is not None:
         line += "\n  " + text("flag.acknowledged", lang, by=status.ack.by,
                               at=human_time(status.ack.at.isoformat()), comment=status.ack.comment)
     return line
 
 
-def render_group(*, org: Organisation, lang: Language, key: str, receiver: str, site: str,
-                 cabinet: str, firing: Sequence[AlertStatus], resolved: Sequence[Alert],
-                 now: datetime) -> Notification:
-    title = cabinet_title(org, site, cabinet)
-    if firing:
-        subject = text("subject.firing", lang, count=str(len(firing)), title=title)
-    else:
-        subject = text("subject.resolved", lang, title=title)
-    lines = [text("body.intro", lang, title=title, receiver=receiver), ""]
-    if firing:
-        lines += [text("body.firing", lang), *(_line(s.alert, lang, s) for s in firing), ""]
-    if resolved:
-        lines += [text("body.resolved", lang), *(_line(a, lang, None) for a in resolved), ""]
-    lines.append(text("body.footer", lang))
+def _short_line(status: AlertStatus, lang: Language) -> str:
+    """An alert on one line for a reminder: the sentence, since when, and who took it on."""
+    alert = status.alert
+    line = f"- {alert_summary(alert.labels, alert.annotations, lang)} ({_since(alert, lang)})"
+    if status.ack is not None:
+        line += f" [{text('flag.acknowledged_short', lang, by=status.ack.by)}]"
+    return line
+
+
+def _still_open_line(count: int, lang: Language) -> str:
+    if count == 1:
+        return text("body.still_open.one", lang)
+    return text("body.still_open.many", lang, count=str(count))
+
+
+def _group_payload(org: Organisation, *, message: Literal["update", "reminder"], key: str,
+                   receiver: str, site: str, cabinet: str, title: str,
+                   alerts: list[dict[str, Any]], firing: bool, now: datetime) -> dict[str, Any]:
     municipality = org.municipality(site)
     school = org.school(site)
-    payload = {
+    return {
         "version": PAYLOAD_VERSION,
         "kind": "alerts",
+        "message": message,
         "group_key": key,
         "receiver": receiver,
         "status": "firing" if firing else "resolved",
@@ -81,22 +106,104 @@ def render_group(*, org: Organisation, lang: Language, key: str, receiver: str, 
         "school": school.name if school else None,
         "municipality": municipality.name if municipality else None,
         "title": title,
-        "alerts": [*(_alert_json(s.alert, lang, s, now) for s in firing),
-                   *(_alert_json(a, lang, None, now) for a in resolved)],
+        "alerts": alerts,
         "sent_at": now.isoformat(),
     }
+
+
+def render_group(*, org: Organisation, lang: Language, key: str, receiver: str, site: str,
+                 cabinet: str, firing: Sequence[AlertStatus], resolved: Sequence[Alert],
+                 now: datetime, still_open: Sequence[AlertStatus] = ()) -> Notification:
+    """An update: ``firing`` (new since the last message) and ``resolved`` in full, the
+    ``still_open`` ones (told before, still firing) as one count line."""
+    title = cabinet_title(org, site, cabinet)
+    open_count = len(firing) + len(still_open)
+    if open_count:
+        subject = text("subject.firing", lang, count=str(open_count), title=title)
+    else:
+        subject = text("subject.resolved", lang, title=title)
+    lines = [text("body.intro", lang, title=title, receiver=receiver), ""]
+    if firing:
+        lines += [text("body.new", lang), *(_line(s.alert, lang, s) for s in firing), ""]
+    if resolved:
+        lines += [text("body.resolved", lang), *(_line(a, lang, None) for a in resolved), ""]
+    if still_open:
+        lines += [_still_open_line(len(still_open), lang), ""]
+    lines.append(text("body.footer", lang))
+    alerts = [*(_alert_json(s.alert, lang, s, now, "new") for s in firing),
+              *(_alert_json(s.alert, lang, s, now, "still_open") for s in still_open),
+              *(_alert_json(a, lang, None, now, "resolved") for a in resolved)]
+    payload = _group_payload(org, message="update", key=key, receiver=receiver, site=site,
+                             cabinet=cabinet, title=title, alerts=alerts, firing=bool(open_count),
+                             now=now)
     return Notification("alerts", key, subject, "\n".join(lines), payload)
 
 
+def render_reminder(*, org: Organisation, lang: Language, key: str, receiver: str, site: str,
+                    cabinet: str, still_open: Sequence[AlertStatus], now: datetime
+                    ) -> Notification:
+    """A reminder: nothing changed, but these alerts still fire; one short line each."""
+    title = cabinet_title(org, site, cabinet)
+    subject = text("subject.reminder", lang, count=str(len(still_open)), title=title)
+    lines = [text("body.intro", lang, title=title, receiver=receiver), "",
+             text("body.reminder", lang), *(_short_line(s, lang) for s in still_open), "",
+             text("body.footer", lang)]
+    alerts = [_alert_json(s.alert, lang, s, now, "still_open") for s in still_open]
+    payload = _group_payload(org, message="reminder", key=key, receiver=receiver, site=site,
+                             cabinet=cabinet, title=title, alerts=alerts, firing=True, now=now)
+    return Notification("alerts", key, subject, "\n".join(lines), payload)
+
+
+def _local_time(moment: datetime | None, zone: ZoneInfo, lang: Language) -> str:
+    if moment is None:
+        return text("digest.since_unknown", lang)
+    return moment.astimezone(zone).strftime(text("format.local_time", lang))
+
+
+def _unconfirmed_line(org: Organisation, slot: UnconfirmedSlot, lang: Language) -> str:
+    values = {"title": cabinet_title(org, slot.site, slot.cabinet), "slot": str(slot.slot),
+              "since": _local_time(slot.unseen_since, org.zone, lang)}
+    if slot.asset_tag is None:
+        return text("digest.unconfirmed_slot_untagged", lang, **values)
+    return text("digest.unconfirmed_slot", lang, asset_tag=slot.asset_tag, **values)
+
+
+def _unconfirmed_json(org: Organisation, slot: UnconfirmedSlot) -> dict[str, Any]:
+    return {
+        "cabinet": slot.cabinet,
+        "title": cabinet_title(org, slot.site, slot.cabinet),
+        "slot": slot.slot,
+        "asset_tag": slot.asset_tag,
+        "unseen_since": slot.unseen_since.isoformat() if slot.unseen_since else None,
+        "last_draw_at": slot.last_draw_at.isoformat() if slot.last_draw_at else None,
+    }
+
+
+def _digest_subject(lang: Language, *, school: str, day: date, alerts: int,
+                    unconfirmed: int) -> str:
+    values = {"school": school, "date": day.isoformat(), "count": str(alerts)}
+    if unconfirmed:
+        return text("digest.subject_unconfirmed", lang, unconfirmed=str(unconfirmed), **values)
+    return text("digest.subject", lang, **values)
+
+
 def render_digest(*, org: Organisation, lang: Language, key: str, site: str, day: date,
-                  statuses: Sequence[AlertStatus], now: datetime) -> Notification:
+                  statuses: Sequence[AlertStatus], now: datetime,
+                  unconfirmed: Sequence[UnconfirmedSlot] = ()) -> Notification:
+    """One school's morning: its firing alerts, and the slots whose iPad is not confirmed (the
+    only place the school hears of those: no alert is raised for them)."""
     school = org.school(site)
     name = school.name if school else site
-    subject = text("digest.subject", lang, school=name, date=day.isoformat(),
-                   count=str(len(statuses)))
+    subject = _digest_subject(lang, school=name, day=day, alerts=len(statuses),
+                              unconfirmed=len(unconfirmed))
     lines = [text("digest.intro", lang, school=name), ""]
     lines += [_line(s.alert, lang, s) + (f" [{text('flag.silenced', lang)}]" if s.silenced_by
                                          else "") for s in statuses]
+    if not statuses:
+        lines.append(text("digest.no_alerts", lang))
+    if unconfirmed:
+        lines += ["", text("digest.unconfirmed", lang),
+                  *(_unconfirmed_line(org, u, lang) for u in unconfirmed)]
     payload = {
         "version": PAYLOAD_VERSION,
         "kind": "digest",
@@ -104,7 +211,8 @@ def render_digest(*, org: Organisation, lang: Language, key: str, site: str, day
         "site": site,
         "school": name,
         "date": day.isoformat(),
-        "alerts": [_alert_json(s.alert, lang, s, now) for s in statuses],
+        "alerts": [_alert_json(s.alert, lang, s, now, "still_open") for s in statuses],
+        "unconfirmed": [_unconfirmed_json(org, u) for u in unconfirmed],
         "sent_at": now.isoformat(),
     }
     return Notification("digest", key, subject, "\n".join(lines), payload)

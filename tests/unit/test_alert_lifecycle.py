@@ -54,13 +54,22 @@ def _timeline(**kwargs: object) -> AlertTimeline:
 def test_pending_then_one_notification_after_group_wait() -> None:
     tl = _timeline()
     k1 = tl.cabinet()
-    tl.at(0, k1.online, k1.telemetry).at(1, k1.offline).run(until=200)
+    tl.at(0, k1.online, k1.telemetry).at(1, lambda: k1.telemetry(devices=FAULTY)).run(until=200)
     assert tl.sent_between(0, 90) == []  # pending 60 s, then group_wait 30 s
     (sent,) = tl.sent_between(91, 92)
-    assert (sent.receiver, sent.firing) == ("team:kreis-it", ["cabinet_offline"])
+    assert (sent.receiver, sent.firing) == ("team:kreis-it", ["device_fault"])
     assert sent.notification.subject == "[Ladewache] 1 aktive(r) Alarm(e): k1, GS am Park"
-    assert "Schrank k1 (gs-park) ist offline" in sent.notification.body
+    assert "Schrank k1 (gs-park): Gerät meter-1 antwortet nicht" in sent.notification.body
     assert tl.sent_between(93, 200) == []
+
+
+def test_a_safety_alert_does_not_wait_for_group_wait() -> None:
+    tl = _timeline()
+    k1 = tl.cabinet()
+    tl.at(0, k1.online, k1.telemetry).at(1, k1.offline).run(until=200)
+    (sent,) = tl.sent  # pending 60 s, then out at once (server/alerts/cadence.py)
+    assert (sent.t, sent.firing) == (61, ["cabinet_offline"])
+    assert "Schrank k1 (gs-park) ist offline" in sent.notification.body
 
 
 def test_alerts_arriving_together_go_out_in_one_message() -> None:
@@ -82,14 +91,14 @@ def test_each_cabinet_is_its_own_group() -> None:
     tl = _timeline()
     k1, k2 = tl.cabinet(cabinet="k1"), tl.cabinet(cabinet="k2")
     tl.at(0, k1.online, k2.online).at(1, k1.offline, k2.offline).run(until=200)
-    assert sorted(s.cabinet or "" for s in tl.sent_between(91, 92)) == ["k1", "k2"]
+    assert sorted(s.cabinet or "" for s in tl.sent_between(61, 62)) == ["k1", "k2"]
 
 
 def test_repeat_interval_and_acknowledgement() -> None:
     tl = _timeline(repeat_interval_s=1000, group_interval_s=100)
     k1 = tl.cabinet()
     tl.at(0, k1.online).at(1, k1.offline).run(until=3000)
-    assert [s.t for s in tl.sent] == [91, 1091, 2091]  # repeated, as nothing changed
+    assert [s.t for s in tl.sent] == [61, 1061, 2061]  # repeated, as nothing changed
 
     tl = _timeline(repeat_interval_s=1000, group_interval_s=100)
     k1 = tl.cabinet()
@@ -98,7 +107,7 @@ def test_repeat_interval_and_acknowledgement() -> None:
     tl.state.acknowledge(Ack(alert.fingerprint, alert.alert.active_at, "Frau Weber",
                              "fahre morgen hin", tl.now))
     tl.run(until=3000)
-    assert [s.t for s in tl.sent] == [91]  # acknowledged: not repeated ...
+    assert [s.t for s in tl.sent] == [61]  # acknowledged: not repeated ...
     assert tl.firing() == ["cabinet_offline"]  # ... but still firing
     (status,) = tl.active()
     assert status.ack is not None and status.ack.comment == "fahre morgen hin"
@@ -189,7 +198,7 @@ def test_expiring_a_silence_early_ends_it() -> None:
     state.add_silence(silence)
     tl.at(0, k1.online).at(1, k1.offline).at(300, lambda: state.expire_silence(silence.id, tl.now))
     tl.run(until=400)
-    assert [s.t for s in tl.sent] == [330]
+    assert [s.t for s in tl.sent] == [300]  # a safety alert: at once
     assert state.expire_silence(silence.id, tl.now) is None  # already over
 
 
@@ -248,7 +257,7 @@ def test_the_notification_log_survives_a_restart() -> None:
     assert again.firing() == ["cabinet_offline"]
     again.run(until=4000)
     (repeat,) = again.sent  # the repeat interval counts from the send before the restart, ...
-    assert 91 + 3600 - 200 <= repeat.t <= 91 + 3600 - 200 + 300  # ... at the next group flush
+    assert 61 + 3600 - 200 <= repeat.t <= 61 + 3600 - 200 + 300  # ... at the next group flush
 
 
 def test_a_failed_send_is_tried_again_at_the_next_flush() -> None:
@@ -259,7 +268,7 @@ def test_a_failed_send_is_tried_again_at_the_next_flush() -> None:
     assert tl.sent == []
     tl.receiver_down = False
     tl.run(until=200)
-    assert [s.t for s in tl.sent] == [151]
+    assert [s.t for s in tl.sent] == [121]  # failed at 61 (at once), again 60 s later
 
 
 def test_resolved_is_not_sent_when_switched_off_but_a_return_is_news() -> None:

@@ -11,7 +11,7 @@ from datetime import date, datetime, timedelta
 
 import pytest
 
-from cabinet_agent.protocol import DeviceHealth, DoorState, MainsState, SlotState
+from cabinet_agent.protocol import Certainty, DeviceHealth, DoorState, MainsState, SlotState
 from server.alerts.rules import RulesSettings
 from server.org import Organisation
 from tests.support.alert_timeline import T0, AlertTimeline
@@ -67,18 +67,45 @@ def test_not_returned_fires_after_the_return_check_on_a_school_day() -> None:
     assert _states(tl, "ipad_not_returned") == ["resolved"]
 
 
-def test_an_idle_unknown_slot_at_the_check_is_missing_or_not_charging() -> None:
-    """A full iPad taken while the door was open leaves the slot unknown (power says nothing)."""
+def test_a_slot_that_cannot_be_judged_or_may_be_emptied_is_no_alert() -> None:
+    """A full iPad draws ~0 W: on a power-only cabinet a door opening makes its slot *charged,
+    probable* (maybe taken out unseen) — no alert, however long; nor for a slot the agent cannot
+    judge (idle since it started, or no reading)."""
     tl = _tl(group_wait_s=60)
     k1 = tl.cabinet(slots=3)
-    U = SlotState.UNKNOWN
+    U, P, CT = SlotState.UNKNOWN, Certainty.PROBABLE, Certainty.CANNOT_TELL
     tl.at(0, k1.online, lambda: k1.telemetry([F, F, F]))
-    tl.at(8 * H, lambda: k1.telemetry([F, U, U], power=[0.5, 0.05, None]))  # slot 3: meter silent
-    tl.run(until=16 * H)
+    opened = T0 + timedelta(hours=7)
+    tl.at(7 * H, lambda: k1.state([(F, Certainty.CERTAIN, None, None), (F, P, T0, opened),
+                                   (U, CT, None, None)]))
+    tl.run(until=2 * 24 * H)
+    assert _states(tl, "ipad_not_returned") == [] and tl.sent == []
+
+
+def test_no_sign_of_a_full_ipad_for_the_evidence_window_is_not_returned() -> None:
+    """The agent's verdict (empty, probable) comes days after the door opened; the iPad may have
+    left then, before the check: the alert fires at once and says what is known."""
+    tl = _tl(group_wait_s=60)
+    k1 = tl.cabinet(slots=3)
+    P = Certainty.PROBABLE
+    # Monday 08:00 local the door opened; its last pulse was at 06:00
+    opened, drew = T0 + timedelta(hours=7), T0 + timedelta(hours=5)
+    tl.at(0, k1.online, lambda: k1.telemetry([F, F, F]))
+    tl.at(7 * H, lambda: k1.state([(F, Certainty.CERTAIN, drew, None), (F, P, drew, opened),
+                                   (F, Certainty.CERTAIN, drew, None)]))
+    tl.at(2 * 24 * H, lambda: k1.state([(F, Certainty.CERTAIN, drew, None), (E, P, drew, opened),
+                                        (F, Certainty.CERTAIN, drew, None)]))
+    tl.run(until=2 * 24 * H - 60)
+    assert _states(tl, "ipad_not_returned") == []
+    tl.run(until=2 * 24 * H + 400)  # the grace period after the verdict
     (status,) = tl.active("ipad_not_returned")
-    assert (status.alert.labels["slot"], status.alert.annotations["reason"]) == ("2", "idle_unknown")
+    assert status.state.value == "firing"
+    assert (status.alert.labels["slot"], status.alert.annotations["reason"]) == ("2", "no_sign")
+    assert status.alert.annotations["unseen_since"] == opened.isoformat()
+    assert tl.sent == []  # Wednesday 01:06 local: the school hears of it when school starts
+    tl.run(until=2 * 24 * H + 7 * H)  # 08:00 local
     (sent,) = tl.sent
-    assert "Fach 2: iPad P-2 fehlt oder lädt nicht" in sent.notification.body
+    assert sent.receiver == "school:gs-park"
 
 
 def test_not_returned_goes_to_the_school_not_the_team() -> None:
@@ -100,14 +127,26 @@ def test_an_ipad_taken_after_the_check_is_not_missing_yet() -> None:
     assert _states(tl, "ipad_not_returned") == []
 
 
-def test_not_returned_ignores_one_to_one_schools_and_untagged_slots() -> None:
+def test_not_returned_ignores_untagged_slots() -> None:
     tl = _tl()
-    igs = tl.cabinet(site="igs", slots=3)
     untagged = tl.cabinet(cabinet="k2", slots=2)  # no asset tags configured or in the birth
-    tl.at(0, igs.online, untagged.online, lambda: igs.telemetry([E, E, E]),
-          lambda: untagged.telemetry([E, E]))
+    tl.at(0, untagged.online, lambda: untagged.telemetry([E, E]))
     tl.run(until=20 * H)
     assert _states(tl, "ipad_not_returned") == []
+
+
+def test_one_to_one_schools_expect_the_ipads_back_in_the_morning() -> None:
+    """Out at night is normal for take-home iPads; missing after the morning check is not."""
+    tl = _tl()
+    igs = tl.cabinet(site="igs", slots=3)
+    tl.at(0, igs.online, lambda: igs.telemetry([F, F, F]))
+    tl.at(14 * H, lambda: igs.telemetry([E, E, E]))  # 15:00 local: all go home
+    tl.at(24 * H + 6.5 * H, lambda: igs.telemetry([C, C, E]))  # Tuesday 07:30: two are back
+    tl.run(until=24 * H + 7.5 * H - 60)  # 08:29 local: before the check
+    assert _states(tl, "ipad_not_returned") == []
+    tl.run(until=24 * H + 7.5 * H + 360)  # 08:36: the check and its grace have passed
+    (status,) = tl.active("ipad_not_returned")
+    assert (status.alert.labels["site"], status.alert.labels["slot"]) == ("igs", "3")
 
 
 def test_no_check_on_a_public_holiday_or_in_the_school_holidays() -> None:
