@@ -23,7 +23,7 @@ from .errors import BusUnavailable, ConfigError
 from .registers import DeviceProfile
 from .sources.serial_port import resolve_port
 
-__all__ = ["main"]
+__all__ = ["main", "sensing_notes"]
 
 log = logging.getLogger("cabinet_agent")
 
@@ -82,6 +82,46 @@ def _serial_notes(settings: AgentSettings, cabinet: LoadedCabinet) -> list[str]:
     return notes
 
 
+def _days(seconds: float, lang: str) -> str:
+    """``5 Tage`` / ``5 days`` (``2,5 Tage``; hours below a day). The server's dashboard says it
+    the same way (server/web/localtime.py); the agent imports nothing of the server."""
+    days = seconds / 86400
+    value, units = (days, (("Tag", "Tage"), ("day", "days"))) if days >= 1 else \
+        (seconds / 3600, (("Stunde", "Stunden"), ("hour", "hours")))
+    rounded = round(value, 1)
+    number = str(int(rounded)) if rounded == int(rounded) else f"{rounded:g}"
+    one, many = units[0] if lang == "de" else units[1]
+    return f"{number.replace('.', ',') if lang == 'de' else number} {one if rounded == 1 else many}"
+
+
+def sensing_notes(cabinet: LoadedCabinet) -> list[str]:
+    """What the model's hardware observes, and what that means for a school (German, then
+    English): a cabinet that measures slot power without presence inputs cannot see a full iPad
+    being taken out — only the absence of top-up pulses over the evidence window tells."""
+    window_s = cabinet.model.effective_thresholds().evidence_window_s
+    sensing = cabinet.sensing()
+    yes = {True: "yes", False: "no"}
+    lines = [f"senses: slot power {yes[sensing.slot_power]}, presence inputs "
+             f"{yes[sensing.presence]}, door contact {yes[sensing.door]}"]
+    if sensing.slot_power and not sensing.presence:
+        lines += [
+            f"  Hinweis: Dieser Schrank misst nur Strom: ob ein volles iPad entnommen wurde, zeigt "
+            f"sich erst, wenn es nachlädt (bis zu {_days(window_s, 'de')}). Präsenzschalter oder "
+            f"Steckererkennung geben bis zur Rückgabeprüfung eine sichere Antwort.",
+            f"  note: this cabinet measures power only: whether a full iPad was taken out shows "
+            f"only when it tops up (up to {_days(window_s, 'en')}). Presence switches or plug "
+            f"detection give a certain answer by the return check.",
+        ]
+    elif not sensing.slot_power:
+        lines += [
+            "  Hinweis: Dieser Schrank misst keinen Strom je Fach: kein Fach kann beurteilt "
+            "werden, nur Tür, Netz und Temperatur.",
+            "  note: this cabinet has no power meter per slot: no slot can be judged, only door, "
+            "mains and temperature.",
+        ]
+    return lines
+
+
 def _cmd_check(args: argparse.Namespace) -> int:
     settings, cabinet = _load_all(args.config)
     buses = ", ".join(f"{n} ({b.transport})" for n, b in settings.buses.items())
@@ -89,6 +129,8 @@ def _cmd_check(args: argparse.Namespace) -> int:
           f"model {cabinet.model.name} ({cabinet.model.slots} slots, "
           f"{len(cabinet.model.devices)} devices), buses {buses}, "
           f"broker {settings.mqtt.host}:{settings.mqtt.port}")
+    for note in sensing_notes(cabinet):
+        print(note)
     for note in _serial_notes(settings, cabinet):
         print(note)
     if args.show:

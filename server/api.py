@@ -120,7 +120,9 @@ def create_app(sources: ApiSources) -> FastAPI:
 
     @app.get("/api/fleet")
     def fleet(scope: InScope) -> dict[str, Any]:
-        """Every cabinet (in your scope) with its slots, state and last-seen times."""
+        """Every cabinet (in your scope) with its slots (state, how sure it is and the evidence:
+        `certainty`, `last_draw_at`, `unseen_since`), what its hardware senses (`sensing`), and
+        last-seen times."""
         cabinets = [c for c in sources.fleet.snapshot() if scope.sees(c.site)]
         return fleet_json(cabinets, sources.clock())
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from cabinet_agent.configfile import redacted
 from cabinet_agent.sdnotify import SdNotifier
+from cabinet_agent.thresholds import Thresholds
 
 from .alerts_cli import list_alerts
 from .app import serve
@@ -22,8 +23,10 @@ from .auth.cli import add_user_commands, run_user_command
 from .config import ServerSettings, load_server_settings
 from .errors import ConfigError, ServerError
 from .i18n import DEFAULT_LANGUAGE, LANGUAGES
+from .org import Organisation, Policy
 from .provision import add_provision_commands, run_provision_command
 from .version import __version__
+from .web.localtime import duration_text
 
 __all__ = ["main"]
 
@@ -61,6 +64,38 @@ def _setup_logging(level: str) -> None:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 
+_NAMED_SCHOOLS = 5  # the paragraph names this many shared-pool schools, then counts the rest
+
+
+def shared_pool_note(org: Organisation) -> str | None:
+    """One paragraph (German, then English) for the shared-pool schools: on cabinets that measure
+    power only, "not returned" for a full iPad can only be decided after the agent's evidence
+    window; presence inputs answer at the check. The server does not know cabinet models (each
+    agent reports its own in its birth message), so it names the default window. None when no
+    school has a shared pool."""
+    names = [s.name for s in org.schools if s.policy is Policy.SHARED_POOL]
+    if not names:
+        return None
+    window_s = Thresholds().evidence_window_s
+    shown = ", ".join(names[:_NAMED_SCHOOLS])
+    more = len(names) - _NAMED_SCHOOLS
+    de_names = shown + (f" und {more} weitere" if more > 0 else "")
+    en_names = shown + (f" and {more} more" if more > 0 else "")
+    return (
+        f"Hinweis für Schulen mit gemeinsamem iPad-Pool ({de_names}): An Schränken, die nur Strom "
+        f"messen, lässt sich „nicht zurückgegeben“ für ein volles iPad erst nach dem Beweisfenster "
+        f"des Agenten entscheiden (Standard {duration_text(window_s, 'de')}; bis dahin heißt das "
+        f"Fach „nicht bestätigt“). Präsenzschalter oder Steckererkennung geben zur "
+        f"Rückgabeprüfung eine sichere Antwort. Welche Schränke nur Strom messen, zeigen "
+        f"`cabinet-agent check-config` und das Dashboard.\n"
+        f"Note for shared-pool schools ({en_names}): on cabinets that measure power only, "
+        f"\"not returned\" for a full iPad can only be decided after the agent's evidence window "
+        f"(default {duration_text(window_s, 'en')}; until then the slot is \"not confirmed\"). "
+        f"Presence switches or plug detection give a certain answer at the return check. "
+        f"`cabinet-agent check-config` and the dashboard show which cabinets measure power only."
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "provision":  # needs no server config: it writes broker and agent files
@@ -73,6 +108,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     effective = json.dumps(redacted(settings), sort_keys=True, default=str)
     if args.command == "check-config":
         print(json.dumps(redacted(settings), indent=2, sort_keys=True, default=str))
+        note = shared_pool_note(settings.organisation)
+        if note is not None:  # on stderr: stdout stays the effective config as JSON
+            print(note, file=sys.stderr)
         return 0
     if args.command == "alerts":
         try:

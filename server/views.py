@@ -7,6 +7,8 @@ from datetime import datetime
 from operator import attrgetter
 from typing import Any, Final, Literal
 
+from cabinet_agent.protocol import Sensing
+
 from .alerts.model import AlertState
 from .alerts.silence import Silence
 from .alerts.status import AlertStatus
@@ -20,7 +22,7 @@ from .tsdb.base import SinkStats
 
 __all__ = ["DEFAULT_INTEGRITY_LIMIT", "MAX_INTEGRITY_LIMIT", "AlertFilter", "IntegrityListing",
            "ack_json", "alerts_json", "fleet_json", "has_problem", "health_json",
-           "integrity_summary_json", "silence_json", "stats_json"]
+           "integrity_summary_json", "sensing_json", "silence_json", "stats_json"]
 
 AlertFilter = Literal["all", "active", "firing", "pending", "resolved"]
 IntegrityListing = Literal["problems", "all", "none"]
@@ -37,6 +39,14 @@ def integrity_json(i: CabinetIntegrity) -> dict[str, Any]:
     return {"seq_gaps": i.gaps, "duplicates": i.duplicates, "replayed": i.replayed,
             "clock_skewed": i.skewed, "clock_skew_s": i.last_skew_s, "clock_unsynced": i.unsynced,
             "outbox_dropped": i.outbox_dropped}
+
+
+def sensing_json(sensing: Sensing | None) -> dict[str, Any] | None:
+    """What the cabinet's hardware observes (birth, revision 2); null from older agents."""
+    if sensing is None:
+        return None
+    return {"slot_power": sensing.slot_power, "presence": sensing.presence, "door": sensing.door,
+            "evidence_window_s": sensing.evidence_window_s}
 
 
 def cabinet_json(c: CabinetView) -> dict[str, Any]:
@@ -67,9 +77,14 @@ def cabinet_json(c: CabinetView) -> dict[str, Any]:
                 "state": s.state.value,
                 "power_w": s.power_w,
                 "since": _time(s.since),
+                # Protocol revision 2; null from older agents (docs/classification.md)
+                "certainty": s.certainty.value if s.certainty is not None else None,
+                "last_draw_at": _time(s.last_draw_at),
+                "unseen_since": _time(s.unseen_since),
             }
             for s in c.slots
         ],
+        "sensing": sensing_json(c.sensing),
         "integrity": integrity_json(c.integrity),
         "stale_messages": c.stale,
         "boot_changes": [

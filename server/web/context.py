@@ -13,6 +13,7 @@ from ..alerts.status import AlertStatus, alert_statuses
 from ..api import ApiSources
 from ..auth import Scope
 from ..fleet import CabinetKey, CabinetView
+from ..presence import UnconfirmedSlot, unconfirmed_for_site
 from ..sessions import SessionRecorder
 from .history import SlotHistory
 from .overview import OrgIndex, Overview, OverviewCache
@@ -91,6 +92,21 @@ class Dashboard:
         if not scope.sees(site):
             raise OutOfScope(site)
         return self.sources.fleet.get(site, cabinet)
+
+    def school(self, scope: Scope, site: str) -> list[CabinetView]:
+        """A school's cabinets the fleet knows, by id (looked up, not swept)."""
+        if not scope.sees(site):
+            raise OutOfScope(site)
+        fleet = self.sources.fleet
+        return [view for cabinet in self.cabinets_of(site)
+                if (view := fleet.get(site, cabinet)) is not None]
+
+    def unconfirmed(self, cabinets: list[CabinetView]) -> list[UnconfirmedSlot]:
+        """The charged slots of these cabinets (of one school) whose iPad may have been taken out
+        unseen, with the organisation's asset tags; ordered by cabinet and slot."""
+        if not cabinets:
+            return []
+        return unconfirmed_for_site(cabinets, self.sources.org, cabinets[0].site)
 
     def search(self, scope: Scope, query: str) -> list[Hit]:
         needle = query.strip().lower()

@@ -19,10 +19,11 @@ from dataclasses import dataclass, field
 from operator import add, attrgetter, sub
 from typing import Final
 
-from cabinet_agent.protocol import SlotState
+from cabinet_agent.protocol import Certainty, SlotState
 
 from ..fleet import CabinetKey, CabinetView, Fleet, FleetStatus
 from ..org import Organisation
+from ..presence import blind_to_full_removal, certainty_of
 
 __all__ = ["CabinetRow", "Counts", "MunicipalityNode", "OrgIndex", "Overview", "OverviewCache",
            "SchoolNode", "alert_counts", "build_overview", "slot_counts"]
@@ -36,7 +37,11 @@ _FAULTY: Final = frozenset({SlotState.FAULT, SlotState.PRESENT_IDLE})
 @dataclass(slots=True)
 class Counts:
     """``present``: an iPad is in the slot; ``missing``: the slot is empty; ``faulty``: a charge
-    fault, or present but drawing nothing; ``alerts``: firing alerts."""
+    fault, or present but drawing nothing; ``unconfirmed``: charged, but the iPad may have been
+    taken out unseen since (certainty ``probable``); ``cannot_tell``: slots the hardware cannot
+    judge (certainty ``cannot_tell``; ``unknown`` from agents before revision 2); ``power_only``:
+    cabinets that measure slot power without presence inputs, so cannot see a full iPad leave;
+    ``alerts``: firing alerts."""
 
     cabinets: int = 0
     online: int = 0
@@ -47,6 +52,9 @@ class Counts:
     missing: int = 0
     faulty: int = 0
     unknown: int = 0
+    unconfirmed: int = 0
+    cannot_tell: int = 0
+    power_only: int = 0
     alerts: int = 0
 
     def add(self, other: Counts) -> None:
@@ -62,8 +70,14 @@ def slot_counts(view: CabinetView | None, alerts: int = 0) -> Counts:
     if view is None:
         return counts
     counts.online = int(view.status is FleetStatus.ONLINE)
+    counts.power_only = int(bool(blind_to_full_removal(view)))
     for slot in view.slots:
         state = slot.state
+        certainty = certainty_of(slot)
+        if certainty is Certainty.CANNOT_TELL:
+            counts.cannot_tell += 1
+        elif certainty is Certainty.PROBABLE and state is SlotState.CHARGED:
+            counts.unconfirmed += 1
         counts.slots += 1
         if state in _PRESENT:
             counts.present += 1
@@ -204,18 +218,35 @@ Tally = tuple[int, ...]  # Counts' fields but alerts, in their order
 _WIDTH: Final = len(Counts.__slots__) - 1  # type: ignore[attr-defined]
 _NEVER: Final[Tally] = (1,) + (0,) * (_WIDTH - 1)  # configured, never seen
 _state: Final = attrgetter("state")
+_certainty: Final = attrgetter("certainty")
+_state_certainty: Final = attrgetter("state", "certainty")
+_UNCONFIRMED: Final = (SlotState.CHARGED, Certainty.PROBABLE)
+_OLD_UNKNOWN: Final = (SlotState.UNKNOWN, None)  # an agent before revision 2: cannot tell
 
 
 def _tally(view: CabinetView | None) -> Tally:
-    """``slot_counts(view)`` without alerts, as a tuple; the states counted in C, not per slot."""
+    """``slot_counts(view)`` without alerts, as a tuple; the states and certainties counted in C,
+    not per slot (pairs of both only when a cabinet has a probable or an unsaid certainty)."""
     if view is None:
         return _NEVER
-    count = list(map(_state, view.slots)).count
+    slots = view.slots
+    count = list(map(_state, slots)).count
     charging, charged = count(SlotState.CHARGING), count(SlotState.CHARGED)
-    idle, fault = count(SlotState.PRESENT_IDLE), count(SlotState.FAULT)
-    return (1, int(view.status is FleetStatus.ONLINE), len(view.slots),
+    idle, fault, unknown = count(SlotState.PRESENT_IDLE), count(SlotState.FAULT), count(SlotState.UNKNOWN)
+    certainties = list(map(_certainty, slots))
+    unsaid = certainties.count(None)
+    if unsaid == len(slots):  # an older agent (or none yet): only unknown cannot be told
+        cannot_tell, unconfirmed = unknown, 0
+    else:
+        cannot_tell, unconfirmed = certainties.count(Certainty.CANNOT_TELL), 0
+        if unsaid or Certainty.PROBABLE in certainties:
+            pairs = list(map(_state_certainty, slots))
+            cannot_tell += pairs.count(_OLD_UNKNOWN) if unsaid else 0
+            unconfirmed = pairs.count(_UNCONFIRMED)
+    return (1, int(view.status is FleetStatus.ONLINE), len(slots),
             charging + charged + idle + fault, charging, charged, count(SlotState.EMPTY),
-            fault + idle, count(SlotState.UNKNOWN))
+            fault + idle, unknown, unconfirmed, cannot_tell,
+            int(bool(blind_to_full_removal(view))))
 
 
 def _add(total: list[int], tally: Sequence[int]) -> None:

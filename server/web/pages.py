@@ -17,9 +17,13 @@ from ..alerts.model import Alert
 from ..alerts.silence import Silence, SilenceKind
 from ..alerts.store import Ack
 from ..auth import COOKIE, LoginRefused, Principal
+from ..fleet import CabinetView
+from ..presence import blind_to_full_removal, judges_slots
 from ..views import alerts_json, silence_json
+from .certainty import mark_of
 from .chart import sessions_svg, timeline_svg
 from .context import Dashboard, OutOfScope
+from .localtime import LocalTimes
 from .render import language_of, page
 
 __all__ = ["page_router"]
@@ -57,6 +61,15 @@ def page_router(dash: Dashboard) -> APIRouter:
 
     def refused(request: Request, who: Principal | None) -> Response:
         return page(request, "error.html", who, 403, message_key="forbidden")
+
+    def times(request: Request) -> LocalTimes:
+        return LocalTimes(org.zone, language_of(request), dash.sources.clock())
+
+    def evidence(cabinets: list[CabinetView]) -> dict[str, object]:
+        """What the certainty marks, the notices and the "not confirmed" list need."""
+        return {"mark": mark_of, "blind": blind_to_full_removal, "judges": judges_slots,
+                "unconfirmed": dash.unconfirmed(cabinets),
+                "cabinet_name": lambda site, cab: dash.index.cabinet_names.get((site, cab), cab)}
 
     @router.get("/login")
     def login_form(request: Request, error: str = "", wait: int = 0) -> Response:
@@ -131,7 +144,24 @@ def page_router(dash: Dashboard) -> APIRouter:
             item["can_act"] = scope.acts_on(site)
         return page(request, "cabinet.html", who, cab=view, alerts=alerts, live=True,
                     can_act=scope.acts_on(site), school=dash.index.school_names.get(site, site),
-                    name=dash.index.cabinet_names.get((site, cabinet), cabinet))
+                    name=dash.index.cabinet_names.get((site, cabinet), cabinet),
+                    times=times(request), **evidence([view]))
+
+    @router.get("/schools/{site}")
+    def school(request: Request, site: str) -> Response:
+        who = who_or_login(request)
+        if isinstance(who, Response):
+            return who
+        try:
+            cabinets = dash.school(who.scope(org), site)
+        except OutOfScope:
+            return refused(request, who)
+        if site not in dash.index.school_names and not cabinets:
+            return page(request, "error.html", who, 404, message_key="not_found")
+        return page(request, "school.html", who, site=site, cabinets=cabinets, live=True,
+                    all_cabinets=dash.cabinets_of(site),
+                    school=dash.index.school_names.get(site, site), times=times(request),
+                    **evidence(cabinets))
 
     @router.get("/cabinets/{site}/{cabinet}/slots/{slot}")
     def slot(request: Request, site: str, cabinet: str, slot: int) -> Response:
@@ -154,6 +184,7 @@ def page_router(dash: Dashboard) -> APIRouter:
         sessions = ([s for _, _, s in dash.sessions.recent(site, cabinet, slot, 50)]
                     if dash.sessions else [])
         return page(request, "slot.html", who, cab=view, slot=current, live=True,
+                    times=times(request), mark=mark_of(current),
                     timeline=timeline_svg(changes, samples, start, now, "timeline"),
                     sessions=sessions, sessions_chart=sessions_svg(sessions, "sessions"))
 

@@ -41,10 +41,44 @@ _DE: Final[Mapping[str, str]] = {
     "export": "Export (CSV)", "inventory": "Inventar", "live": "live",
     "role.admin": "Kreis-Admin", "role.technician": "Techniker", "role.viewer": "Schule (lesen)",
     "auth_off": "Anmeldung ist abgeschaltet ([http] auth = false) – nur für Demos!",
+    "unconfirmed": "nicht bestätigt", "cannot_tell": "nicht beurteilbar",
+    "unconfirmed_hint": "geladen, aber seit einer Türöffnung nicht bestätigt: das iPad kann "
+    "unbemerkt entnommen worden sein", "cannot_tell_hint": "die Hardware kann es nicht sagen: "
+    "seit dem Start des Agenten kein Hinweis, kein Messwert oder keine Strommessung je Fach",
+    "power_only": "nur Strom", "power_only_n": "{n}× nur Strom",
+    "power_only_hint": "misst nur Strom: ob ein volles iPad entnommen wurde, zeigt sich erst, "
+    "wenn es nachlädt",
+    "power_only_notice": "Dieser Schrank misst nur Strom: ob ein volles iPad entnommen wurde, "
+    "zeigt sich erst, wenn es nachlädt (bis zu {window}). Präsenzschalter oder Steckererkennung "
+    "geben bis zur Rückgabeprüfung eine sichere Antwort.",
+    "power_only_notice.plain": "Dieser Schrank misst nur Strom: ob ein volles iPad entnommen "
+    "wurde, zeigt sich erst, wenn es nachlädt. Präsenzschalter oder Steckererkennung geben bis "
+    "zur Rückgabeprüfung eine sichere Antwort.",
+    "no_slot_meters_notice": "Dieser Schrank misst keinen Strom je Fach: kein Fach kann beurteilt "
+    "werden, nur Tür, Netz und Temperatur.",
+    "sensing": "Erfassung", "sense.slot_power": "Strom je Fach", "sense.presence": "Präsenz je Fach",
+    "sense.door": "Türkontakt", "sense.unknown": "unbekannt (Agent vor Protokollrevision 2)",
+    "certainty": "Gewissheit", "cert.certain": "sicher", "cert.probable": "wahrscheinlich",
+    "cert.cannot_tell": "nicht beurteilbar",
+    "mark.unconfirmed": "nicht bestätigt seit {since}", "mark.unconfirmed.plain": "nicht bestätigt",
+    "mark.no_sign": "kein Lebenszeichen seit {since}", "mark.no_sign.plain": "kein Lebenszeichen",
+    "mark.probable": "wahrscheinlich, unbeobachtet seit {since}",
+    "mark.probable.plain": "wahrscheinlich", "mark.cannot_tell": "nicht beurteilbar",
+    "mark.idle_unclear": "da, Ladezustand unklar",
+    "legend.probable": "nicht bestätigt (kann unbemerkt entnommen sein)",
+    "legend.cannot_tell": "nicht beurteilbar",
+    "last_draw": "zuletzt Strom gezogen", "unseen_since": "unbeobachtet seit",
+    "unseen_since_hint": "ab der ersten Türöffnung nach dem letzten Strombezug kann das iPad "
+    "unbemerkt entnommen worden sein",
+    "unconfirmed_list": "Nicht bestätigt", "unconfirmed_list_hint": "Ein volles iPad zieht kaum "
+    "Strom und kann bei einer Türöffnung unbemerkt entnommen worden sein. Das ist kein Alarm: "
+    "nachladen bestätigt es; sonst zeigt es sich nach dem Beweisfenster.",
+    "no_unconfirmed": "Alle geladenen iPads sind bestätigt.",
 }
 
 _EN: Final[Mapping[str, str]] = {
-    "overview": "Overview", "alerts": "Alerts", "search": "Search", "login": "Log in",
+    "title": "Ladewache", "online": "online", "cs.online": "online", "cs.offline": "offline",
+    "live": "live", "overview": "Overview", "alerts": "Alerts", "search": "Search", "login": "Log in",
     "logout": "Log out", "user": "User", "password": "Password", "login_failed": "Login failed.",
     "login_wait": "Too many failed attempts – try again in {seconds} s.", "district": "District",
     "municipality": "Municipality", "school": "School", "cabinet": "Cabinet",
@@ -73,6 +107,38 @@ _EN: Final[Mapping[str, str]] = {
     "role.admin": "District admin", "role.technician": "Technician",
     "role.viewer": "School (read-only)",
     "auth_off": "Login is switched off ([http] auth = false) – for demos only!",
+    "unconfirmed": "not confirmed", "cannot_tell": "cannot tell",
+    "unconfirmed_hint": "charged, but not confirmed since a door opening: the iPad may have been "
+    "taken out unseen", "cannot_tell_hint": "the hardware cannot tell: no evidence since the "
+    "agent started, no reading, or no power meter per slot",
+    "power_only": "power only", "power_only_n": "{n}× power only",
+    "power_only_hint": "measures power only: whether a full iPad was taken out shows only when it "
+    "tops up",
+    "power_only_notice": "This cabinet measures power only: whether a full iPad was taken out "
+    "shows only when it tops up (up to {window}). Presence switches or plug detection give a "
+    "certain answer by the return check.",
+    "power_only_notice.plain": "This cabinet measures power only: whether a full iPad was taken "
+    "out shows only when it tops up. Presence switches or plug detection give a certain answer "
+    "by the return check.",
+    "no_slot_meters_notice": "This cabinet has no power meter per slot: no slot can be judged, "
+    "only door, mains and temperature.",
+    "sensing": "Sensing", "sense.slot_power": "power per slot", "sense.presence": "presence per slot",
+    "sense.door": "door contact", "sense.unknown": "unknown (agent before protocol revision 2)",
+    "certainty": "Certainty", "cert.certain": "certain", "cert.probable": "probable",
+    "cert.cannot_tell": "cannot tell",
+    "mark.unconfirmed": "not confirmed since {since}", "mark.unconfirmed.plain": "not confirmed",
+    "mark.no_sign": "no sign of life since {since}", "mark.no_sign.plain": "no sign of life",
+    "mark.probable": "probable, unseen since {since}", "mark.probable.plain": "probable",
+    "mark.cannot_tell": "cannot tell", "mark.idle_unclear": "present, charge unclear",
+    "legend.probable": "not confirmed (may have been taken out unseen)",
+    "legend.cannot_tell": "cannot tell",
+    "last_draw": "last drew power", "unseen_since": "unseen since",
+    "unseen_since_hint": "from the first door opening after its last draw the iPad may have been "
+    "taken out unseen",
+    "unconfirmed_list": "Not confirmed", "unconfirmed_list_hint": "A full iPad draws almost no "
+    "power and may have been taken out unseen when the door was open. This is no alert: a top-up "
+    "confirms it; otherwise it shows after the evidence window.",
+    "no_unconfirmed": "Every charged iPad is confirmed.",
 }
 
 _CATALOGUE: Final[Mapping[Language, Mapping[str, str]]] = {"de": _DE, "en": _EN}

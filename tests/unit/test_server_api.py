@@ -15,10 +15,14 @@ from fastapi import FastAPI
 from cabinet_agent.protocol import (
     AgentStatus,
     BirthMessage,
+    Certainty,
     DoorState,
     MainsState,
+    Sensing,
     SlotInfo,
+    SlotSnapshot,
     SlotState,
+    StateMessage,
     StatusMessage,
     TelemetryMessage,
 )
@@ -115,12 +119,70 @@ def test_fleet_lists_cabinets_with_slots(client: ApiClient) -> None:
     assert cabinet["door"] == "closed" and cabinet["mains"] == "on"
     assert cabinet["slots"] == [
         {"slot": 1, "asset_tag": "A-1", "state": "charging", "power_w": 10.0,
-         "since": (NOW - timedelta(seconds=5)).isoformat()},
+         "since": (NOW - timedelta(seconds=5)).isoformat(), "certainty": None,
+         "last_draw_at": None, "unseen_since": None},
         {"slot": 2, "asset_tag": None, "state": "empty", "power_w": None,
-         "since": (NOW - timedelta(seconds=5)).isoformat()},
+         "since": (NOW - timedelta(seconds=5)).isoformat(), "certainty": None,
+         "last_draw_at": None, "unseen_since": None},
     ]
+    assert cabinet["sensing"] is None  # an agent before protocol revision 2 says nothing
     assert set(cabinet) >= {"boot_id", "agent_version", "model", "config_hash", "slot_count",
                             "temperature_c", "devices", "boot_changes", "status_since"}
+
+
+def _client_for(fleet: Fleet) -> ApiClient:
+    store = MemoryState()
+    sources = ApiSources(fleet=fleet, alerts=store, clock=lambda: NOW,
+                         ingest_stats=lambda **_: IngestStats(0, 0, {}),
+                         mqtt_stats=lambda: MqttStats(True, 1, 0, None),
+                         tsdb_stats=lambda: SinkStats(SinkHealth.OK), state=store,
+                         auth=Auth(UserStore(None), lambda: NOW))
+    sources.auth.store.add_user(User("admin", Role.ADMIN), "a-long-password", NOW)
+    token = sources.auth.store.create_token("admin", "test", NOW)
+    return ApiClient(create_app(sources), {"Authorization": f"Bearer {token}"})
+
+
+def test_fleet_carries_certainty_evidence_and_sensing() -> None:
+    drew, unseen = NOW - timedelta(hours=20), NOW - timedelta(hours=2)
+    fleet = Fleet()
+    fleet.apply(StatusMessage(**_env(), status=AgentStatus.ONLINE), NOW)  # type: ignore[arg-type]
+    fleet.apply(BirthMessage(**{**_env(), "seq": 1}, agent_version="0.2.0",  # type: ignore[arg-type]
+                             config_hash="0123abcd", cabinet_model="ladewache-16", slot_count=3,
+                             slots=[SlotInfo(slot=1, asset_tag="A-1"), SlotInfo(slot=2),
+                                    SlotInfo(slot=3)],
+                             poll_interval_s=1.0, telemetry_interval_s=10.0,
+                             sensing=Sensing(slot_power=True, presence=False, door=True,
+                                             evidence_window_s=432000.0)), NOW)
+    since = NOW - timedelta(hours=21)
+    fleet.apply(StateMessage(**{**_env(), "seq": 2}, slots=[  # type: ignore[arg-type]
+        SlotSnapshot(slot=1, state=SlotState.CHARGED, power_w=0.0, since=since,
+                     certainty=Certainty.PROBABLE, last_draw_at=drew, unseen_since=unseen),
+        SlotSnapshot(slot=2, state=SlotState.CHARGING, power_w=15.0, since=since,
+                     certainty=Certainty.CERTAIN, last_draw_at=NOW - timedelta(seconds=5)),
+        SlotSnapshot(slot=3, state=SlotState.UNKNOWN, power_w=None, since=since,
+                     certainty=Certainty.CANNOT_TELL),
+    ], door=DoorState.CLOSED, temperature_c=20.0, mains=MainsState.ON, devices=[]), NOW)
+    client = _client_for(fleet)
+    (cabinet,) = client.get("/api/fleet").json()["cabinets"]
+    assert cabinet["sensing"] == {"slot_power": True, "presence": False, "door": True,
+                                  "evidence_window_s": 432000.0}
+    assert [(s["slot"], s["state"], s["certainty"], s["last_draw_at"], s["unseen_since"])
+            for s in cabinet["slots"]] == [
+        (1, "charged", "probable", drew.isoformat(), unseen.isoformat()),
+        (2, "charging", "certain", (NOW - timedelta(seconds=5)).isoformat(), None),
+        (3, "unknown", "cannot_tell", None, None),
+    ]
+    assert cabinet["slots"][0]["asset_tag"] == "A-1" and cabinet["slots"][0]["power_w"] == 0.0
+    # a telemetry that keeps state and certainty keeps the evidence; one cabinet: the same shape
+    fleet.apply(TelemetryMessage(**{**_env(), "seq": 3}, power_w=[0.0, 14.0, None],  # type: ignore[arg-type]
+                                 states=[SlotState.CHARGED, SlotState.CHARGING, SlotState.UNKNOWN],
+                                 certainty=[Certainty.PROBABLE, Certainty.CERTAIN,
+                                            Certainty.CANNOT_TELL],
+                                 temperature_c=20.0, door=DoorState.CLOSED, mains=MainsState.ON,
+                                 devices=[]), NOW)
+    one = client.get("/api/fleet").json()["cabinets"][0]
+    assert one["slots"][0]["unseen_since"] == unseen.isoformat()
+    assert one["slots"][0]["certainty"] == "probable"
 
 
 @pytest.mark.parametrize(

@@ -16,8 +16,10 @@ from fastapi.responses import StreamingResponse
 from cabinet_agent.protocol import (
     AgentStatus,
     BirthMessage,
+    Certainty,
     DoorState,
     MainsState,
+    Sensing,
     SlotInfo,
     SlotState,
     StatusMessage,
@@ -57,21 +59,26 @@ class Feed:
     def status(self, site: str, cabinet: str, status: AgentStatus, at: datetime = T0) -> None:
         self.fleet.apply(StatusMessage(**self._env(site, cabinet, at), status=status), at)  # type: ignore[arg-type]
 
-    def birth(self, site: str, cabinet: str, size: int, at: datetime = T0) -> None:
+    def birth(self, site: str, cabinet: str, size: int, at: datetime = T0,
+              sensing: Sensing | None = None) -> None:
         self.fleet.apply(BirthMessage(**self._env(site, cabinet, at), agent_version="0.1",  # type: ignore[arg-type]
                                       config_hash="00000000", cabinet_model="m", slot_count=size,
                                       slots=[SlotInfo(slot=i + 1, asset_tag=f"{cabinet}-{i}")
                                              for i in range(size)],
-                                      poll_interval_s=1.0, telemetry_interval_s=10.0), at)
+                                      poll_interval_s=1.0, telemetry_interval_s=10.0,
+                                      sensing=sensing), at)
 
-    def online(self, site: str, cabinet: str, size: int, at: datetime = T0) -> None:
+    def online(self, site: str, cabinet: str, size: int, at: datetime = T0,
+               sensing: Sensing | None = None) -> None:
         self.status(site, cabinet, AgentStatus.ONLINE, at)
-        self.birth(site, cabinet, size, at)
+        self.birth(site, cabinet, size, at, sensing)
 
     def telemetry(self, site: str, cabinet: str, states: Sequence[SlotState],
-                  powers: Sequence[float | None] | None = None, at: datetime = T0) -> None:
+                  powers: Sequence[float | None] | None = None, at: datetime = T0,
+                  certainty: Sequence[Certainty] | None = None) -> None:
         self.fleet.apply(TelemetryMessage(
             **self._env(site, cabinet, at), states=list(states),  # type: ignore[arg-type]
+            certainty=list(certainty) if certainty is not None else None,
             power_w=list(powers) if powers is not None else [10.0] * len(states),
             temperature_c=21.0, door=DoorState.CLOSED, mains=MainsState.ON, devices=[]), at)
 
@@ -229,6 +236,10 @@ def test_trimming_keeps_the_current_state_of_every_slot() -> None:
 # -- the overview from kept counts -------------------------------------------------------------------
 
 STATES = list(SlotState)
+CERTAINTIES = list(Certainty)
+SENSINGS = [None, Sensing(slot_power=True, presence=False, door=True, evidence_window_s=432000.0),
+            Sensing(slot_power=True, presence=True, door=True),
+            Sensing(slot_power=False, presence=False, door=True)]
 
 
 def _random_world(rng: random.Random) -> tuple[Organisation, list[str]]:
@@ -252,11 +263,14 @@ def _random_changes(feed: Feed, rng: random.Random, sites: list[str], count: int
         size = len(view.slots) if (view := feed.fleet.get(site, cabinet)) and view.slots else 0
         what = rng.random()
         if what < 0.15 or size == 0:
-            feed.online(site, cabinet, rng.randint(1, 8), at)
+            feed.online(site, cabinet, rng.randint(1, 8), at, rng.choice(SENSINGS))
         elif what < 0.3:
             feed.status(site, cabinet, rng.choice(list(AgentStatus)), at)
-        else:
-            feed.telemetry(site, cabinet, [rng.choice(STATES) for _ in range(size)], at=at)
+        else:  # with certainty (revision 2), without (an older agent), or each in turn
+            certainty = ([rng.choice(CERTAINTIES) for _ in range(size)] if rng.random() < 0.6
+                         else None)
+            feed.telemetry(site, cabinet, [rng.choice(STATES) for _ in range(size)], at=at,
+                           certainty=certainty)
 
 
 @pytest.mark.parametrize("seed", range(40))
