@@ -67,6 +67,7 @@ class SlotView(NamedTuple):
     certainty: Certainty | None = None
     last_draw_at: datetime | None = None
     unseen_since: datetime | None = None
+    fault: str | None = None  # why the state is ``fault`` (overpower, too_long, frozen, no_topup)
 
 
 @dataclass(frozen=True, slots=True)
@@ -269,7 +270,7 @@ def _birth(old: CabinetView, message: BirthMessage) -> dict[str, object]:
     make = tuple.__new__  # SlotView without its Python-level __new__ (32 per birth)
     slots = tuple(
         make(SlotView, (n, tags.get(n), *s[2:])) if (s := current.get(n))
-        else make(SlotView, (n, tags.get(n), SlotState.UNKNOWN, None, None, None, None, None))
+        else make(SlotView, (n, tags.get(n), SlotState.UNKNOWN, None, None, None, None, None, None))
         for n in range(1, message.slot_count + 1)
     )
     return {
@@ -294,7 +295,8 @@ def _state(old: CabinetView, message: StateMessage) -> dict[str, object]:
         base = current.get(snap.slot)
         tag = base.asset_tag if base is not None else None
         current[snap.slot] = SlotView(snap.slot, tag, snap.state, snap.power_w, snap.since,
-                                      snap.certainty, snap.last_draw_at, snap.unseen_since)
+                                      snap.certainty, snap.last_draw_at, snap.unseen_since,
+                                      snap.fault if snap.state is SlotState.FAULT else None)
     return {
         "slots": tuple(current[n] for n in sorted(current)),
         "door": message.door,
@@ -343,14 +345,15 @@ def _telemetry_slots(slots: tuple[SlotView, ...], message: TelemetryMessage) -> 
             since = base.since if same and base.since is not None else ts
             if certainty is None and same:
                 certainty = base.certainty
+            fault = base.fault if same else None
             if same and certainty is base.certainty:
                 new.append(make(SlotView, (index + 1, base.asset_tag, state, power, since, certainty,
-                                           base.last_draw_at, base.unseen_since)))
+                                           base.last_draw_at, base.unseen_since, fault)))
             else:
                 new.append(make(SlotView, (index + 1, base.asset_tag, state, power, since, certainty,
-                                           base.last_draw_at, None)))
+                                           base.last_draw_at, None, fault)))
         else:
-            new.append(make(SlotView, (index + 1, None, state, power, ts, certainty, None, None)))
+            new.append(make(SlotView, (index + 1, None, state, power, ts, certainty, None, None, None)))
     if known > len(states):
         new.extend(slots[len(states):])
     return tuple(new)
@@ -370,7 +373,8 @@ def _slot(number: int, base: SlotView | None, state: SlotState, power: float | N
     same = base.state is state
     since = base.since if same and base.since is not None else ts
     unseen = base.unseen_since if same and certainty is base.certainty else None
-    return SlotView(number, base.asset_tag, state, power, since, certainty, base.last_draw_at, unseen)
+    return SlotView(number, base.asset_tag, state, power, since, certainty, base.last_draw_at, unseen,
+                    base.fault if same else None)
 
 
 def _same_devices(old: tuple[DeviceView, ...], devices: list[DeviceHealth]) -> tuple[DeviceView, ...]:

@@ -24,7 +24,12 @@ every cabinet (the old way; tests compare the two).
 
 Rules are only evaluated while the collector receives: with its own broker connection down every
 cabinet would look silent, so alerts stay as they are until it is back, and silence is then
-counted from the reconnect at the earliest. For ``settle`` after the collector starts receiving
+counted from the reconnect at the earliest. A cabinet whose agent is away (Last Will, or stopped)
+is judged on its last known state, so its alerts stay — but the rules that judge iPads in their
+slots (``fresh_data_only``) raise nothing *new* from that stale state: an iPad returned while the
+agent was down is not "not returned" at the next check (the offline alert is what the technician
+needs then). Cabinet-level rules (door, mains, temperature) still raise from the last known state.
+For ``settle`` after the collector starts receiving
 (a restart, a reconnect) nothing is resolved: the retained messages that tell the truth about each
 cabinet are still arriving, and an alert loaded from the state file must not be resolved by a
 fleet that is still empty. Nor is an alert resolved while its cabinet is unknown to the fleet.
@@ -41,7 +46,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Final, Protocol
 from zoneinfo import ZoneInfo
 
-from server.fleet import CabinetKey, CabinetView
+from server.fleet import CabinetKey, CabinetView, FleetStatus
 from server.org import Organisation
 from server.schoolcal import Calendars
 
@@ -239,6 +244,8 @@ class AlertEngine:
             else:  # a finding about a cabinet that was not handed to the rule
                 current = self._store.get_active(fp)
             if current is None:
+                if getattr(rule, "fresh_data_only", False) and _away(ctx, labels):
+                    continue  # stale data: keeps what fires, raises nothing new
                 candidate = Alert(labels, finding.annotations, ctx.now, ctx.now + rule.pending)
                 self._store.put_active(candidate)
                 self._schedule(candidate)
@@ -257,6 +264,14 @@ class AlertEngine:
                 continue  # cleared before firing (or cleared and raised anew: its own entry)
             log.warning("alert %s %s: firing (%s)", alert.name, dict(alert.labels),
                         dict(alert.annotations))
+
+
+_AWAY: Final = frozenset({FleetStatus.OFFLINE, FleetStatus.STOPPED})
+
+
+def _away(ctx: RuleContext, labels: Mapping[str, str]) -> bool:
+    view = ctx.cabinet((labels.get("site", ""), labels.get("cabinet", "")))
+    return view is not None and view.status in _AWAY
 
 
 def _resolution(rule: Rule, alert: Alert, ctx: RuleContext) -> Mapping[str, str]:

@@ -131,12 +131,14 @@ class Cabinet:
                                  certainty=list(certainty) if certainty is not None else None)]
 
     def state(self, slots: Sequence[tuple[SlotState, Certainty, datetime | None, datetime | None]],
-              *, door: DoorState = DoorState.CLOSED) -> list[object]:
+              *, door: DoorState = DoorState.CLOSED,
+              faults: Mapping[int, str] | None = None) -> list[object]:
         """A state message: per slot (state, certainty, last_draw_at, unseen_since), as the agent
-        sends it on every change; ``since`` is now for every slot."""
+        sends it on every change; ``since`` is now for every slot; ``faults``: slot → reason."""
         now = self.tl.clock()
+        faults = faults or {}
         snaps = [SlotSnapshot(slot=n, state=state, power_w=0.05, since=now, certainty=certainty,
-                              last_draw_at=drew, unseen_since=unseen)
+                              last_draw_at=drew, unseen_since=unseen, fault=faults.get(n))
                  for n, (state, certainty, drew, unseen) in enumerate(slots, start=1)]
         return [StateMessage(**self._env(), slots=snaps, door=door,  # type: ignore[arg-type]
                              temperature_c=22.0, mains=MainsState.ON, devices=[])]

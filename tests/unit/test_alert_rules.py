@@ -350,3 +350,32 @@ def test_a_disabled_rule_finds_nothing() -> None:
     tl.at(0, k1.online, lambda: k1.telemetry(door=DoorState.OPEN)).run(until=2 * H)
     assert _states(tl, "door_open") == []
     assert "door_open" not in [r.name for r in tl.engine.rules]
+
+
+def test_a_charge_the_agent_calls_too_long_is_charging_too_long_not_not_charging() -> None:
+    tl = _tl()
+    k1 = tl.cabinet(slots=3)
+    X, CE = SlotState.FAULT, Certainty.CERTAIN
+    tl.at(0, k1.online, lambda: k1.telemetry([F, F, F]))
+    tl.at(H, lambda: k1.state([(F, CE, None, None), (X, CE, None, None), (X, CE, None, None)],
+                              faults={2: "too_long", 3: "no_topup"}))
+    tl.at(H + 60, lambda: k1.telemetry([F, X, X]))  # telemetry keeps the reasons
+    tl.run(until=2 * H)
+    assert {(s.alert.name, s.alert.labels["slot"]) for s in tl.statuses()} == {
+        ("charging_too_long", "2"), ("ipad_not_charging", "3")}
+
+
+def test_nothing_new_about_slots_from_the_stale_state_of_an_agent_that_is_away() -> None:
+    """The agent went away before the check: its last state says nothing about the check, so no
+    'not returned' from it (cabinet_offline tells the technician). Back and still empty: it is."""
+    tl = _tl()
+    k1 = tl.cabinet(slots=3)
+    tl.at(0, k1.online, lambda: k1.telemetry([F, F, F]))
+    tl.at(8 * H, lambda: k1.telemetry([F, E, F]))  # 09:00 local: slot 2 taken to class
+    tl.at(14 * H, k1.offline)  # 15:00 local: Last Will
+    tl.run(until=16 * H)  # 17:00 local, the 16:30 check has passed
+    assert _states(tl, "ipad_not_returned") == []
+    assert _states(tl, "cabinet_offline") == ["firing"]
+    tl.at(16 * H + 60, k1.online, lambda: k1.telemetry([F, E, F]))  # back, slot 2 still empty
+    tl.run(until=16 * H + 600)
+    assert _states(tl, "ipad_not_returned") == ["firing"]

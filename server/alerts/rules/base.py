@@ -65,7 +65,10 @@ class SlotGroups:
     been emptied unseen (``probable``) is not missing until the agent says ``empty``."""
 
     charging: tuple[int, ...]
-    idle_or_fault: tuple[int, ...]  # present_idle known to need a charge, or fault
+    # present_idle known to need a charge, or a fault of the iPad's charge (not too_long or
+    # overpower: those are charging_too_long's and slot_overpower's)
+    idle_or_fault: tuple[int, ...]
+    too_long: tuple[int, ...]  # the agent says: charging for longer than any iPad needs
     empty: tuple[int, ...]  # empty for certain (seen leaving) or by evidence (no sign for long)
     unjudgeable: tuple[int, ...]  # cannot tell, with a reading (a slot without one is a device's)
     max_power_w: float | None  # of the slots that have a reading
@@ -74,6 +77,7 @@ class SlotGroups:
     def of(cls, slots: Sequence[SlotView]) -> SlotGroups:
         charging: list[int] = []
         idle: list[int] = []
+        too_long: list[int] = []
         missing: list[int] = []
         blind: list[int] = []
         top: float | None = None
@@ -83,13 +87,19 @@ class SlotGroups:
                 top = power  # (a NaN stays on top: it is above any rating, as the rule judges it)
             if state is _CHARGING:
                 charging.append(index)
-            elif state is _FAULT or (state is _PRESENT_IDLE and certainty is not _CANNOT_TELL):
+            elif state is _FAULT:
+                fault = slot.fault
+                if fault == "too_long":
+                    too_long.append(index)
+                elif fault != "overpower":
+                    idle.append(index)
+            elif state is _PRESENT_IDLE and certainty is not _CANNOT_TELL:
                 idle.append(index)
             elif state is _EMPTY and certainty is not _CANNOT_TELL:
                 missing.append(index)
             elif state is _UNKNOWN and power is not None:
                 blind.append(index)
-        return cls(tuple(charging), tuple(idle), tuple(missing), tuple(blind), top)
+        return cls(tuple(charging), tuple(idle), tuple(too_long), tuple(missing), tuple(blind), top)
 
 
 class _SlotFacts:

@@ -1,5 +1,8 @@
 """charging_too_long (a slot charging for longer than any iPad needs) and slot_overpower (a slot
-drawing more than its charger can deliver: a wrong or faulty charger)."""
+drawing more than its charger can deliver: a wrong or faulty charger).
+
+The agent judges "too long" too (``fault = too_long`` at its own ``max_charge_s``, 8 h by
+default): such a slot is this rule's from that moment, not ``ipad_not_charging``'s."""
 
 from __future__ import annotations
 
@@ -22,6 +25,7 @@ class ChargingTooLongSettings(RuleSettings):
 
 class ChargingTooLong(SettingsRule):
     name = "charging_too_long"
+    fresh_data_only = True  # nothing new from an away agent's last state (engine.py)
 
     def __init__(self, settings: ChargingTooLongSettings) -> None:
         super().__init__(settings)
@@ -38,6 +42,12 @@ class ChargingTooLong(SettingsRule):
                 tag = ctx.expected_tags(cabinet)[index]
                 findings.append(Finding(slot_labels(self.name, cabinet, slot, tag),
                                         {"since": slot.since.isoformat()}))
+            for index in groups.too_long:
+                slot = cabinet.slots[index]
+                tag = ctx.expected_tags(cabinet)[index]
+                judged = {"since": slot.since.isoformat()} if slot.since else {}
+                findings.append(Finding(slot_labels(self.name, cabinet, slot, tag),
+                                        {**judged, "by": "agent"}))
         return findings
 
 

@@ -25,6 +25,7 @@ class NotChargingSettings(RuleSettings):
 
 class NotCharging(SettingsRule):
     name = "ipad_not_charging"
+    fresh_data_only = True  # nothing new from an away agent's last state (engine.py)
 
     def evaluate(self, ctx: RuleContext) -> list[Finding]:
         findings = []
@@ -45,6 +46,7 @@ class NotCharged(SettingsRule):
     """Holds from the morning check while the slot is still charging since before it."""
 
     name = "ipad_not_charged"
+    fresh_data_only = True  # nothing new from an away agent's last state (engine.py)
 
     def evaluate(self, ctx: RuleContext) -> list[Finding]:
         findings = []

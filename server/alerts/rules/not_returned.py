@@ -37,6 +37,7 @@ class NotReturnedSettings(RuleSettings):
 
 class NotReturned(SettingsRule):
     name = "ipad_not_returned"
+    fresh_data_only = True  # nothing new from an away agent's last state (engine.py)
 
     def evaluate(self, ctx: RuleContext) -> list[Finding]:
         findings = []

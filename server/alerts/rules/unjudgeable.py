@@ -31,6 +31,7 @@ class SlotUnjudgeableSettings(RuleSettings):
 
 class SlotUnjudgeable(SettingsRule):
     name = "slot_unjudgeable"
+    fresh_data_only = True  # nothing new from an away agent's last state (engine.py)
 
     def __init__(self, settings: SlotUnjudgeableSettings) -> None:
         super().__init__(settings)
