@@ -106,6 +106,7 @@ def make_calendars(settings: ServerSettings) -> Calendars:
     return Calendars(
         org.zone, org.state, [resolve_path(settings, p) for p in org.school_holidays],
         {s.site: [resolve_path(settings, p) for p in s.calendars] for s in org.schools if s.calendars},
+        weekdays=org.weekday_numbers, public_holidays=org.public_holidays,
     )
 
 

@@ -37,6 +37,10 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+WEEKDAYS: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
 class Policy(StrEnum):
     SHARED_POOL = "shared_pool"  # the iPads live in the cabinet; one missing after school is news
     ONE_TO_ONE = "one_to_one"  # each pupil takes theirs home; an empty slot is normal
@@ -212,6 +216,12 @@ class Organisation(_Model):
     school_holidays: list[Path] = Field(
         default_factory=list, description="ICS files with school holidays; relative to the config"
     )
+    school_weekdays: list[Weekday] = Field(
+        min_length=1,
+        default_factory=lambda: ["mon", "tue", "wed", "thu", "fri"],
+        description="days of the week with school ('mon' … 'sun')")
+    public_holidays: bool = Field(
+        default=True, description="public holidays of the state are days off (false only for a demo)")
     district_team: str | None = Field(
         default=None, description="id of the district's school-IT team (the default supporter)"
     )
@@ -263,6 +273,11 @@ class Organisation(_Model):
     @property
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
+
+    @property
+    def weekday_numbers(self) -> frozenset[int]:
+        """``school_weekdays`` as ``date.weekday()`` numbers (Monday 0)."""
+        return frozenset(WEEKDAYS.index(day) for day in self.school_weekdays)
 
     def school(self, site: str) -> SchoolConfig | None:
         return next((s for s in self.schools if s.site == site), None)

@@ -64,18 +64,22 @@ def _as_date(value: date | datetime) -> date:
     return value.date() if isinstance(value, datetime) else value
 
 
+MONDAY_TO_FRIDAY: Final = frozenset(range(5))  # date.weekday(): Monday is 0
+
+
 class SchoolCalendar:
     """Whether a date is a school day, and local-time helpers for one school."""
 
     def __init__(self, zone: ZoneInfo, public: Mapping[date, str] | holidays.HolidayBase,
-                 days_off: Mapping[date, str]) -> None:
+                 days_off: Mapping[date, str], weekdays: frozenset[int] = MONDAY_TO_FRIDAY) -> None:
         self.zone = zone
         self._public = public
         self._days_off = days_off
+        self._weekdays = weekdays
 
     def no_school_reason(self, day: date) -> str | None:
-        """None on a school day, otherwise why not ("Wochenende", the holiday's name)."""
-        if day.weekday() >= 5:
+        """None on a school day, otherwise why not ("weekend", the holiday's name)."""
+        if day.weekday() not in self._weekdays:
             return "weekend"
         name = self._public.get(day)
         if name:
@@ -108,21 +112,28 @@ class Calendars:
     """One calendar per school: the district's holidays plus the school's own ICS files."""
 
     def __init__(self, zone: ZoneInfo, state: str, district_files: Iterable[Path],
-                 school_files: Mapping[str, Iterable[Path]] | None = None) -> None:
+                 school_files: Mapping[str, Iterable[Path]] | None = None, *,
+                 weekdays: frozenset[int] = MONDAY_TO_FRIDAY, public_holidays: bool = True) -> None:
+        """``weekdays``: the days of the week with school (``date.weekday()``, Monday 0);
+        ``public_holidays``: whether the state's public holidays are days off (always, except in
+        a demonstration that must work every day)."""
         try:
-            public = holidays.country_holidays("DE", subdiv=state)
+            public: Mapping[date, str] | holidays.HolidayBase = holidays.country_holidays(
+                "DE", subdiv=state)
         except NotImplementedError as exc:
             raise ConfigError(f"organisation.state: unknown German state {state!r}") from exc
+        if not public_holidays:
+            public = {}
         district: dict[date, str] = {}
         for path in district_files:
             district.update(load_ics_days(path))
-        self._default = SchoolCalendar(zone, public, district)
+        self._default = SchoolCalendar(zone, public, district, weekdays)
         self._schools: dict[str, SchoolCalendar] = {}
         for site, files in (school_files or {}).items():
             own = dict(district)
             for path in files:
                 own.update(load_ics_days(path))
-            self._schools[site] = SchoolCalendar(zone, public, own)
+            self._schools[site] = SchoolCalendar(zone, public, own, weekdays)
 
     def for_site(self, site: str) -> SchoolCalendar:
         return self._schools.get(site, self._default)

@@ -128,7 +128,9 @@ class AlertEngine:
         self._receiving_since = receiving_since or (lambda: datetime.min.replace(tzinfo=UTC))
         self._org = org or Organisation()
         self._cache = RuleCache(self._org)  # across ticks: see RuleCache
-        self._calendars = calendars or Calendars(ZoneInfo(self._org.timezone), self._org.state, [])
+        self._calendars = calendars or Calendars(ZoneInfo(self._org.timezone), self._org.state, [],
+                                                 weekdays=self._org.weekday_numbers,
+                                                 public_holidays=self._org.public_holidays)
         # The fleet as of the last change feed read, and the sweep's order and position in it.
         self._version = 0
         self._cabinets: dict[CabinetKey, CabinetView] = {}

@@ -7,8 +7,10 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from pydantic import ValidationError
 
 from server.errors import ConfigError
+from server.org import Organisation
 from server.schoolcal import Calendars, load_ics_days
 
 SHIPPED = Path(__file__).parents[2] / "deploy" / "calendars" / "saarland-schulferien-2025-2027.ics"
@@ -108,3 +110,20 @@ def test_bad_calendar_files_are_config_errors(tmp_path: Path) -> None:
         load_ics_days(broken)
     with pytest.raises(ConfigError, match="unknown German state"):
         Calendars(BERLIN, "XX", [])
+
+
+def test_the_school_week_and_public_holidays_are_settings() -> None:
+    sunday, einheit = date(2026, 12, 6), date(2026, 10, 3)  # a Sunday; a public holiday (Saturday)
+    whit_monday = date(2026, 5, 25)  # Pfingstmontag, a public holiday on a Monday
+    usual = Calendars(BERLIN, "SL", []).for_site("x")
+    assert usual.no_school_reason(sunday) == "weekend"
+    assert usual.no_school_reason(whit_monday) is not None
+    org = Organisation.model_validate({"school_weekdays": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"],
+                                       "public_holidays": False})
+    always = Calendars(BERLIN, "SL", [], weekdays=org.weekday_numbers,
+                       public_holidays=org.public_holidays).for_site("x")
+    assert [always.is_school_day(d) for d in (sunday, einheit, whit_monday)] == [True, True, True]
+    saturdays = Calendars(BERLIN, "SL", [], weekdays=frozenset(range(6))).for_site("x")
+    assert saturdays.is_school_day(date(2026, 12, 5)) and not saturdays.is_school_day(sunday)
+    with pytest.raises(ValidationError):
+        Organisation.model_validate({"school_weekdays": []})
