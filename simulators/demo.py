@@ -1,7 +1,9 @@
 """``cabinet-sim demo``: a small simulated school on this machine, stopped cleanly with Ctrl-C.
 
-Starts a broker (the system's Mosquitto, else the embedded amqtt one), three simulated cabinets of
-different sizes, one agent for each, and the collector, with embedded defaults. Logs go to files.
+Starts a broker (the system's Mosquitto, else the embedded amqtt one), the three cabinets of
+``demo_org`` (one with presence switches), one agent for each, and the collector with the demo's
+organisation, users and shortened alert times, so that every hint the banner prints raises its
+alert within a minute. Logs go to files.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -19,10 +22,31 @@ import time
 import urllib.request
 from collections import Counter
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
-SITE = "gs-demo"
-CABINETS = (("schrank-a", "ladewache-8"), ("schrank-b", "ladewache-16"), ("schrank-c", "ladewache-32"))
+from cabinet_agent.cabinet_model import load_cabinet_model
+
+from .demo_org import (
+    CABINETS,
+    DISTRICT,
+    DOOR_PENDING_S,
+    HINT_SLOTS,
+    MUNICIPALITY,
+    NOT_CHARGING_PENDING_S,
+    OFFLINE_CABINET,
+    OFFLINE_PENDING_S,
+    PRESENCE_CABINET,
+    SCHOOL,
+    SITE,
+    USERS,
+    DemoCabinet,
+    alerts_toml,
+    organisation_toml,
+    return_checks,
+)
+
+STATE_DIR = "state"  # the server's [state] dir, relative to the workdir: alerts and users
 
 
 @dataclass
@@ -31,6 +55,16 @@ class Child:
     proc: subprocess.Popen[str]
     log_path: Path
     ready: str = ""
+
+
+@dataclass(frozen=True)
+class Running:
+    """A started cabinet: simulator and agent."""
+
+    cabinet: DemoCabinet
+    modbus: str
+    control: str
+    agent_pid: int
 
 
 def _port_free(port: int) -> bool:
@@ -131,21 +165,53 @@ def _write(path: Path, text: str) -> Path:
     return path
 
 
-def _demo_admin(config: Path) -> tuple[str, str]:
-    """The demo's district admin (created, or given a new password on a later run) and an API
-    token for the summary lines: (password, token)."""
-    def user(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "server", "user", *args, "--config", str(config)],
-                              capture_output=True, text=True, timeout=60, check=False)
+def _server_toml(broker_port: int, http_port: int, slot_counts: dict[str, int], now: datetime) -> str:
+    return (
+        f"[mqtt]\nhost = \"127.0.0.1\"\nport = {broker_port}\nusername = \"ladewache-server\"\n"
+        f"[http]\nhost = \"127.0.0.1\"\nport = {http_port}\n"
+        f'[state]\ndir = "{STATE_DIR}"\n'
+        "# no [tsdb] url: the demo stores no time series, the server says so and runs on\n\n"
+        f"{alerts_toml()}\n{organisation_toml(slot_counts, return_checks(now))}")
 
-    made = user("add", "admin", "--role", "admin")
-    if made.returncode != 0:
-        made = user("passwd", "admin")
-    made.check_returncode()
-    password = next(ln.split(": ", 1)[1] for ln in made.stdout.splitlines() if ln.startswith("password: "))
-    token = user("token", "admin", "--label", "demo summary")
-    token.check_returncode()
-    return password, token.stdout.strip()
+
+def _agent_toml(cabinet: DemoCabinet, slots: int, modbus: str, broker_port: int) -> str:
+    host, port = modbus.rsplit(":", 1)
+    tags = "\n".join(f'{n} = "{tag}"' for n, tag in cabinet.asset_tags(slots).items())
+    return (
+        f"[cabinet]\nsite = \"{SITE}\"\nid = \"{cabinet.id}\"\nmodel = \"{cabinet.model}\"\n"
+        f"[cabinet.asset_tags]\n{tags}\n"
+        f"[buses.main]\ntransport = \"tcp\"\nhost = \"{host}\"\nport = {port}\n"
+        f"[mqtt]\nhost = \"127.0.0.1\"\nport = {broker_port}\nusername = \"{SITE}-{cabinet.id}\"\n"
+        "keepalive_s = 10\n[polling]\ninterval_s = 1.0\ntelemetry_interval_s = 5.0\n")
+
+
+def _demo_users(state_dir: Path) -> tuple[dict[str, str], str]:
+    """Every user of ``USERS`` with a new password (printed in the banner), and an API token of the
+    admin for the summary lines. Made in the server's user store as ``cabinet-server user add``
+    does, but in this process: a Python started per user took up to 20 s on a busy machine. On a
+    later run in the same workdir each user is made anew, so role and scope are this demo's."""
+    from server.auth import USERS_FILE, Role, User, UserStore  # the demo runs the server anyway
+
+    store = UserStore(state_dir / USERS_FILE)
+    try:
+        now = datetime.now(UTC)
+        passwords = {}
+        for user in USERS:
+            store.remove_user(user.name)
+            passwords[user.name] = secrets.token_urlsafe(12)
+            store.add_user(User(user.name, Role(user.role), user.municipality, user.school),
+                           passwords[user.name], now)
+        admin = next(user.name for user in USERS if user.role == Role.ADMIN)
+        return passwords, store.create_token(admin, "demo summary", now)
+    finally:
+        store.close()
+
+
+def _school_day_note(now: datetime) -> list[str]:
+    """Why "not returned" works today: the demo's calendar has school every day."""
+    del now  # every day is a school day in the demo (demo_org.organisation_toml)
+    return ["  Die Demo-Schule hat jeden Tag Schule (keine Wochenenden, keine Feiertage), damit jeder",
+            "  Hinweis sofort wirkt (the demo school has school every day, so every hint works now)"]
 
 
 def _api(url: str, token: str) -> dict:
@@ -156,14 +222,69 @@ def _api(url: str, token: str) -> dict:
 
 def _fleet_summary(http: str, token: str) -> str:
     fleet = _api(f"{http}/api/fleet", token)
-    alerts = _api(f"{http}/api/alerts?state=active", token)
+    alerts = _api(f"{http}/api/alerts?state=firing", token)  # not the pending: a door open 15 s
     states: Counter[str] = Counter()
     for cabinet in fleet.get("cabinets", []):
         for slot in cabinet.get("slots", []):
             states[slot.get("state", "?")] += 1
     parts = ", ".join(f"{k} {v}" for k, v in sorted(states.items()))
-    cabinets, open_alerts = len(fleet.get("cabinets", [])), len(alerts.get("alerts", []))
-    return f"{cabinets} cabinets | slots: {parts} | open alerts: {open_alerts}"
+    cabinets, firing = len(fleet.get("cabinets", [])), len(alerts.get("alerts", []))
+    return f"{cabinets} cabinets | slots: {parts} | alerts firing: {firing}"
+
+
+def _banner(http: str, broker: str, passwords: dict[str, str], rows: list[Running],
+            speed: float, logs: Path, now: datetime) -> list[str]:
+    """What the demo prints once everything runs; README.md "Two commands" shows it."""
+    width = max(len(f"{u.name} / {passwords[u.name]}") for u in USERS) + 2
+    lines = [
+        "", "Ladewache-Demo läuft – Strg-C beendet alles (Ladewache demo is running, Ctrl-C stops "
+        "everything)", "",
+        f"  broker      {broker}",
+        f"  server      {http}",
+        f"              {http}/api/fleet    {http}/api/alerts    {http}/docs",
+        "  time series keine (none): der Server hält nur Schrankzustand und Alarme (fleet state and "
+        "alerts only)",
+        f"  dashboard   {http}/  Anmeldung, für diese Demo angelegt (log-ins made for this demo):",
+        *(f"    {f'{u.name} / {passwords[u.name]}':<{width}}{u.what_de} ({u.what_en})" for u in USERS),
+        f"  {DISTRICT} › {MUNICIPALITY} › {SCHOOL} ({SITE}):",
+    ]
+    label_w = max(len(r.cabinet.label) for r in rows) + 2
+    model_w = max(len(r.cabinet.model) for r in rows) + 2
+    for r in rows:
+        life = "Schultag (school day)" if r.cabinet.scenario == "school-day" else "ruhig (quiet)"
+        lines.append(f"    {r.cabinet.label:<{label_w}}{r.cabinet.model:<{model_w}}{life:<23}"
+                     f"modbus {r.modbus:<16} sim control {r.control}/state  agent pid {r.agent_pid}")
+    by_id = {r.cabinet.id: r for r in rows}
+    control = by_id[PRESENCE_CABINET.id].control
+    room, out, broken = PRESENCE_CABINET.name, HINT_SLOTS["take_out"], HINT_SLOTS["broken"]
+    lines += [
+        "",
+        f"  Ausprobieren (try) – jeder Alarm steht nach höchstens einer Minute unter {http}/alerts:",
+        f"    iPad nicht zurückgegeben (ipad_not_returned): iPad aus {room}, Fach {out} nehmen – "
+        "Alarm zur nächsten vollen Minute",
+        f"      curl -X POST {control}/slots/{out}/remove",
+        f"      zurückstecken (put it back): curl -X POST {control}/slots/{out}/insert",
+        f"    iPad lädt nicht (ipad_not_charging): Ladegerät in {room}, Fach {broken} defekt – "
+        f"Alarm nach {NOT_CHARGING_PENDING_S} s",
+        f"      curl -X POST {control}/slots/{broken}/remove && "
+        f"curl -d '{{\"broken\": true}}' {control}/slots/{broken}/insert",
+        f"    Tür offen (door_open): Tür von {room} öffnen – Alarm nach {DOOR_PENDING_S} s, behoben "
+        "beim Schließen",
+        f"      curl -d '{{\"open\": true}}' {control}/door     schließen (close): "
+        f"curl -d '{{\"open\": false}}' {control}/door",
+        f"    Schrank offline (cabinet_offline): Agent von {OFFLINE_CABINET.name} beenden – "
+        f"Alarm nach {OFFLINE_PENDING_S} s",
+        f"      kill {by_id[OFFLINE_CABINET.id].agent_pid}",
+        f"  Nur {room} hat Präsenzschalter. Die anderen Schränke messen nur Strom: ein volles iPad zieht",
+        "  so wenig wie ein leeres Fach, dort sieht man es nicht gehen (ein ladendes schon).",
+        f"  (Only {room} has presence switches; in the others a full iPad draws ~0 W like an empty slot "
+        "and is not seen leaving.)",
+        *_school_day_note(now),
+        "",
+        f"  simulated time runs {speed:g}x; logs in {logs}",
+        "",
+    ]
+    return lines
 
 
 def run(speed: float = 60.0, workdir: Path | None = None, broker: str = "auto") -> int:
@@ -176,54 +297,36 @@ def run(speed: float = 60.0, workdir: Path | None = None, broker: str = "auto") 
     try:
         broker_port, broker_kind = _start_broker(demo, broker)
         http_port = _free_port(8080)
-        server_conf = _write(workdir / "server.toml", (
-            f"[mqtt]\nhost = \"127.0.0.1\"\nport = {broker_port}\nusername = \"ladewache-server\"\n"
-            f"[http]\nhost = \"127.0.0.1\"\nport = {http_port}\n"
-            "[alerts]\noffline_pending_s = 30\n"
-            '[state]\ndir = "state"\n'
-            "# no [tsdb] url: the demo stores no time series, the server says so and runs on\n"))
-        password, token = _demo_admin(server_conf)
+        now = datetime.now(UTC)
+        slot_counts = {c.id: load_cabinet_model(c.model).model.slots for c in CABINETS}
+        server_conf = _write(workdir / "server.toml",
+                             _server_toml(broker_port, http_port, slot_counts, now))
+        passwords, token = _demo_users(workdir / STATE_DIR)
         server = demo.start("server", [sys.executable, "-m", "server", "run", "--config", str(server_conf)],
                             "READY")
         http = server.ready.split("http=", 1)[1]
         rows = []
-        for number, (cabinet_id, model) in enumerate(CABINETS):
-            sim = demo.start(f"sim-{cabinet_id}", [
-                sys.executable, "-m", "simulators", "cabinet", "--model", model, "--modbus-port", "0",
-                "--control-port", "0", "--speed", str(speed), "--seed", str(number + 1),
-                "--scenario", "school-day", "--asset-prefix", f"DEMO-{cabinet_id[-1].upper()}-"],
-                "READY")
+        for cabinet in CABINETS:
+            sim = demo.start(f"sim-{cabinet.id}", [
+                sys.executable, "-m", "simulators", "cabinet", "--model", cabinet.model,
+                "--modbus-port", "0", "--control-port", "0", "--speed", str(speed),
+                "--seed", str(cabinet.seed), "--scenario", cabinet.scenario,
+                "--asset-prefix", cabinet.asset_prefix], "READY")
             fields = dict(part.split("=", 1) for part in sim.ready.split()[1:])
-            modbus_host, modbus_port = fields["modbus"].rsplit(":", 1)
-            slots = int(model.rsplit("-", 1)[1])
-            tags = "\n".join(f'{i} = "DEMO-{cabinet_id[-1].upper()}-{i:02d}"' for i in range(1, slots + 1))
-            agent_conf = _write(workdir / f"agent-{cabinet_id}.toml", (
-                f"[cabinet]\nsite = \"{SITE}\"\nid = \"{cabinet_id}\"\nmodel = \"{model}\"\n"
-                f"[cabinet.asset_tags]\n{tags}\n"
-                f"[buses.main]\ntransport = \"tcp\"\nhost = \"{modbus_host}\"\nport = {modbus_port}\n"
-                f"[mqtt]\nhost = \"127.0.0.1\"\nport = {broker_port}\nusername = \"{SITE}-{cabinet_id}\"\n"
-                "keepalive_s = 10\n[polling]\ninterval_s = 1.0\ntelemetry_interval_s = 5.0\n"))
-            demo.start(f"agent-{cabinet_id}", [sys.executable, "-m", "cabinet_agent", "run", "--config",
-                                               str(agent_conf)], None)
-            rows.append((cabinet_id, model, fields["modbus"], fields["control"]))
-        print("\nLadewache demo is running (Ctrl-C stops everything)\n")
-        print(f"  broker      mqtt://127.0.0.1:{broker_port}  ({broker_kind})")
-        print(f"  server      {http}")
-        print(f"              {http}/api/fleet    {http}/api/alerts    {http}/docs")
-        print(f"  dashboard   {http}/  log in as admin / {password}  (district admin, made for this demo)")
-        print("  time series none configured: the server keeps fleet state and alerts only")
-        for cabinet_id, model, modbus, control in rows:
-            print(f"  {SITE}/{cabinet_id:<10} {model:<13} modbus {modbus:<16} sim control {control}/state")
-        print(f"\n  simulated time runs {speed:g}x; logs in {demo.logs}")
-        print(f"  try: curl -X POST {rows[0][3]}/slots/1/remove   then watch {SITE}/{rows[0][0]} "
-              "in the dashboard")
-        print(f"       kill the agent of {rows[0][0]} and watch {http}/alerts\n")
+            agent_conf = _write(workdir / f"agent-{cabinet.id}.toml", _agent_toml(
+                cabinet, slot_counts[cabinet.id], fields["modbus"], broker_port))
+            agent = demo.start(f"agent-{cabinet.id}", [sys.executable, "-m", "cabinet_agent", "run",
+                                                       "--config", str(agent_conf)], None)
+            rows.append(Running(cabinet, fields["modbus"], fields["control"], agent.proc.pid))
+        print("\n".join(_banner(http, f"mqtt://127.0.0.1:{broker_port}  ({broker_kind})", passwords,
+                                rows, speed, demo.logs, now)), flush=True)
         reported: set[str] = set()
         while not stop.wait(15):
             for child in demo.children:
                 if child.proc.poll() is not None and child.name not in reported:
                     reported.add(child.name)
-                    print(f"! {child.name} exited with {child.proc.returncode}; see {child.log_path}")
+                    print(f"! {child.name} beendet (exited) mit {child.proc.returncode}; "
+                          f"Log: {child.log_path}")
             try:
                 print(time.strftime("%H:%M:%S"), _fleet_summary(http, token), flush=True)
             except OSError as exc:

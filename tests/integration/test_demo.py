@@ -1,4 +1,5 @@
-"""`make demo` runs `cabinet-sim demo`: it must come up, show three cabinets, and stop cleanly."""
+"""`make demo` runs `cabinet-sim demo`: it must come up with its organisation and users, show three
+cabinets, and stop cleanly."""
 
 from __future__ import annotations
 
@@ -8,23 +9,31 @@ import signal
 import urllib.parse
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from simulators.demo_org import CABINETS, PRESENCE_CABINET, SITE, USERS
 from tests.support.procs import ManagedProcess, console_script, wait_until
 
 pytestmark = pytest.mark.integration
 
+USER_LINE = re.compile(r"^ {4}(?P<name>[a-z0-9-]+) / (?P<password>\S+) {2,}\S")
 
-def _cabinets(http: str, password: str) -> list[dict]:
-    """Logs in as the demo's admin with the password it printed, as a person would."""
+
+def _login(http: str, name: str, password: str) -> urllib.request.OpenerDirector:
+    """Logs in through the login form with a printed password, as a person would."""
     opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor())
     with opener.open(f"{http}/login", timeout=5) as response:
         csrf = re.search(r'name="csrf" value="([^"]+)"', response.read().decode()).group(1)  # type: ignore[union-attr]
-    form = urllib.parse.urlencode({"name": "admin", "password": password, "csrf": csrf}).encode()
+    form = urllib.parse.urlencode({"name": name, "password": password, "csrf": csrf}).encode()
     opener.open(f"{http}/login", data=form, timeout=5).close()
-    with opener.open(f"{http}/api/fleet", timeout=5) as response:
-        return list(json.loads(response.read())["cabinets"])
+    return opener
+
+
+def _get(opener: urllib.request.OpenerDirector, url: str) -> Any:
+    with opener.open(url, timeout=5) as response:
+        return json.loads(response.read())
 
 
 def test_demo_runs_a_school_and_stops_on_ctrl_c(tmp_path: Path) -> None:
@@ -32,12 +41,40 @@ def test_demo_runs_a_school_and_stops_on_ctrl_c(tmp_path: Path) -> None:
     try:
         line = demo.wait_for_line(lambda text: text.strip().startswith("server "), timeout=60)
         http = re.search(r"(http://\S+)", line).group(1)  # type: ignore[union-attr]
-        login = demo.wait_for_line(lambda text: text.strip().startswith("dashboard "), timeout=10)
-        password = login.split("admin / ", 1)[1].split()[0]
-        cabinets = wait_until(lambda: (c := _cabinets(http, password)) and len(c) == 3 and all(
-            x["status"] == "online" and x["slots"] for x in c) and c, 30, "three cabinets online")
+        demo.wait_for_line(lambda text: text.strip().startswith("simulated time runs"), timeout=10)
+        passwords = {m["name"]: m["password"] for ln in demo.lines if (m := USER_LINE.match(ln))}
+        assert sorted(passwords) == sorted(u.name for u in USERS), demo.output()
+
+        admin = _login(http, "admin", passwords["admin"])
+        cabinets = wait_until(lambda: (c := _get(admin, f"{http}/api/fleet")["cabinets"]) and len(c) == 3
+                              and all(x["status"] == "online" and x["slots"] for x in c) and c,
+                              30, "three cabinets online")
         assert sorted(c["slot_count"] for c in cabinets) == [8, 16, 32]
+        assert {c["cabinet"]: c["model"] for c in cabinets} == {c.id: c.model for c in CABINETS}
         assert any(s["state"] == "charging" for c in cabinets for s in c["slots"])
+        # the agents publish the same asset tags as the organisation has
+        presence = next(c for c in cabinets if c["cabinet"] == PRESENCE_CABINET.id)
+        assert [s["asset_tag"] for s in presence["slots"]] == list(PRESENCE_CABINET.asset_tags(16).values())
+
+        overview = _get(admin, f"{http}/api/overview")  # lists the schools that have cabinets
+        assert overview["district"] == "Landkreis Musterland"
+        schools = {s["site"]: s for m in overview["municipalities"] for s in m["schools"]}
+        assert [m["name"] for m in overview["municipalities"]] == ["Gemeinde Musterdorf"]
+        assert schools[SITE]["name"] == "Grundschule am Lindenplatz"
+        assert sorted(c["name"] for c in schools[SITE]["cabinets"]) == ["Raum 12", "Raum 14", "Raum 21"]
+        found = _get(admin, f"{http}/api/search?q=schule")["hits"]  # every school of the organisation
+        assert sorted(h["label"] for h in found if h["kind"] == "school") == [
+            "Gemeinschaftsschule Neustadt (gems-neustadt)", "Grundschule am Lindenplatz (gs-demo)"]
+
+        expected = {  # name: (role, sites it sees, may act)
+            "admin": ("admin", None, True),
+            "technik-musterdorf": ("technician", [SITE], True),
+            "technik-neustadt": ("technician", ["gems-neustadt"], True),
+            "sekretariat-lindenplatz": ("viewer", [SITE], False),
+        }
+        for name, password in passwords.items():
+            me = _get(_login(http, name, password), f"{http}/api/me")
+            assert (me["role"], me["sites"], me["can_write"]) == expected[name], me
     finally:
         demo.signal(signal.SIGINT)  # what Ctrl-C does
         code = demo.proc.wait(60)

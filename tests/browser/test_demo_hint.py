@@ -1,0 +1,119 @@
+"""One hint of `make demo`, end to end in a real browser (Debian's chromium, driven by Playwright):
+start the demo, log in as a user it printed, open the door of the presence cabinet as the banner
+says, and watch the alerts page show "Tür steht zu lange offen" and then "behoben" when the door is
+closed. The door hint works on every day of the week (the "not returned" hint needs a school day).
+Screenshots go to test-artifacts/."""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from simulators.demo_org import PRESENCE_CABINET, SITE
+from tests.browser.test_web_dashboard import ARGS, ARTIFACTS, CHROMIUM
+from tests.support.procs import ManagedProcess, console_script
+
+pytestmark = pytest.mark.integration
+
+USER = "technik-musterdorf"  # the municipality technician of the demo's school
+DOOR_TEXT = "Tür steht zu lange offen"
+# Asks the server for the page every half second, as the browser would, until the alert's row is in
+# it (the alerts page does not refresh itself): waiting for the event, never a fixed sleep.
+ROW_SHOWN = """async ([url, href, text, state, timeoutMs]) => {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const response = await fetch(url, { credentials: "same-origin" });
+    const page = new DOMParser().parseFromString(await response.text(), "text/html");
+    if ([...page.querySelectorAll(`tr.alert.state-${state}`)].some(
+        row => row.querySelector(`a[href="${href}"]`) && row.textContent.includes(text))) return true;
+    if (Date.now() > deadline) return false;
+    await new Promise(resolve => setTimeout(resolve, 500));
+  }
+}"""
+
+
+@dataclass
+class RunningDemo:
+    http: str
+    passwords: dict[str, str]
+    controls: dict[str, str]  # cabinet id: sim control URL
+
+
+@pytest.fixture
+def demo(tmp_path: Path) -> Iterator[RunningDemo]:
+    process = ManagedProcess("demo", [console_script("cabinet-sim"), "demo", "--workdir", str(tmp_path)])
+    try:
+        process.wait_for_line(lambda text: text.strip().startswith("simulated time runs"), timeout=60)
+        text = process.output()
+        http = re.search(r"^  server +(http://\S+)", text, re.M).group(1)  # type: ignore[union-attr]
+        passwords = dict(re.findall(r"^ {4}([a-z0-9-]+) / (\S+) {2,}", text, re.M))
+        controls = {m[0]: m[1] for m in re.findall(r"\((schrank-\w)\) .* sim control (\S+)/state", text)}
+        yield RunningDemo(http, passwords, controls)
+    finally:
+        process.signal(signal.SIGINT)
+        assert process.proc.wait(60) == 0, process.output()
+
+
+@pytest.fixture
+def browser() -> Iterator[Any]:
+    """Debian's chromium, launched as test_web_dashboard.py does (never `playwright install`)."""
+    if not CHROMIUM.exists():
+        pytest.fail("chromium is missing: `make test` installs it (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        yield browser
+        browser.close()
+
+
+def _post(url: str, body: dict[str, Any]) -> None:
+    request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST")
+    with urllib.request.urlopen(request, timeout=5):
+        pass
+
+
+def _door_row(page: Any, http: str, path: str, state: str, timeout_s: float) -> Any:
+    """Wait until the page at ``path`` shows the door alert of the presence cabinet in ``state``;
+    then show that page and return the alert's row."""
+    href = f"/cabinets/{SITE}/{PRESENCE_CABINET.id}"
+    shown = page.evaluate(ROW_SHOWN, [path, href, DOOR_TEXT, state, timeout_s * 1000])
+    assert shown, f"no {state} door alert of {PRESENCE_CABINET.label} on {path} within {timeout_s} s"
+    page.goto(http + path)
+    return page.locator(f"tr.alert.state-{state}", has=page.locator(f"a[href='{href}']"),
+                        has_text=DOOR_TEXT)
+
+
+def test_open_door_hint_shows_its_alert_and_its_end(demo: RunningDemo, browser: Any) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.set_default_timeout(15_000)
+    page.goto(demo.http + "/")
+    assert "/login" in page.url
+    page.fill("input[name=name]", USER)
+    page.fill("input[name=password]", demo.passwords[USER])
+    page.click("button[type=submit]")
+    page.wait_for_selector("table.overview")
+    assert USER in page.inner_text("header")
+    assert PRESENCE_CABINET.name in page.inner_text("table.overview")
+
+    _post(f"{demo.controls[PRESENCE_CABINET.id]}/door", {"open": True})  # the banner's door hint
+    page.goto(demo.http + "/alerts")
+    row = _door_row(page, demo.http, "/alerts", "firing", 60)  # the demo's door_open waits 30 s
+    assert row.count() == 1
+    assert "aktiv" in row.inner_text()
+    page.screenshot(path=str(ARTIFACTS / "demo-door-open.png"), full_page=True)
+
+    _post(f"{demo.controls[PRESENCE_CABINET.id]}/door", {"open": False})
+    row = _door_row(page, demo.http, "/alerts?all=true", "resolved", 20)
+    assert row.count() == 1
+    assert "behoben" in row.inner_text()
+    page.screenshot(path=str(ARTIFACTS / "demo-door-closed.png"), full_page=True)
