@@ -62,7 +62,14 @@ class SessionTracker:
                 self._plateau_w = max(self._plateau_w, power_w)
                 self._plateau_s += dt
             elif self._plateau_s >= MIN_PLATEAU_S:
-                self._taper_wh = segment_wh  # the taper starts inside this segment
+                # The taper starts inside this segment: count it from where the power, taken as
+                # linear between the two readings, crossed the threshold — not the whole segment,
+                # which at slow or missed polls would add minutes of plateau power.
+                threshold = TAPER_FRACTION * self._plateau_w
+                drop = self._last_w - power_w
+                share = (self._last_w - threshold) / drop if drop > 0 else 0.0
+                after_s = dt * (1.0 - min(max(share, 0.0), 1.0))
+                self._taper_wh = (threshold + power_w) / 2 * after_s / 3600
         else:
             self._taper_wh += segment_wh
         self._last_at, self._last_w = now, power_w

@@ -260,3 +260,15 @@ def test_a_healthy_battery_is_never_flagged_over_a_school_year(seed: int) -> Non
     for session in _school_year([1.0] * 190, seed):
         verdict = ageing.add(session)
         assert verdict is None or not verdict.worn, verdict
+
+
+@given(soc=st.floats(0.05, 0.7), seed=st.integers(0, 999), step_s=st.sampled_from([120.0, 300.0, 600.0]))
+@settings(max_examples=examples(25), deadline=None)
+def test_taper_energy_hardly_depends_on_the_poll_interval(soc: float, seed: int, step_s: float) -> None:
+    """Battery ageing compares taper energies: a slow or stuttering poll must not move them (the
+    start of the taper is interpolated inside the segment where it begins)."""
+    fine, _ = _charge(IPad("T-1", soc=soc), random.Random(seed), 10.0)
+    coarse, _ = _charge(IPad("T-1", soc=soc), random.Random(seed), step_s)
+    assert fine[0].taper_wh is not None and coarse[0].taper_wh is not None
+    assert abs(coarse[0].taper_wh - fine[0].taper_wh) <= 0.05 * fine[0].taper_wh, (
+        coarse[0].taper_wh, fine[0].taper_wh)
