@@ -82,9 +82,10 @@ def test_a_slot_that_cannot_be_judged_or_may_be_emptied_is_no_alert() -> None:
     assert _states(tl, "ipad_not_returned") == [] and tl.sent == []
 
 
-def test_no_sign_of_a_full_ipad_for_the_evidence_window_is_not_returned() -> None:
-    """The agent's verdict (empty, probable) comes days after the door opened; the iPad may have
-    left then, before the check: the alert fires at once and says what is known."""
+def test_no_sign_of_a_full_ipad_for_the_evidence_window_is_not_returned_at_the_next_check() -> None:
+    """The agent's verdict (empty, probable) comes days after the door opened: the iPad is gone
+    now, but may have left after the last check. It is missing at the first check after the
+    verdict, and the alert says since when there is no sign of it."""
     tl = _tl(group_wait_s=60)
     k1 = tl.cabinet(slots=3)
     P = Certainty.PROBABLE
@@ -94,18 +95,17 @@ def test_no_sign_of_a_full_ipad_for_the_evidence_window_is_not_returned() -> Non
     tl.at(7 * H, lambda: k1.state([(F, Certainty.CERTAIN, drew, None), (F, P, drew, opened),
                                    (F, Certainty.CERTAIN, drew, None)]))
     tl.at(2 * 24 * H, lambda: k1.state([(F, Certainty.CERTAIN, drew, None), (E, P, drew, opened),
-                                        (F, Certainty.CERTAIN, drew, None)]))
-    tl.run(until=2 * 24 * H - 60)
+                                        (F, Certainty.CERTAIN, drew, None)]))  # Wednesday 01:00
+    tl.run(until=2 * 24 * H + 15.5 * H - 60)  # Wednesday 16:29 local: the check is still to come
     assert _states(tl, "ipad_not_returned") == []
-    tl.run(until=2 * 24 * H + 400)  # the grace period after the verdict
+    tl.run(until=2 * 24 * H + 15.5 * H + 400)  # 16:30 and the grace period
     (status,) = tl.active("ipad_not_returned")
     assert status.state.value == "firing"
     assert (status.alert.labels["slot"], status.alert.annotations["reason"]) == ("2", "no_sign")
     assert status.alert.annotations["unseen_since"] == opened.isoformat()
-    assert tl.sent == []  # Wednesday 01:06 local: the school hears of it when school starts
-    tl.run(until=2 * 24 * H + 7 * H)  # 08:00 local
     (sent,) = tl.sent
     assert sent.receiver == "school:gs-park"
+    assert "keine Spur von iPad P-2" in sent.notification.body
 
 
 def test_not_returned_goes_to_the_school_not_the_team() -> None:

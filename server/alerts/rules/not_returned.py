@@ -5,8 +5,10 @@ return check on a school day — as far as the hardware can know it (docs/classi
   alert holds from the check (plus the grace period) until the iPad is back.
 * **Empty by evidence** (a power-only cabinet: a full iPad draws ~0 W and can be taken unseen; the
   agent says ``empty`` with certainty ``probable`` once no top-up pulse came for the whole evidence
-  window): it left at the earliest at ``unseen_since`` (the door opening after its last draw). If
-  that was before the check, the alert fires as soon as the verdict is in, and says what is known:
+  window): it is gone *now*, and left at some time after ``unseen_since`` (the door opening after
+  its last draw) — not necessarily before the last check (a one-to-one iPad still in its slot at
+  Friday's check and taken home for the holidays after it is no news). So the verdict counts from
+  its own time (``since``): the alert fires at the first check after it, and says what is known:
   no sign of the iPad since the door opened then.
 * A charged slot that *may* have been emptied (``probable``) is no alert: the dashboard and the
   digest list it as "not confirmed since …". A slot the agent cannot judge never is one.
@@ -56,13 +58,14 @@ class NotReturned(SettingsRule):
                 tag = ctx.expected_tags(cabinet)[index]
                 if tag is None:
                     continue
+                if slot.since is not None and slot.since > check.utc:
+                    continue  # empty (or known to be) only since after the last check: not yet
                 by_evidence = slot.certainty is Certainty.PROBABLE
-                left = (slot.unseen_since or slot.since) if by_evidence else slot.since
-                if left is not None and left > check.utc:
-                    continue  # taken out after the last check: not missing yet
                 annotations = {"check": check.text, "reason": "no_sign" if by_evidence else "empty"}
-                if by_evidence and left is not None:
-                    annotations["unseen_since"] = left.isoformat()
+                if by_evidence:
+                    unseen = slot.unseen_since or slot.since
+                    if unseen is not None:
+                        annotations["unseen_since"] = unseen.isoformat()
                 if by_evidence and slot.last_draw_at is not None:
                     annotations["last_draw_at"] = slot.last_draw_at.isoformat()
                 findings.append(Finding(slot_labels(self.name, cabinet, slot, tag), annotations))
