@@ -16,7 +16,8 @@ from .protocol import ChargeSession, SessionEnd
 __all__ = ["SessionTracker"]
 
 TAPER_FRACTION = 0.85  # power below this share of the session's plateau: the taper has begun
-MIN_PLATEAU_S = 120.0  # a plateau this long proves the session started below the taper
+FLAT_FRACTION = 0.97  # a segment with both readings within 3 % of the plateau is plateau (meter noise ~1 %)
+MIN_PLATEAU_S = 120.0  # a flat plateau this long proves the session started below the taper
 
 
 @dataclass
@@ -58,9 +59,14 @@ class SessionTracker:
         self.energy_wh += segment_wh
         self.peak_w = max(self.peak_w, power_w)
         if self._taper_wh is None:
-            if power_w >= TAPER_FRACTION * self._plateau_w:
+            flat = FLAT_FRACTION * self._plateau_w
+            if power_w >= flat and self._last_w >= flat:
                 self._plateau_w = max(self._plateau_w, power_w)
                 self._plateau_s += dt
+            elif power_w >= TAPER_FRACTION * self._plateau_w:
+                # Declining, not yet by 15 %: the early taper — or a charge first seen inside the
+                # taper, whose "plateau" is no plateau. Neither counts as plateau time.
+                self._plateau_w = max(self._plateau_w, power_w)
             elif self._plateau_s >= MIN_PLATEAU_S:
                 # The taper starts inside this segment: count it from where the power, taken as
                 # linear between the two readings, crossed the threshold — not the whole segment,

@@ -266,9 +266,14 @@ def test_a_healthy_battery_is_never_flagged_over_a_school_year(seed: int) -> Non
 @settings(max_examples=examples(25), deadline=None)
 def test_taper_energy_hardly_depends_on_the_poll_interval(soc: float, seed: int, step_s: float) -> None:
     """Battery ageing compares taper energies: a slow or stuttering poll must not move them (the
-    start of the taper is interpolated inside the segment where it begins)."""
+    start of the taper is interpolated inside the segment where it begins). A session measures its
+    taper only after two flat readings of the plateau, so slow polls of a short plateau (from 70 %:
+    15 minutes) give none rather than a wrong one; from half full (40 minutes) there always is one."""
     fine, _ = _charge(IPad("T-1", soc=soc), random.Random(seed), 10.0)
     coarse, _ = _charge(IPad("T-1", soc=soc), random.Random(seed), step_s)
-    assert fine[0].taper_wh is not None and coarse[0].taper_wh is not None
-    assert abs(coarse[0].taper_wh - fine[0].taper_wh) <= 0.05 * fine[0].taper_wh, (
-        coarse[0].taper_wh, fine[0].taper_wh)
+    assert fine[0].taper_wh is not None
+    if soc <= 0.5:
+        assert coarse[0].taper_wh is not None
+    if coarse[0].taper_wh is not None:
+        assert abs(coarse[0].taper_wh - fine[0].taper_wh) <= 0.05 * fine[0].taper_wh, (
+            coarse[0].taper_wh, fine[0].taper_wh)
