@@ -199,38 +199,57 @@ class SlotPhysics:
         remaining = dt_s
         drawn = 0.0
         while remaining > 0:
-            h = min(remaining, MAX_STEP_S)
-            drawn += self._substep(h)
-            remaining -= h
+            used, wh = self._advance(remaining)
+            drawn += wh
+            remaining -= used
         self.energy_wh += drawn
         self.power_w = self._measure(rng)
         return drawn
 
-    def _substep(self, h: float) -> float:
+    def _advance(self, h: float) -> tuple[float, float]:
+        """Integrate up to ``h`` seconds exactly, stopping where the regime changes (the taper
+        begins, the iPad is full, a top-up is due); returns (seconds used, Wh drawn).
+
+        Exact, so a step of any length costs a few regimes, not one substep per 30 s: below the
+        taper the draw is constant; in the taper it falls linearly with the charge, so the charge
+        follows an exponential; idle, the charge falls linearly with the standby drain."""
         ipad = self.ipad
-        draw = self.draw_w()
         if ipad is None or ipad.broken:
-            return draw * h / 3600.0
+            return h, self.draw_w() * h / 3600.0
+        p = self.params
         if self.charging:
-            gain = draw * self.params.efficiency * h / 3600.0 / ipad.usable_wh
-            if ipad.soc + gain < 1.0:
-                ipad.soc += gain
-                return draw * h / 3600.0
-            # Full part-way through the step: charge only for the time it takes, then hold.
-            used = h * (1.0 - ipad.soc) / gain
-            ipad.soc = 1.0
-            ipad.holding = True
-            return draw * used / 3600.0 + self._idle(ipad, h - used)
+            k = p.efficiency / 3600.0 / ipad.usable_wh  # charge gained per second and watt
+            soc0 = ipad.soc
+            if soc0 < p.taper_start_soc:
+                rate = p.charge_power_w * k
+                t = min(h, (p.taper_start_soc - soc0) / rate)
+                ipad.soc = p.taper_start_soc if t < h else soc0 + rate * t  # reached the taper?
+                return t, p.charge_power_w * t / 3600.0
+            # Taper: P(soc) = a + b·soc (b < 0), d soc/dt = k·P, so u = soc + a/b decays as e^(k·b·t).
+            b = (p.taper_end_power_w - p.charge_power_w) / (1.0 - p.taper_start_soc)
+            a = p.charge_power_w - b * p.taper_start_soc
+            u0, u_full = soc0 + a / b, 1.0 + a / b
+            t_full = math.log(u_full / u0) / (k * b)
+            if h < t_full:
+                ipad.soc = min(u0 * math.exp(k * b * h) - a / b, 1.0)
+                return h, (ipad.soc - soc0) / k / 3600.0
+            ipad.soc, ipad.holding = 1.0, True  # full: from now on it waits for the resume threshold
+            return t_full, (1.0 - soc0) / k / 3600.0
         return self._idle(ipad, h)
 
-    def _idle(self, ipad: IPad, h: float) -> float:
-        """Self-discharge while not charging (mains off, or holding at full)."""
-        per_h = (self.params.self_discharge_per_h if ipad.standby_drain_per_day is None
-                 else ipad.standby_drain_per_day / 24.0)
-        ipad.soc = max(0.0, ipad.soc - per_h * h / 3600.0)
-        if ipad.holding and ipad.soc < self.params.resume_below_soc:
-            ipad.holding = False  # the top-up pulse starts with the next step
-        return (self.params.no_load_w if self.mains_on else 0.0) * h / 3600.0
+    def _idle(self, ipad: IPad, h: float) -> tuple[float, float]:
+        """Self-discharge while not charging (mains off, or holding at full), up to the moment a
+        full iPad falls below the resume threshold (then its top-up pulse starts)."""
+        per_s = (self.params.self_discharge_per_h if ipad.standby_drain_per_day is None
+                 else ipad.standby_drain_per_day / 24.0) / 3600.0
+        t = h
+        if ipad.holding and per_s > 0:
+            t = min(h, max(0.0, (ipad.soc - self.params.resume_below_soc) / per_s))
+        ipad.soc = max(0.0, ipad.soc - per_s * t)
+        if ipad.holding and t < h:
+            ipad.soc = min(ipad.soc, math.nextafter(self.params.resume_below_soc, 0.0))
+            ipad.holding = False  # the top-up pulse starts now
+        return t, (self.params.no_load_w if self.mains_on else 0.0) * t / 3600.0
 
     def _measure(self, rng: random.Random) -> float:
         draw = self.draw_w()
