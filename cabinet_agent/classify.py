@@ -286,12 +286,13 @@ class CabinetClassifier:
         (a meter channel stuck without an error: MaxGrmm/EF-PowerOcean-TcpModbus#34)."""
         moved = [s.power_w is not None and p is not None and p != s.power_w
                  for s, p in zip(self.slots, powers, strict=True)]
+        moved_count = sum(moved)
         frozen = []
         for i, (slot, power) in enumerate(zip(self.slots, powers, strict=True)):
             steady = power is not None and power == slot.power_w and power >= self.thresholds.charging_min_w
             if steady:
                 self._same_count[i] += 1
-                self._others_moved[i] |= any(m for j, m in enumerate(moved) if j != i)
+                self._others_moved[i] |= moved_count - moved[i] > 0  # another slot's reading moved
             else:
                 self._same_count[i] = 0
                 self._others_moved[i] = False

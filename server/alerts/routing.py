@@ -26,8 +26,18 @@ class Router:
         self._org = org
         self._school_alerts = frozenset(school_alerts)
         self._unrouted: set[str] = set()
+        # The organisation does not change while the collector runs: (site, to the school?) ->
+        # receivers, asked for every alert at every flush.
+        self._memo: dict[tuple[str, bool], list[Receiver]] = {}
 
     def receivers(self, labels: Mapping[str, str]) -> list[Receiver]:
+        key = (labels.get("site", ""), labels.get("alertname") in self._school_alerts)
+        found = self._memo.get(key)
+        if found is None:
+            found = self._memo[key] = self._receivers(labels)
+        return list(found)
+
+    def _receivers(self, labels: Mapping[str, str]) -> list[Receiver]:
         site = labels.get("site", "")
         if labels.get("alertname") in self._school_alerts:
             school = self._org.school(site)
