@@ -3,14 +3,16 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 
-.PHONY: help demo test test-unit lint schema system-deps clean bench bench-fleet
+.PHONY: help demo test test-explore test-unit lint schema system-deps clean bench bench-fleet bench-alerts
 
 help:
 	@echo "make demo   - run a simulated school (3 cabinets, agents, broker, server) on this machine"
 	@echo "make test   - install test dependencies (mosquitto, victoria-metrics, dev extras) and run all tests"
+	@echo "make test-explore - the property tests with 20x fresh examples (before resolving an issue)"
 	@echo "make lint   - ruff"
 	@echo "make bench  - agent poll cycle vs RTU wire time, RSS and CPU (docs/benchmarks.md)"
 	@echo "make bench-fleet - collector ingest vs ceiling, fleet capacity, alert tick, fault-to-webhook latency"
+	@echo "make bench-alerts - alert quality over a school term: recall, time to alert, false alerts"
 	@echo "make schema - regenerate docs/schema/v1 from the protocol models"
 
 $(BIN)/python:
@@ -41,6 +43,12 @@ lint: $(VENV)/.dev-installed
 test: system-deps $(VENV)/.dev-installed lint
 	$(BIN)/python -m pytest
 
+# Every property test with many fresh examples (20x its own number): run before resolving an issue.
+PROPERTY_TESTS = $(shell grep -rl "^from hypothesis" tests/unit)
+test-explore: $(VENV)/.dev-installed
+	HYPOTHESIS_PROFILE=explore-deep LADEWACHE_EXPLORE_FACTOR=$${LADEWACHE_EXPLORE_FACTOR:-20} \
+	  $(BIN)/python -m pytest -p no:cacheprovider -o timeout=1800 $(PROPERTY_TESTS)
+
 test-unit: $(VENV)/.dev-installed
 	$(BIN)/python -m pytest tests/unit
 
@@ -55,6 +63,10 @@ bench-fleet: system-deps $(VENV)/.dev-installed
 	$(BIN)/python bench/alert_tick.py
 	$(BIN)/python bench/fault_latency.py
 	$(BIN)/python bench/fleet_agents.py
+
+# Alert quality of the real classifier and rules over a simulated term (docs/benchmarks.md).
+bench-alerts: system-deps $(VENV)/.dev-installed
+	$(BIN)/python bench/alert_quality.py
 
 schema: $(VENV)/.demo-installed
 	$(BIN)/python -m cabinet_agent.protocol docs/schema/v1

@@ -1,0 +1,749 @@
+"""One cabinet of the alert-quality benchmark: simulator physics → ``CabinetReading`` →
+``CabinetClassifier`` → the agent's protocol messages, and a ledger of the ground truth.
+
+Physics is ``simulators.physics.SlotPhysics`` per slot, driven here instead of through
+``CabinetSim`` (which steps every slot every 30 s: ~1 ms per 16-slot cabinet and 10 simulated
+minutes, 20 minutes of CPU for the term). Each slot is advanced lazily to the moment something
+touches it; a slot that does not draw is advanced by one 30 s physics step, which measures its
+standby drain, and the rest of the interval is extrapolated linearly — unless a top-up would
+start within it, then physics steps the whole interval. Events follow ``CabinetSim._apply``: a
+take removes the iPad, a return brings it back ``drain`` lower and no longer holding.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+import random
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+
+from alert_quality_plan import ZONE, CabinetSpec, Incident
+
+from cabinet_agent.cabinet_model import LoadedCabinet
+from cabinet_agent.classify import CabinetClassifier
+from cabinet_agent.poller import CabinetReading
+from cabinet_agent.protocol import (
+    AgentStatus,
+    BirthMessage,
+    Certainty,
+    DeviceHealth,
+    DoorState,
+    EventMessage,
+    MainsState,
+    SlotInfo,
+    SlotState,
+    StateMessage,
+    StatusMessage,
+    TelemetryMessage,
+)
+from server.schoolcal import SchoolCalendar
+from simulators.physics import IPAD_9TH_GEN_WH, ChargerParams, IPad, SlotPhysics
+from simulators.scenario import EventKind, SchoolDay
+
+__all__ = ["CHECKS", "STEP_CHARGING", "STEP_EVENT", "STEP_QUIET", "CabinetRun", "Expectation",
+           "Ledger"]
+
+STEP_EVENT = 60.0  # first poll after a door event, an injected incident or a calendar moment
+STEP_CHARGING = 600.0  # while a slot charges (the taper below 5 W lasts ~20 min: seen twice)
+STEP_QUIET = 3600.0  # otherwise; a poll is added where each full iPad's next top-up begins
+REAL_CHARGE_BELOW = 0.93  # a charge that starts below this is not a top-up pulse (those start at 95 %)
+# Local times every cabinet polls at: morning check, school start, mains window, school end, return check.
+CHECKS = (time(7, 0), time(7, 30), time(15, 0), time(16, 0), time(16, 30))
+MORNING_CHECK, RETURN_CHECK = time(7, 0), time(16, 30)
+AMBIENT_C, HEATING_C_PER_W, TAU_S = 21.0, 0.02, 1800.0  # as simulators.cabinet.ClimateParams
+HOT_OFFSET_C = 21.0
+BROKEN_ERROR = "no response (timeout)"
+
+
+def _dt(t: float) -> datetime:
+    return datetime.fromtimestamp(t, UTC)
+
+
+def _local_ts(day: date, at: time) -> float:
+    return datetime.combine(day, at, tzinfo=ZONE).timestamp()
+
+
+@dataclass
+class Expectation:
+    """A condition some rule must report: ``knowable`` is when the hardware could first know it
+    (None: it cannot), ``end`` when it stopped being true."""
+
+    rule: str
+    site: str
+    cabinet: str
+    sub: str  # slot number, device name or ""
+    origin: str  # incident kind, or "forgotten" / "charging_at_check" (from the scenario)
+    hardware: str
+    start: float
+    end: float
+    knowable: float | None = None
+    why_not: str = ""
+    incident: int | None = None
+    # Not knowable, but shown: at the check the agent said "charged, probable" — the dashboard's
+    # and the digest's "not confirmed since …" list (power-only cabinets)
+    listed: bool = False
+    unjudged: bool = False  # … or said "cannot tell" (shown as such: agent started since)
+
+
+@dataclass
+class Ledger:
+    """Ground truth of one process: expectations, and intervals in which a rule's condition is
+    true (``(family, site, cabinet, sub) -> [[start, end], ...]``; end None while open)."""
+
+    expectations: list[Expectation] = field(default_factory=list)
+    intervals: dict[tuple[str, str, str, str], list[list[float | None]]] = field(default_factory=dict)
+
+    def open(self, family: str, site: str, cabinet: str, sub: str, t: float) -> None:
+        spans = self.intervals.setdefault((family, site, cabinet, sub), [])
+        if not spans or spans[-1][1] is not None:
+            spans.append([t, None])
+
+    def close(self, family: str, site: str, cabinet: str, sub: str, t: float) -> None:
+        spans = self.intervals.get((family, site, cabinet, sub))
+        if spans and spans[-1][1] is None:
+            spans[-1][1] = t
+
+    def span(self, family: str, site: str, cabinet: str, sub: str, start: float, end: float) -> None:
+        self.intervals.setdefault((family, site, cabinet, sub), []).append([start, end])
+
+
+class CabinetRun:
+    """A cabinet, its agent (classifier and message building as cabinet_agent/service.py does)
+    and its share of the ground truth."""
+
+    def __init__(self, spec: CabinetSpec, loaded: LoadedCabinet, calendar: SchoolCalendar,
+                 incidents: list[Incident], start: float, end: float, ledger: Ledger,
+                 return_checks: tuple[time, ...] = (RETURN_CHECK,)) -> None:
+        self.spec, self.loaded, self.calendar, self.ledger = spec, loaded, calendar, ledger
+        self.return_checks = return_checks
+        self.thresholds = loaded.model.effective_thresholds()
+        self.n = spec.slots
+        self.tags = {i: f"{spec.asset_prefix}{i:03d}" for i in range(1, self.n + 1)}
+        self.rng = random.Random(f"cabinet:{spec.seed}")
+        self.slots = [SlotPhysics(ChargerParams()) for _ in range(self.n)]
+        for i, slot in enumerate(self.slots):  # GUESS: the term starts with charged iPads
+            slot.insert(IPad(self.tags[i + 1], soc=min(1.0, self.rng.uniform(0.9, 1.05))))
+        self.slot_t = [start] * self.n
+        self.drain: dict[tuple[int, bool, bool], float] = {}  # (iPad, mains, broken) -> soc/s
+        self.away: dict[int, IPad] = {}
+        self.power_only = spec.kind == "power"
+        self.has_meter = spec.kind != "door"
+        self.presence = spec.kind == "presence"
+        self.scenario_door = False
+        self.forced_door = 0  # incidents holding the door open
+        self.door_truth = False
+        self.mains_on = True
+        self.hot = False
+        self.temp = AMBIENT_C
+        self.temp_t = start
+        self.dead: set[str] = set()
+        self.devices = list(loaded.model.devices)
+        self.meter_slots: dict[str, range] = {}
+        first = 0
+        for ref, width in loaded.slot_refs:
+            self.meter_slots[ref.device] = range(first, first + width)
+            first += width
+        signals = loaded.model.signals
+        self.io_device = signals.door.split(".")[0] if signals.door else None
+        self.climate_device = signals.temperature.split(".")[0] if signals.temperature else None
+        # agent
+        self.down = False
+        self.down_until = start
+        self.booted_at = start
+        self.boot_id = ""
+        self.seq = 0
+        self.will: StatusMessage | None = None
+        self.classifier: CabinetClassifier | None = None
+        self.first_poll = True
+        self.polls = 0
+        self.polls_by_phase: dict[str, int] = {}
+        self.phase = "event"  # why the next poll is due: an event mark, a charge, or neither
+        self.last_poll = start
+        self.sensing = loaded.sensing(self.thresholds)
+        # truth per slot
+        self.episode: list[tuple[float, float] | None] = [None] * self.n  # (start, soc) of a charge
+        self.take_abrupt: dict[int, tuple[float, bool]] = {}  # slot -> (take time, drawing >= 5 W)
+        self.forgotten: dict[int, Expectation] = {}  # open not-returned episodes by slot
+        self.full_charges: dict[int, int] = {}  # id(IPad) -> charges the agent measured a taper of
+        self.worn: dict[int, tuple[Expectation, int]] = {}  # id(IPad) -> (expectation, charges then)
+        self.broken: dict[int, tuple[IPad, Expectation | None]] = {}  # slot -> (iPad, presence exp.)
+        self.overpower: dict[int, Expectation] = {}
+        self.too_long: dict[int, list[Expectation]] = {}
+        self.events = self._plan(incidents, start, end)
+        self.cursor = 0
+        self.marks = sorted({t for t, _, kind, _ in self.events if kind not in ("take", "return")})
+
+    # -- plan ------------------------------------------------------------------------------------
+    def _plan(self, incidents: list[Incident], start: float, end: float
+              ) -> list[tuple[float, int, str, object]]:
+        events: list[tuple[float, int, str, object]] = []
+        scenario = SchoolDay(self.spec.seed, self.n)
+        day = _dt(start).astimezone(ZONE).date()
+        last = _dt(end).astimezone(ZONE).date()
+        while day <= last:
+            for at in (*CHECKS, *self.return_checks):
+                events.append((_local_ts(day, at), 0, "mark", at))
+            if self.calendar.is_school_day(day):  # SchoolDay knows weekends only
+                one_to_one = self.spec.policy == "one_to_one"
+                for e in scenario.plan(day, ZONE):
+                    t = e.at.timestamp()
+                    if e.kind is EventKind.DOOR:
+                        events.append((t, 1, "door", bool(e.door_open)))
+                    elif one_to_one:
+                        # Pupils bring their own iPad in the morning and take it home after
+                        # lessons: SchoolDay's take becomes the deposit (10 % forget it at home).
+                        if e.kind is EventKind.TAKE:
+                            drain = self.rng.uniform(*scenario.drain)
+                            events.append((t, 2, "return", (e.slot, drain)))
+                        else:
+                            events.append((t, 2, "take", e.slot))
+                    elif e.kind is EventKind.TAKE:
+                        events.append((t, 2, "take", e.slot))
+                    else:
+                        events.append((t, 2, "return", (e.slot, e.drain)))
+            day += timedelta(days=1)
+        for incident in incidents:
+            # a poll just before, so that rules that compare readings have a fresh one
+            events.append((incident.start.timestamp() - STEP_EVENT, 0, "mark", None))
+            events.append((incident.start.timestamp(), 3, "start", incident))
+            events.append((incident.end.timestamp(), 3, "end", incident))
+        events = [e for e in events if start <= e[0] < end]
+        events.sort(key=lambda e: (e[0], e[1]))
+        return events
+
+    # -- physics ---------------------------------------------------------------------------------
+    def _advance_slot(self, i: int, t: float) -> None:
+        dt = t - self.slot_t[i]
+        if dt <= 0:
+            return
+        self.slot_t[i] = t
+        slot = self.slots[i]
+        ipad = slot.ipad
+        if ipad is None:
+            return  # an empty charger: nothing to integrate; the reading is measured at the poll
+        if slot.charging or dt <= 30.0:
+            slot.step(dt, self.rng)
+            return
+        key = (id(ipad), slot.mains_on, ipad.broken)
+        rate = self.drain.get(key)
+        if rate is None:  # physics measures this iPad's standby drain once (30 s step)
+            before = ipad.soc
+            slot.step(30.0, self.rng)
+            if slot.charging:  # a top-up began within the first step
+                slot.step(dt - 30.0, self.rng)
+                return
+            rate = self.drain[key] = (before - ipad.soc) / 30.0
+            dt -= 30.0
+        after = ipad.soc - rate * dt
+        if ipad.holding and after <= slot.params.resume_below_soc + 0.002:
+            slot.step(dt, self.rng)  # the top-up starts in this interval: physics decides when
+        else:
+            ipad.soc = max(0.0, after)
+
+    def _advance_all(self, t: float) -> None:
+        for i in range(self.n):
+            self._advance_slot(i, t)
+
+    def _set_door(self, t: float) -> None:
+        now_open = self.scenario_door or self.forced_door > 0
+        if now_open != self.door_truth:
+            self.door_truth = now_open
+            (self.ledger.open if now_open else self.ledger.close)("door", self.spec.site,
+                                                                 self.spec.cabinet, "", t)
+
+    def _apply(self, t: float, kind: str, arg: object) -> list[StatusMessage]:
+        """One planned event at ``t``; returns a Last Will if the agent went away."""
+        if kind == "door":
+            self.scenario_door = bool(arg)
+            self._set_door(t)
+        elif kind == "take":
+            slot = int(arg)  # type: ignore[call-overload]
+            i = slot - 1
+            self._advance_slot(i, t)
+            physics = self.slots[i]
+            if physics.ipad is not None:
+                drawing = physics.charging and physics.draw_w() >= self.thresholds.removal_drop_w
+                # Seen leaving only if the agent saw it charge (a pulse that began since the last
+                # poll and ended with the take is invisible to it).
+                seen = (self.classifier is not None and not self.down
+                        and self.classifier.states()[i] is SlotState.CHARGING)
+                self.take_abrupt[slot] = (t, drawing and seen)
+                self.away[slot] = physics.remove()
+                self._end_episode(i, t)
+        elif kind == "return":
+            slot, drain = arg  # type: ignore[misc]
+            i = slot - 1
+            self._advance_slot(i, t)
+            physics = self.slots[i]
+            if slot in self.away and physics.ipad is None:
+                ipad = self.away.pop(slot)
+                ipad.soc = max(min(ipad.soc, 0.05), ipad.soc - drain)  # CabinetSim._apply
+                ipad.holding = False
+                physics.insert(ipad)
+                if physics.charging:
+                    self.episode[i] = (t, ipad.soc)
+        elif kind == "start":
+            return self._start(t, arg)  # type: ignore[arg-type]
+        elif kind == "end":
+            self._end(t, arg)  # type: ignore[arg-type]
+        return []
+
+    def _end_episode(self, i: int, t: float) -> None:
+        episode = self.episode[i]
+        if episode is None:
+            return
+        self.episode[i] = None
+        for exp in self.too_long.pop(i + 1, []):
+            exp.end = t
+            if exp.knowable is not None and exp.knowable > t:  # taken out before it was too long
+                exp.knowable, exp.why_not = None, "the charge ended before it was too long"
+        self.ledger.close("too_long", self.spec.site, self.spec.cabinet, str(i + 1), t)
+        self.ledger.close("not_charged", self.spec.site, self.spec.cabinet, str(i + 1), t)
+
+    def _measured_charge(self, slot: int, t: float) -> None:
+        """The agent reported a full charge with its taper energy: what battery ageing compares.
+        A worn battery is knowable once its baseline and recent medians exist (5 + 5 measured
+        charges, AgeingPolicy) and three of the recent ones are worn (the median moves)."""
+        ipad = self.slots[slot - 1].ipad
+        if ipad is None:
+            return
+        key = id(ipad)
+        count = self.full_charges[key] = self.full_charges.get(key, 0) + 1
+        worn = self.worn.get(key)
+        if worn is not None and worn[0].knowable is None and count - worn[1] >= 3 and count >= 10:
+            worn[0].knowable = t
+
+    # -- incidents -------------------------------------------------------------------------------
+    def _expect(self, rule: str, incident: Incident, t: float, sub: str = "",
+                knowable: float | None = None, why_not: str = "") -> Expectation:
+        exp = Expectation(rule, self.spec.site, self.spec.cabinet, sub, incident.kind,
+                          self.spec.kind, t, incident.end.timestamp(), knowable, why_not, incident.id)
+        self.ledger.expectations.append(exp)
+        return exp
+
+    def _charging_slot(self, below: float, planned: int | None) -> int | None:
+        for i, slot in enumerate(self.slots):
+            if slot.charging and slot.ipad is not None and slot.ipad.soc < below:
+                return i + 1
+        if planned is not None and self.slots[planned - 1].ipad is not None:
+            return planned
+        return None
+
+    def _start(self, t: float, inc: Incident) -> list[StatusMessage]:
+        site, cab, kind = self.spec.site, self.spec.cabinet, inc.kind
+        led = self.ledger
+        if kind in ("door_left_open", "door_after_hours"):
+            self.forced_door += 1
+            self._set_door(t)
+            self._expect("door_open", inc, t, knowable=t)
+            if kind == "door_after_hours":
+                self._expect("door_open_after_hours", inc, t, knowable=t)
+        elif kind == "agent_offline":
+            led.span("offline", site, cab, "", t, inc.end.timestamp())
+            self._expect("cabinet_offline", inc, t, knowable=t)
+            self.down_until = max(self.down_until, inc.end.timestamp())
+            if not self.down and self.will is not None:
+                self.down = True
+                return [self.will]
+        elif kind == "device_dead":
+            assert inc.device is not None
+            self._advance_all(t)
+            self.dead.add(inc.device)
+            led.span("device", site, cab, inc.device, t, inc.end.timestamp())
+            self._expect("device_fault", inc, t, inc.device, knowable=t)
+        elif kind == "mains_off":
+            self._advance_all(t)
+            self.mains_on = False
+            for slot in self.slots:
+                slot.set_mains(False)
+            led.span("mains", site, cab, "", t, inc.end.timestamp())
+            self._expect("mains_lost", inc, t, knowable=t)
+        elif kind == "over_temperature":
+            self.hot = True
+            led.span("hot", site, cab, "", t, inc.end.timestamp())
+            self._expect("over_temperature", inc, t, knowable=t)
+            self._expect("temperature_rise", inc, t, knowable=t)
+        elif kind in ("charger_dies", "overpower", "battery_fault"):
+            self._advance_all(t)
+            below = 0.7 if kind == "overpower" else REAL_CHARGE_BELOW
+            slot = self._charging_slot(below, inc.slot)
+            self._slot_incident(t, inc, slot)
+        elif kind == "late_return":
+            self._late_return(t, inc)
+        elif kind == "battery_wear":
+            slot = inc.slot or 1
+            physics = self.slots[slot - 1]
+            ipad = physics.ipad or self.away.get(slot)
+            exp = self._expect("battery_worn", inc, t, str(slot))
+            if ipad is None or not self.has_meter:
+                exp.why_not = "no slot meter" if not self.has_meter else "no iPad"
+                return []
+            self._advance_slot(slot - 1, t)
+            ipad.health = 0.7
+            led.span("worn", site, cab, str(slot), t, inc.end.timestamp())
+            self.worn[id(ipad)] = (exp, self.full_charges.get(id(ipad), 0))
+        return []
+
+    def _slot_incident(self, t: float, inc: Incident, slot: int | None) -> None:
+        site, cab, kind = self.spec.site, self.spec.cabinet, inc.kind
+        rules = {"charger_dies": ("ipad_not_charging",), "overpower": ("slot_overpower",),
+                 "battery_fault": ("charging_too_long",)}[kind]
+        if slot is None:
+            for rule in rules:
+                self._expect(rule, inc, t, "", why_not="no iPad in the cabinet")
+            return
+        i = slot - 1
+        physics = self.slots[i]
+        ipad = physics.ipad
+        assert ipad is not None
+        sub = str(slot)
+        if kind == "charger_dies":
+            drawing = physics.charging and physics.draw_w() >= self.thresholds.removal_drop_w
+            ipad.broken = True
+            self._end_episode(i, t)
+            self.ledger.span("broken", site, cab, sub, t, inc.end.timestamp())
+            if self.presence:
+                exp = self._expect("ipad_not_charging", inc, t, sub,
+                                   why_not="repaired before the iPad needed to draw")
+                self.broken[slot] = (ipad, exp)
+            else:
+                self.broken[slot] = (ipad, None)
+                why = "no slot meter" if not self.has_meter else \
+                    "power-only: a silent charger looks like a full iPad"
+                if self.has_meter and drawing:
+                    # The abrupt stop looks like a removal: the return check reports it.
+                    exp = self._expect("ipad_not_returned", inc, t, sub)
+                    check = self._next_check(t, self.return_checks)
+                    if check is not None and check < inc.end.timestamp():
+                        exp.knowable = check
+                    else:
+                        exp.why_not = "repaired before the next return check"
+                else:
+                    self._expect("ipad_not_charging", inc, t, sub, why_not=why)
+        elif kind == "overpower":
+            physics.params = ChargerParams(charge_power_w=36.0)  # a wrong, too strong charger
+            physics.power_w = physics.draw_w()
+            exp = self._expect("slot_overpower", inc, t, sub, why_not="never drew above the rating")
+            if not self.has_meter:
+                exp.why_not = "no slot meter"
+            else:
+                self.overpower[slot] = exp
+        else:  # battery_fault: the battery never gets full
+            episode = self.episode[i]
+            ipad.capacity_wh = 400.0
+            for rule in rules:
+                exp = self._expect(rule, inc, t, sub)
+                if not self.has_meter:
+                    exp.why_not = "no slot meter"
+                elif episode is None:
+                    exp.why_not = "not charging"
+                else:
+                    exp.knowable = episode[0] + self.thresholds.max_charge_s
+                    self.too_long.setdefault(slot, []).append(exp)
+            if episode is not None and self.has_meter:
+                self.ledger.open("too_long", site, cab, sub, episode[0] + self.thresholds.max_charge_s)
+
+    def _late_return(self, t: float, inc: Incident) -> None:
+        slot = inc.slot or 1
+        i = slot - 1
+        self._advance_slot(i, t)
+        physics = self.slots[i]
+        ipad = physics.ipad
+        if ipad is not None:
+            physics.remove()
+            self._end_episode(i, t)
+        else:
+            ipad = self.away.pop(slot, None)
+        if ipad is None:
+            return
+        self.forced_door += 1  # the caretaker opens the cabinet for two minutes
+        self._set_door(t)
+        self.events.insert(bisect.bisect(self.events, (t + 120, 9)), (t + 120, 9, "close", None))
+        ipad.soc, ipad.holding = 0.10, False
+        physics.insert(ipad)
+        self.episode[i] = (t, ipad.soc)
+        self.marks.append(t + 120)
+        self.marks.sort()
+
+    def _end(self, t: float, inc: Incident) -> None:
+        site, cab, kind = self.spec.site, self.spec.cabinet, inc.kind
+        if kind in ("door_left_open", "door_after_hours"):
+            self.forced_door -= 1
+            self._set_door(t)
+        elif kind == "device_dead":
+            self._advance_all(t)
+            self.dead.discard(inc.device or "")
+        elif kind == "mains_off":
+            self._advance_all(t)
+            self.mains_on = True
+            for slot in self.slots:
+                slot.set_mains(True)
+        elif kind == "over_temperature":
+            self.hot = False
+        elif kind == "charger_dies":
+            for slot, (ipad, _) in list(self.broken.items()):
+                self._advance_all(t)
+                ipad.broken = False
+                del self.broken[slot]
+                self.ledger.close("broken_idle", site, cab, str(slot), t)
+        elif kind == "overpower":
+            for slot in list(self.overpower):
+                self._advance_slot(slot - 1, t)
+                self.slots[slot - 1].params = ChargerParams()
+                del self.overpower[slot]
+                self.ledger.close("overpower", site, cab, str(slot), t)
+        elif kind == "battery_fault":
+            for slot in range(1, self.n + 1):
+                ipad = self.slots[slot - 1].ipad or self.away.get(slot)
+                if ipad is not None and ipad.capacity_wh == 400.0:
+                    self._advance_slot(slot - 1, t)
+                    ipad.capacity_wh = IPAD_9TH_GEN_WH
+
+    def _next_check(self, t: float, times: tuple[time, ...]) -> float | None:
+        day = _dt(t).astimezone(ZONE).date()
+        for _ in range(30):
+            if self.calendar.is_school_day(day):
+                for at in sorted(times):
+                    moment = _local_ts(day, at)
+                    if moment >= t:
+                        return moment
+            day += timedelta(days=1)
+        return None
+
+    # -- the agent -------------------------------------------------------------------------------
+    def _env(self, t: float) -> dict[str, object]:
+        self.seq += 1
+        return {"v": 1, "site": self.spec.site, "cabinet": self.spec.cabinet,
+                "boot_id": self.boot_id, "seq": self.seq, "ts": _dt(t), "clock_synced": True}
+
+    def boot(self, t: float) -> list[object]:
+        """A (re)start of the agent: a new boot id and a classifier that knows nothing yet."""
+        self.boot_id = uuid.UUID(int=random.Random(f"{self.spec.seed}:{t}").getrandbits(128)).hex
+        self.booted_at = t  # a restarted agent has no evidence from before: its silence counts anew
+        self.seq = -1
+        self.classifier = CabinetClassifier(self.n, self.thresholds, asset_tags=dict(self.tags))
+        self.first_poll = True
+        self.down = False
+        # As service.py: the Will is registered at connect (its seq from then), then status, birth.
+        self.will = StatusMessage(**self._env(t), status=AgentStatus.OFFLINE,  # type: ignore[arg-type]
+                                  reason="connection lost (Last Will)")
+        status = StatusMessage(**self._env(t), status=AgentStatus.ONLINE)  # type: ignore[arg-type]
+        birth = BirthMessage(
+            **self._env(t), agent_version="bench", config_hash="0" * 8,  # type: ignore[arg-type]
+            cabinet_model=self.loaded.model.name, slot_count=self.n,
+            slots=[SlotInfo(slot=i, asset_tag=self.tags[i]) for i in range(1, self.n + 1)],
+            poll_interval_s=STEP_EVENT, telemetry_interval_s=STEP_QUIET, sensing=self.sensing)
+        return [status, birth]
+
+    def next_time(self, t: float) -> float:
+        """The next poll: the next event mark or predicted top-up, else the step's grid.
+
+        While a slot charges (to the end of the charge: its taper is what battery ageing
+        measures), the cabinet is polled every ``STEP_CHARGING``. Otherwise it is quiet and polled
+        every ``STEP_QUIET`` — and at the moment physics says each full iPad's next top-up begins
+        (plus a minute), so that no pulse (about half an hour) goes unseen."""
+        step = STEP_QUIET
+        pulse_at = math.inf
+        for i, slot in enumerate(self.slots):
+            ipad = slot.ipad
+            if slot.charging:
+                episode = self.episode[i]
+                if episode is None or episode[1] < REAL_CHARGE_BELOW:
+                    step = STEP_CHARGING  # a charge: to its end
+                    break
+                continue  # a top-up pulse: seen by the poll at its predicted start
+            if ipad is not None and ipad.holding and slot.mains_on and not ipad.broken:
+                per_day = (ipad.standby_drain_per_day if ipad.standby_drain_per_day is not None
+                           else slot.params.self_discharge_per_h * 24)
+                if per_day > 0:
+                    lead = (ipad.soc - slot.params.resume_below_soc) / per_day * 86400.0
+                    pulse_at = min(pulse_at, max(self.slot_t[i], t) + max(lead, 0.0) + STEP_EVENT)
+        grid = (math.floor(t / step) + 1) * step
+        self.phase = "charging" if step == STEP_CHARGING else "quiet"
+        if t < pulse_at < grid:
+            grid = math.ceil(pulse_at / STEP_EVENT) * STEP_EVENT
+            self.phase = "pulse"
+        k = bisect.bisect_right(self.marks, t)
+        if k < len(self.marks):
+            mark = math.ceil(self.marks[k] / STEP_EVENT) * STEP_EVENT
+            if t < mark < grid:
+                self.phase = "event"
+                return mark
+        return grid
+
+    def advance(self, t: float) -> list[object]:
+        """Apply every planned event up to ``t`` (inclusive)."""
+        out: list[object] = []
+        events = self.events
+        while self.cursor < len(events) and events[self.cursor][0] <= t:
+            et, _, kind, arg = events[self.cursor]
+            self.cursor += 1
+            if kind == "close":
+                self.forced_door -= 1
+                self._set_door(et)
+            elif kind != "mark":
+                out.extend(self._apply(et, kind, arg))
+        if self.down and t >= self.down_until:
+            out.extend(self.boot(t))
+        return out
+
+    def poll(self, t: float) -> list[object]:
+        """Everything the agent publishes at ``t``, after the physics caught up."""
+        out = self.advance(t)
+        self._advance_all(t)
+        if self.down or self.classifier is None:
+            self._truth(t)
+            return out
+        for slot in self.slots:
+            if not slot.charging:
+                slot.step(0.0, self.rng)  # a fresh reading (the fast path integrates no power)
+        total = sum(s.power_w for s in self.slots)
+        dt = t - self.temp_t
+        goal = AMBIENT_C + HEATING_C_PER_W * total
+        self.temp = goal + (self.temp - goal) * math.exp(-dt / TAU_S)
+        self.temp_t = t
+        reading = self._reading(t)
+        now = _dt(t)
+        c = self.classifier
+        changes = c.update(reading, now)
+        self.polls += 1
+        self.polls_by_phase[self.phase] = self.polls_by_phase.get(self.phase, 0) + 1
+        for change in changes:
+            session = change.session
+            if session is not None and session.taper_wh is not None and change.slot is not None:
+                self._measured_charge(change.slot, t)
+            out.append(EventMessage(**self._env(t), event=change.kind, slot=change.slot,  # type: ignore[arg-type]
+                                    device=change.device, old=change.old, new=change.new,
+                                    power_w=change.power_w, detail=change.detail, door=change.door,
+                                    session=change.session))
+        if changes or self.first_poll or c.evidence_changed:
+            out.append(StateMessage(**self._env(t), slots=c.snapshots(), door=c.door,  # type: ignore[arg-type]
+                                    temperature_c=c.temperature_c, mains=c.mains,
+                                    devices=list(c.devices)))
+        self.first_poll = False
+        out.append(TelemetryMessage(
+            **self._env(t), power_w=list(reading.slot_power), states=c.states(),  # type: ignore[arg-type]
+            certainty=c.certainties(), temperature_c=reading.temperature_c, door=reading.door,
+            mains=reading.mains, devices=list(reading.devices), poll_ms=0.0, outbox_queued=0,
+            outbox_dropped=0))
+        self._truth(t)
+        self.last_poll = t
+        return out
+
+    def _reading(self, t: float) -> CabinetReading:
+        dead = self.dead
+        power: list[float | None]
+        if self.has_meter:
+            power = [s.power_w for s in self.slots]
+            for device in dead:
+                for i in self.meter_slots.get(device, ()):
+                    power[i] = None
+        else:
+            power = [None] * self.n
+        io_ok = self.io_device not in dead
+        door = (DoorState.OPEN if self.door_truth else DoorState.CLOSED) if io_ok else DoorState.UNKNOWN
+        mains = (MainsState.ON if self.mains_on else MainsState.OFF) if io_ok else MainsState.UNKNOWN
+        temp: float | None = round(self.temp + (HOT_OFFSET_C if self.hot else 0.0), 1)
+        if self.climate_device in dead:
+            temp = None
+        devices = tuple(DeviceHealth(name=d, ok=d not in dead, error=BROKEN_ERROR if d in dead else None)
+                        for d in self.devices)
+        presence = tuple(s.ipad is not None for s in self.slots) if self.presence else None
+        return CabinetReading(tuple(power), door, mains, temp, devices, 0.0, presence=presence)
+
+    # -- ground truth at a poll ------------------------------------------------------------------
+    def _truth(self, t: float) -> None:
+        site, cab, led = self.spec.site, self.spec.cabinet, self.ledger
+        for i, slot in enumerate(self.slots):
+            if slot.charging:
+                if self.episode[i] is None and slot.ipad is not None:
+                    self.episode[i] = (t, slot.ipad.soc)
+            elif self.episode[i] is not None:
+                self._end_episode(i, t)
+        for slot, (ipad, exp) in self.broken.items():
+            physics = self.slots[slot - 1]
+            should = (physics.ipad is ipad and physics.mains_on
+                      and (not ipad.holding or ipad.soc < physics.params.resume_below_soc))
+            if should:
+                led.open("broken_idle", site, cab, str(slot), t)
+                if exp is not None and exp.knowable is None:
+                    exp.knowable, exp.why_not = t, ""
+            else:
+                led.close("broken_idle", site, cab, str(slot), t)
+        for slot, exp in self.overpower.items():
+            if self.slots[slot - 1].draw_w() > self.thresholds.rating_w:
+                led.open("overpower", site, cab, str(slot), t)
+                if exp.knowable is None:
+                    exp.knowable, exp.why_not = t, ""
+            else:
+                led.close("overpower", site, cab, str(slot), t)
+        for slot, exp in list(self.forgotten.items()):
+            if self.slots[slot - 1].ipad is not None:
+                exp.end = t
+                del self.forgotten[slot]
+                led.close("not_returned", site, cab, str(slot), t)
+        # A full iPad taken unseen is knowable at the first return check after the evidence
+        # window has passed (the agent's verdict is "gone now", not "gone at an earlier check"):
+        # _return_check decides.
+        local = _dt(t).astimezone(ZONE)
+        if local.second == 0 and self.calendar.is_school_day(local.date()):
+            if local.time() in self.return_checks:
+                self._return_check(t)
+            if local.time() == MORNING_CHECK:
+                self._morning_check(t)
+
+    def _return_check(self, t: float) -> None:
+        site, cab = self.spec.site, self.spec.cabinet
+        window = self.thresholds.evidence_window_s
+        for i, slot in enumerate(self.slots):
+            number = i + 1
+            if slot.ipad is not None:
+                continue
+            exp = self.forgotten.get(number)
+            if exp is None:
+                exp = Expectation("ipad_not_returned", site, cab, str(number), "forgotten",
+                                  self.spec.kind, t, t)
+                self.forgotten[number] = exp
+                self.ledger.expectations.append(exp)
+                self.ledger.open("not_returned", site, cab, str(number), t)
+            if exp.knowable is not None:
+                continue
+            taken, abrupt = self.take_abrupt.get(number, (t, False))
+            if self.booted_at > taken:  # the agent restarted since: what it saw then is gone
+                taken, abrupt = self.booted_at, False
+            meter_dead = any(i in self.meter_slots.get(d, ()) for d in self.dead)
+            if not self.has_meter:
+                exp.why_not = "no slot meter"
+            elif self.down:
+                exp.why_not = "agent away at the check: its state is stale (cabinet_offline)"
+            elif meter_dead:
+                exp.why_not = "slot meter dead at the check (device_fault)"
+            elif self.presence or abrupt or t - taken >= window:
+                exp.knowable, exp.why_not = t, ""
+            else:
+                exp.why_not = "power-only: taken while silent (full), evidence window not passed"
+                c = self.classifier
+                if c is not None:
+                    certainty = c.certainties()[i]
+                    exp.listed |= (c.states()[i] is SlotState.CHARGED
+                                   and certainty is Certainty.PROBABLE)
+                    exp.unjudged |= certainty is Certainty.CANNOT_TELL
+
+    def _morning_check(self, t: float) -> None:
+        site, cab = self.spec.site, self.spec.cabinet
+        for i, slot in enumerate(self.slots):
+            episode = self.episode[i]
+            if not slot.charging or episode is None or episode[1] >= REAL_CHARGE_BELOW or \
+                    episode[0] > t or (slot.ipad is not None and slot.ipad.capacity_wh == 400.0):
+                continue
+            exp = Expectation("ipad_not_charged", site, cab, str(i + 1), "charging_at_check",
+                              self.spec.kind, t, t + 3 * 3600)
+            if self.has_meter:
+                exp.knowable = t
+            else:
+                exp.why_not = "no slot meter"
+            self.ledger.expectations.append(exp)
+            self.ledger.open("not_charged", site, cab, str(i + 1), t)
+
