@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from simulators.demo_org import PRESENCE_CABINET, SITE
-from tests.browser.test_web_dashboard import ARGS, ARTIFACTS, CHROMIUM
+from tests.browser.conftest import ARTIFACTS
 from tests.support.procs import ManagedProcess, console_script
 
 pytestmark = pytest.mark.integration
@@ -60,19 +60,6 @@ def demo(tmp_path: Path) -> Iterator[RunningDemo]:
     finally:
         process.signal(signal.SIGINT)
         assert process.proc.wait(60) == 0, process.output()
-
-
-@pytest.fixture
-def browser() -> Iterator[Any]:
-    """Debian's chromium, launched as test_web_dashboard.py does (never `playwright install`)."""
-    if not CHROMIUM.exists():
-        pytest.fail("chromium is missing: `make test` installs it (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        yield browser
-        browser.close()
 
 
 def _post(url: str, body: dict[str, Any]) -> None:

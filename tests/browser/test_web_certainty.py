@@ -32,7 +32,7 @@ from cabinet_agent.protocol import (
     encode,
     topic_for,
 )
-from tests.browser.test_web_dashboard import ARGS, ARTIFACTS, CHROMIUM
+from tests.browser.conftest import ARTIFACTS
 from tests.support.api_auth import ADMIN, ADMIN_PASSWORD, admin_token, api_get
 from tests.support.procs import ManagedProcess, console_script, wait_until
 from tests.support.services import Broker
@@ -118,57 +118,48 @@ def _overflow(page: Any, selector: str) -> dict[str, float]:
 
 
 def test_a_probable_slot_on_a_phone(server: tuple[str, str], publish: Callable[[Any], None],
-                                    broker: Broker) -> None:
-    if not CHROMIUM.exists():
-        pytest.fail("chromium is missing: `make test` installs it (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
+                                    broker: Broker, browser: Any) -> None:
     http, token = server
     _power_only_cabinet(publish)
     wait_until(lambda: any(s["certainty"] == "probable"
                            for c in api_get(f"{http}/api/fleet", token)["cabinets"]
                            for s in c["slots"]), 30, "the probable slot at the server")
     ARTIFACTS.mkdir(exist_ok=True)
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 375, "height": 812}, device_scale_factor=2)
-            page.set_default_timeout(15_000)
-            page.goto(http + "/login")
-            page.fill("input[name=name]", ADMIN)
-            page.fill("input[name=password]", ADMIN_PASSWORD)
-            page.click("button[type=submit]")
-            page.wait_for_selector("table.overview")
-            row = page.locator(f"tr[data-cabinet='{SITE}/{CABINET}']")
-            assert "nur Strom" in row.inner_text()  # the power-only marker in the overview
-            page.screenshot(path=str(ARTIFACTS / "web-certainty-overview-375.png"), full_page=True)
+    page = browser.new_page(viewport={"width": 375, "height": 812}, device_scale_factor=2)
+    page.set_default_timeout(15_000)
+    page.goto(http + "/login")
+    page.fill("input[name=name]", ADMIN)
+    page.fill("input[name=password]", ADMIN_PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_selector("table.overview")
+    row = page.locator(f"tr[data-cabinet='{SITE}/{CABINET}']")
+    assert "nur Strom" in row.inner_text()  # the power-only marker in the overview
+    page.screenshot(path=str(ARTIFACTS / "web-certainty-overview-375.png"), full_page=True)
 
-            page.goto(f"{http}/cabinets/{SITE}/{CABINET}")
-            page.wait_for_selector(".slots .slot")
-            tile = page.locator(".slots .slot[data-slot='1']")
-            assert tile.get_attribute("data-certainty") == "probable"
-            assert tile.locator(".cert-mark").inner_text() == "≈"
-            assert tile.locator(".cert-mark").is_visible()
-            assert re.search(SINCE_RE, tile.inner_text().replace("\n", " "))
-            assert page.locator(".slots .slot[data-slot='4'] .cert-mark").inner_text() == "?"
-            assert page.locator(".slots .slot[data-slot='2'] .cert-mark").count() == 0
-            notice = page.locator("p.notice.power-only").inner_text()
-            assert "Dieser Schrank misst nur Strom" in notice and "(bis zu 5 Tage)" in notice
-            (item,) = page.locator(".unconfirmed-list li").all_inner_texts()
-            assert item.startswith("Raum 12 · Fach 1 · GS-PARK-0001") and re.search(SINCE_RE, item)
+    page.goto(f"{http}/cabinets/{SITE}/{CABINET}")
+    page.wait_for_selector(".slots .slot")
+    tile = page.locator(".slots .slot[data-slot='1']")
+    assert tile.get_attribute("data-certainty") == "probable"
+    assert tile.locator(".cert-mark").inner_text() == "≈"
+    assert tile.locator(".cert-mark").is_visible()
+    assert re.search(SINCE_RE, tile.inner_text().replace("\n", " "))
+    assert page.locator(".slots .slot[data-slot='4'] .cert-mark").inner_text() == "?"
+    assert page.locator(".slots .slot[data-slot='2'] .cert-mark").count() == 0
+    notice = page.locator("p.notice.power-only").inner_text()
+    assert "Dieser Schrank misst nur Strom" in notice and "(bis zu 5 Tage)" in notice
+    (item,) = page.locator(".unconfirmed-list li").all_inner_texts()
+    assert item.startswith("Raum 12 · Fach 1 · GS-PARK-0001") and re.search(SINCE_RE, item)
 
-            page.screenshot(path=str(ARTIFACTS / "web-certainty-cabinet-375.png"), full_page=True)
-            page.screenshot(path=str(ARTIFACTS / "web-certainty-cabinet-375-top.png"))
-            page.locator("section.unconfirmed-list").screenshot(
-                path=str(ARTIFACTS / "web-certainty-unconfirmed-375.png"))
-            sizes = _overflow(page, ".slots")
-            assert sizes["scroll"] <= sizes["client"], sizes  # the grid does not scroll sideways
-            assert sizes["right"] <= sizes["viewport"], sizes  # no tile leaves the screen
-            assert sizes["page"] <= sizes["viewport"], sizes  # nor does the page
+    page.screenshot(path=str(ARTIFACTS / "web-certainty-cabinet-375.png"), full_page=True)
+    page.screenshot(path=str(ARTIFACTS / "web-certainty-cabinet-375-top.png"))
+    page.locator("section.unconfirmed-list").screenshot(
+        path=str(ARTIFACTS / "web-certainty-unconfirmed-375.png"))
+    sizes = _overflow(page, ".slots")
+    assert sizes["scroll"] <= sizes["client"], sizes  # the grid does not scroll sideways
+    assert sizes["right"] <= sizes["viewport"], sizes  # no tile leaves the screen
+    assert sizes["page"] <= sizes["viewport"], sizes  # nor does the page
 
-            page.click(".slots .slot[data-slot='1']")
-            page.wait_for_selector("dd.last-draw")
-            assert re.search(r"\d{4}, \d\d:\d\d Uhr", page.inner_text("dd.unseen-since"))
-            page.screenshot(path=str(ARTIFACTS / "web-certainty-slot-375.png"), full_page=True)
-        finally:
-            browser.close()
+    page.click(".slots .slot[data-slot='1']")
+    page.wait_for_selector("dd.last-draw")
+    assert re.search(r"\d{4}, \d\d:\d\d Uhr", page.inner_text("dd.unseen-since"))
+    page.screenshot(path=str(ARTIFACTS / "web-certainty-slot-375.png"), full_page=True)

@@ -13,16 +13,13 @@ from typing import Any
 
 import pytest
 
+from tests.browser.conftest import ARTIFACTS
 from tests.support.api_auth import ADMIN, ADMIN_PASSWORD, admin_token, api_get
 from tests.support.procs import ManagedProcess, console_script, wait_until
 from tests.support.services import Broker
 
 pytestmark = pytest.mark.integration
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 SITE, CABINET = "gs-park", "k1"
 
 
@@ -79,18 +76,6 @@ def school(tmp_path: Path, broker: Broker) -> Iterator[School]:
     finally:
         for process in reversed(started):
             process.stop()
-
-
-@pytest.fixture
-def browser() -> Iterator[Any]:
-    if not CHROMIUM.exists():
-        pytest.fail("chromium is missing: `make test` installs it (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        yield browser
-        browser.close()
 
 
 def _door_alert(school: School) -> dict[str, Any] | None:
