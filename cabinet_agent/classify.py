@@ -105,12 +105,11 @@ class SlotClassifier:
         if presence is False:
             return S.EMPTY, C.CERTAIN, SessionEnd.REMOVED
         if p >= t.charging_min_w:
-            pulse_from = (S.CHARGED, S.PRESENT_IDLE, S.UNKNOWN) if presence else \
-                (S.CHARGED, S.PRESENT_IDLE, S.UNKNOWN, S.EMPTY)
-            if self.base in pulse_from and p <= t.pulse_max_w and \
-                    (self.base is not S.EMPTY or self.certainty is not C.CERTAIN):
-                # A top-up pulse of a full iPad (from unknown: one that was full since we started;
-                # from a probable empty: the evidence was wrong, it never left).
+            # A small draw on a slot that may hold a full iPad is its top-up pulse: charged (from
+            # unknown: full since we started; from empty by evidence: the evidence was wrong).
+            may_hold_full = self.base in (S.CHARGED, S.PRESENT_IDLE, S.UNKNOWN) or (
+                self.base is S.EMPTY and self.certainty is C.PROBABLE)
+            if may_hold_full and p <= t.pulse_max_w:
                 return S.CHARGED, C.CERTAIN, None
             return S.CHARGING, C.CERTAIN, None
         if p > t.idle_max_w:
@@ -199,12 +198,10 @@ class SlotClassifier:
         if base is S.CHARGED:
             if (door_open or not door_known) and self.unseen_since is None:
                 self.unseen_since = now
+            if self.unseen_since is not None:
                 self.certainty = C.PROBABLE
-            elif self.unseen_since is not None:
-                self.certainty = C.PROBABLE
-            if self.certainty is C.PROBABLE and self._past_window():
-                self.certainty = C.PROBABLE
-                return S.EMPTY, NO_SIGN  # no top-up for the whole window: it is gone
+                if self._past_window():
+                    return S.EMPTY, NO_SIGN  # no top-up for the whole window: it is gone
             return base, None
         if base is S.UNKNOWN and self._past_window():
             self.certainty = C.PROBABLE  # silent since the agent started: no iPad would be
