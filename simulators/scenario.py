@@ -70,6 +70,8 @@ class SchoolDay:
         self.take_share = take_share
         self.not_returned_share = not_returned_share
         self.drain = drain
+        # A day's plan depends only on the day: made once (a cabinet asks at every advance).
+        self._plans: dict[tuple[date, tzinfo | None], list[ScenarioEvent]] = {}
 
     def events_between(self, start: datetime, end: datetime) -> list[ScenarioEvent]:
         events: list[ScenarioEvent] = []
@@ -81,6 +83,15 @@ class SchoolDay:
 
     def plan(self, day: date, tz: tzinfo | None = None) -> list[ScenarioEvent]:
         """Every event of ``day``, whether or not it applies to the cabinet's state then."""
+        key = (day, tz)
+        found = self._plans.get(key)
+        if found is None:
+            if len(self._plans) > 64:  # a long run: keep the memory flat
+                self._plans.clear()
+            found = self._plans[key] = self._plan(day, tz)
+        return list(found)
+
+    def _plan(self, day: date, tz: tzinfo | None) -> list[ScenarioEvent]:
         if day.weekday() >= 5:
             return []
         # A string seed is hashed with SHA-512 by random.Random: stable across runs and machines.
