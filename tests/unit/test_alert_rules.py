@@ -379,3 +379,17 @@ def test_nothing_new_about_slots_from_the_stale_state_of_an_agent_that_is_away()
     tl.at(16 * H + 60, k1.online, lambda: k1.telemetry([F, E, F]))  # back, slot 2 still empty
     tl.run(until=16 * H + 600)
     assert _states(tl, "ipad_not_returned") == ["firing"]
+
+
+def test_an_ipad_present_and_silent_since_the_agent_started_is_no_not_charging() -> None:
+    """After an agent (or collector) restart the retained state says present_idle for a full iPad
+    that has not drawn since: the agent cannot tell, so no alert — unlike an iPad put in and silent,
+    or one whose charge stopped abruptly (certain), which must draw and does not."""
+    tl = _tl()
+    k1 = tl.cabinet(slots=3)
+    CT, CE = Certainty.CANNOT_TELL, Certainty.CERTAIN
+    tl.at(0, k1.online, lambda: k1.state([(IDLE, CT, None, None), (IDLE, CT, None, None),
+                                          (IDLE, CE, None, None)]))
+    tl.run(until=2 * H)
+    assert {(s.alert.name, s.alert.labels["slot"]) for s in tl.statuses()} == {
+        ("ipad_not_charging", "3")}
