@@ -19,6 +19,7 @@ from pathlib import Path
 from .cabinet_model import LoadedCabinet, load_cabinet_model
 from .config import AgentSettings, LineBus, RtuBus, SerialBus, load
 from .configfile import redacted
+from .durations import duration_text
 from .errors import BusUnavailable, ConfigError
 from .registers import DeviceProfile
 from .sources.serial_port import resolve_port
@@ -82,18 +83,6 @@ def _serial_notes(settings: AgentSettings, cabinet: LoadedCabinet) -> list[str]:
     return notes
 
 
-def _days(seconds: float, lang: str) -> str:
-    """``5 Tage`` / ``5 days`` (``2,5 Tage``; hours below a day). The server's dashboard says it
-    the same way (server/web/localtime.py); the agent imports nothing of the server."""
-    days = seconds / 86400
-    value, units = (days, (("Tag", "Tage"), ("day", "days"))) if days >= 1 else \
-        (seconds / 3600, (("Stunde", "Stunden"), ("hour", "hours")))
-    rounded = round(value, 1)
-    number = str(int(rounded)) if rounded == int(rounded) else f"{rounded:g}"
-    one, many = units[0] if lang == "de" else units[1]
-    return f"{number.replace('.', ',') if lang == 'de' else number} {one if rounded == 1 else many}"
-
-
 def sensing_notes(cabinet: LoadedCabinet) -> list[str]:
     """What the model's hardware observes, and what that means for a school (German, then
     English): a cabinet that measures slot power without presence inputs cannot see a full iPad
@@ -106,10 +95,10 @@ def sensing_notes(cabinet: LoadedCabinet) -> list[str]:
     if sensing.slot_power and not sensing.presence:
         lines += [
             f"  Hinweis: Dieser Schrank misst nur Strom: ob ein volles iPad entnommen wurde, zeigt "
-            f"sich erst, wenn es nachlädt (bis zu {_days(window_s, 'de')}). Präsenzschalter oder "
+            f"sich erst, wenn es nachlädt (bis zu {duration_text(window_s, 'de')}). Präsenzschalter oder "
             f"Steckererkennung geben bis zur Rückgabeprüfung eine sichere Antwort.",
             f"  note: this cabinet measures power only: whether a full iPad was taken out shows "
-            f"only when it tops up (up to {_days(window_s, 'en')}). Presence switches or plug "
+            f"only when it tops up (up to {duration_text(window_s, 'en')}). Presence switches or plug "
             f"detection give a certain answer by the return check.",
         ]
     elif not sensing.slot_power:

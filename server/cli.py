@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from cabinet_agent.configfile import redacted
+from cabinet_agent.durations import duration_text
 from cabinet_agent.sdnotify import SdNotifier
 from cabinet_agent.thresholds import Thresholds
 
@@ -26,7 +27,6 @@ from .i18n import DEFAULT_LANGUAGE, LANGUAGES
 from .org import Organisation, Policy
 from .provision import add_provision_commands, run_provision_command
 from .version import __version__
-from .web.localtime import duration_text
 
 __all__ = ["main"]
 

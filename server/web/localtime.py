@@ -9,6 +9,8 @@ from datetime import datetime
 from typing import Final
 from zoneinfo import ZoneInfo
 
+from cabinet_agent.durations import duration_text
+
 from ..i18n import DEFAULT_LANGUAGE, Language
 
 __all__ = ["LocalTimes", "duration_text", "long_time", "short_time"]
@@ -59,21 +61,6 @@ def long_time(moment: datetime | None, zone: ZoneInfo, lang: Language = DEFAULT_
     if lang == "de":
         return f"{day}, {local.day}. {month} {local.year}, {clock} Uhr"
     return f"{day}, {local.day} {month} {local.year}, {clock}"
-
-
-def duration_text(seconds: float, lang: Language = DEFAULT_LANGUAGE) -> str:
-    """``5 Tage``, ``1 Tag``, ``2,5 Tage``, ``12 Stunden``; English ``5 days`` …"""
-    days = seconds / 86400
-    if days >= 1:
-        value, one, many = days, ("Tag", "day"), ("Tage", "days")
-    else:
-        value, one, many = max(seconds / 3600, 0.0), ("Stunde", "hour"), ("Stunden", "hours")
-    rounded = round(value, 1)
-    number = f"{rounded:g}" if rounded != int(rounded) else str(int(rounded))
-    if lang == "de":
-        number = number.replace(".", ",")
-    unit = (one if rounded == 1 else many)[0 if lang == "de" else 1]
-    return f"{number} {unit}"
 
 
 def _local(moment: datetime, zone: ZoneInfo) -> datetime:
