@@ -2,11 +2,9 @@
 ``CabinetClassifier`` → the agent's protocol messages, and a ledger of the ground truth.
 
 Physics is ``simulators.physics.SlotPhysics`` per slot, driven here instead of through
-``CabinetSim`` (which steps every slot every 30 s: ~1 ms per 16-slot cabinet and 10 simulated
-minutes, 20 minutes of CPU for the term). Each slot is advanced lazily to the moment something
-touches it; a slot that does not draw is advanced by one 30 s physics step, which measures its
-standby drain, and the rest of the interval is extrapolated linearly — unless a top-up would
-start within it, then physics steps the whole interval. Events follow ``CabinetSim._apply``: a
+``CabinetSim`` (which steps every slot every 30 s for its temperature model: ~1 ms per 16-slot
+cabinet and 10 simulated minutes, 20 minutes of CPU for the term). Each slot is advanced to the
+moment something touches it, in one exact physics step. Events follow ``CabinetSim._apply``: a
 take removes the iPad, a return brings it back ``drain`` lower and no longer holding.
 """
 
@@ -126,7 +124,6 @@ class CabinetRun:
         for i, slot in enumerate(self.slots):  # GUESS: the term starts with charged iPads
             slot.insert(IPad(self.tags[i + 1], soc=min(1.0, self.rng.uniform(0.9, 1.05))))
         self.slot_t = [start] * self.n
-        self.drain: dict[tuple[int, bool, bool], float] = {}  # (iPad, mains, broken) -> soc/s
         self.away: dict[int, IPad] = {}
         self.power_only = spec.kind == "power"
         self.has_meter = spec.kind != "door"
@@ -216,31 +213,10 @@ class CabinetRun:
     # -- physics ---------------------------------------------------------------------------------
     def _advance_slot(self, i: int, t: float) -> None:
         dt = t - self.slot_t[i]
-        if dt <= 0:
-            return
-        self.slot_t[i] = t
-        slot = self.slots[i]
-        ipad = slot.ipad
-        if ipad is None:
-            return  # an empty charger: nothing to integrate; the reading is measured at the poll
-        if slot.charging or dt <= 30.0:
-            slot.step(dt, self.rng)
-            return
-        key = (id(ipad), slot.mains_on, ipad.broken)
-        rate = self.drain.get(key)
-        if rate is None:  # physics measures this iPad's standby drain once (30 s step)
-            before = ipad.soc
-            slot.step(30.0, self.rng)
-            if slot.charging:  # a top-up began within the first step
-                slot.step(dt - 30.0, self.rng)
-                return
-            rate = self.drain[key] = (before - ipad.soc) / 30.0
-            dt -= 30.0
-        after = ipad.soc - rate * dt
-        if ipad.holding and after <= slot.params.resume_below_soc + 0.002:
-            slot.step(dt, self.rng)  # the top-up starts in this interval: physics decides when
-        else:
-            ipad.soc = max(0.0, after)
+        if dt > 0:
+            self.slot_t[i] = t
+            if self.slots[i].ipad is not None:  # an empty charger: nothing to integrate
+                self.slots[i].step(dt, self.rng)  # exact over any interval (simulators/physics.py)
 
     def _advance_all(self, t: float) -> None:
         for i in range(self.n):
@@ -598,7 +574,7 @@ class CabinetRun:
             return out
         for slot in self.slots:
             if not slot.charging:
-                slot.step(0.0, self.rng)  # a fresh reading (the fast path integrates no power)
+                slot.step(0.0, self.rng)  # a fresh reading of a slot advanced earlier
         total = sum(s.power_w for s in self.slots)
         dt = t - self.temp_t
         goal = AMBIENT_C + HEATING_C_PER_W * total
