@@ -25,7 +25,8 @@ from server.schoolcal import Calendars
 __all__ = ["RULE_FAMILIES", "SCHOOL_DAY_RULES", "pending_by_rule", "score"]
 
 SCHOOL_DAY_RULES = ("ipad_not_returned", "ipad_not_charged", "ipad_not_charging")
-# Ground-truth interval families that make a rule's alert true (bench/alert_quality_sim.py).
+# Ground-truth interval families that make a rule's alert true (bench/alert_quality_truth.py,
+# bench/alert_quality_incidents.py).
 RULE_FAMILIES: dict[str, tuple[str, ...]] = {
     "door_open": ("door_long",),
     "door_open_after_hours": ("door",),

@@ -14,10 +14,19 @@ import bisect
 import math
 import random
 import uuid
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import time, timedelta
 
+from alert_quality_incidents import BROKEN_ERROR, HOT_OFFSET_C, Incidents
 from alert_quality_plan import ZONE, CabinetSpec, Incident
+from alert_quality_truth import (
+    REAL_CHARGE_BELOW,
+    RETURN_CHECK,
+    Expectation,
+    GroundTruth,
+    Ledger,
+    local_ts,
+    utc,
+)
 
 from cabinet_agent.cabinet_model import LoadedCabinet
 from cabinet_agent.classify import CabinetClassifier
@@ -25,7 +34,6 @@ from cabinet_agent.poller import CabinetReading
 from cabinet_agent.protocol import (
     AgentStatus,
     BirthMessage,
-    Certainty,
     DeviceHealth,
     DoorState,
     EventMessage,
@@ -37,7 +45,7 @@ from cabinet_agent.protocol import (
     TelemetryMessage,
 )
 from server.schoolcal import SchoolCalendar
-from simulators.physics import IPAD_9TH_GEN_WH, ChargerParams, IPad, SlotPhysics
+from simulators.physics import ChargerParams, IPad, SlotPhysics
 from simulators.scenario import EventKind, SchoolDay
 
 __all__ = ["CHECKS", "STEP_CHARGING", "STEP_EVENT", "STEP_QUIET", "CabinetRun", "Expectation",
@@ -46,68 +54,12 @@ __all__ = ["CHECKS", "STEP_CHARGING", "STEP_EVENT", "STEP_QUIET", "CabinetRun", 
 STEP_EVENT = 60.0  # first poll after a door event, an injected incident or a calendar moment
 STEP_CHARGING = 600.0  # while a slot charges (the taper below 5 W lasts ~20 min: seen twice)
 STEP_QUIET = 3600.0  # otherwise; a poll is added where each full iPad's next top-up begins
-REAL_CHARGE_BELOW = 0.93  # a charge that starts below this is not a top-up pulse (those start at 95 %)
 # Local times every cabinet polls at: morning check, school start, mains window, school end, return check.
 CHECKS = (time(7, 0), time(7, 30), time(15, 0), time(16, 0), time(16, 30))
-MORNING_CHECK, RETURN_CHECK = time(7, 0), time(16, 30)
 AMBIENT_C, HEATING_C_PER_W, TAU_S = 21.0, 0.02, 1800.0  # as simulators.cabinet.ClimateParams
-HOT_OFFSET_C = 21.0
-BROKEN_ERROR = "no response (timeout)"
 
 
-def _dt(t: float) -> datetime:
-    return datetime.fromtimestamp(t, UTC)
-
-
-def _local_ts(day: date, at: time) -> float:
-    return datetime.combine(day, at, tzinfo=ZONE).timestamp()
-
-
-@dataclass
-class Expectation:
-    """A condition some rule must report: ``knowable`` is when the hardware could first know it
-    (None: it cannot), ``end`` when it stopped being true."""
-
-    rule: str
-    site: str
-    cabinet: str
-    sub: str  # slot number, device name or ""
-    origin: str  # incident kind, or "forgotten" / "charging_at_check" (from the scenario)
-    hardware: str
-    start: float
-    end: float
-    knowable: float | None = None
-    why_not: str = ""
-    incident: int | None = None
-    # Not knowable, but shown: at the check the agent said "charged, probable" — the dashboard's
-    # and the digest's "not confirmed since …" list (power-only cabinets)
-    listed: bool = False
-    unjudged: bool = False  # … or said "cannot tell" (shown as such: agent started since)
-
-
-@dataclass
-class Ledger:
-    """Ground truth of one process: expectations, and intervals in which a rule's condition is
-    true (``(family, site, cabinet, sub) -> [[start, end], ...]``; end None while open)."""
-
-    expectations: list[Expectation] = field(default_factory=list)
-    intervals: dict[tuple[str, str, str, str], list[list[float | None]]] = field(default_factory=dict)
-
-    def open(self, family: str, site: str, cabinet: str, sub: str, t: float) -> None:
-        spans = self.intervals.setdefault((family, site, cabinet, sub), [])
-        if not spans or spans[-1][1] is not None:
-            spans.append([t, None])
-
-    def close(self, family: str, site: str, cabinet: str, sub: str, t: float) -> None:
-        spans = self.intervals.get((family, site, cabinet, sub))
-        if spans and spans[-1][1] is None:
-            spans[-1][1] = t
-
-    def span(self, family: str, site: str, cabinet: str, sub: str, start: float, end: float) -> None:
-        self.intervals.setdefault((family, site, cabinet, sub), []).append([start, end])
-
-
-class CabinetRun:
+class CabinetRun(Incidents, GroundTruth):
     """A cabinet, its agent (classifier and message building as cabinet_agent/service.py does)
     and its share of the ground truth."""
 
@@ -177,11 +129,11 @@ class CabinetRun:
               ) -> list[tuple[float, int, str, object]]:
         events: list[tuple[float, int, str, object]] = []
         scenario = SchoolDay(self.spec.seed, self.n)
-        day = _dt(start).astimezone(ZONE).date()
-        last = _dt(end).astimezone(ZONE).date()
+        day = utc(start).astimezone(ZONE).date()
+        last = utc(end).astimezone(ZONE).date()
         while day <= last:
             for at in (*CHECKS, *self.return_checks):
-                events.append((_local_ts(day, at), 0, "mark", at))
+                events.append((local_ts(day, at), 0, "mark", at))
             if self.calendar.is_school_day(day):  # SchoolDay knows weekends only
                 one_to_one = self.spec.policy == "one_to_one"
                 for e in scenario.plan(day, ZONE):
@@ -266,233 +218,11 @@ class CabinetRun:
             self._end(t, arg)  # type: ignore[arg-type]
         return []
 
-    def _end_episode(self, i: int, t: float) -> None:
-        episode = self.episode[i]
-        if episode is None:
-            return
-        self.episode[i] = None
-        for exp in self.too_long.pop(i + 1, []):
-            exp.end = t
-            if exp.knowable is not None and exp.knowable > t:  # taken out before it was too long
-                exp.knowable, exp.why_not = None, "the charge ended before it was too long"
-        self.ledger.close("too_long", self.spec.site, self.spec.cabinet, str(i + 1), t)
-        self.ledger.close("not_charged", self.spec.site, self.spec.cabinet, str(i + 1), t)
-
-    def _measured_charge(self, slot: int, t: float) -> None:
-        """The agent reported a full charge with its taper energy: what battery ageing compares.
-        A worn battery is knowable once its baseline and recent medians exist (5 + 5 measured
-        charges, AgeingPolicy) and three of the recent ones are worn (the median moves)."""
-        ipad = self.slots[slot - 1].ipad
-        if ipad is None:
-            return
-        key = id(ipad)
-        count = self.full_charges[key] = self.full_charges.get(key, 0) + 1
-        worn = self.worn.get(key)
-        if worn is not None and worn[0].knowable is None and count - worn[1] >= 3 and count >= 10:
-            worn[0].knowable = t
-
-    # -- incidents -------------------------------------------------------------------------------
-    def _expect(self, rule: str, incident: Incident, t: float, sub: str = "",
-                knowable: float | None = None, why_not: str = "") -> Expectation:
-        exp = Expectation(rule, self.spec.site, self.spec.cabinet, sub, incident.kind,
-                          self.spec.kind, t, incident.end.timestamp(), knowable, why_not, incident.id)
-        self.ledger.expectations.append(exp)
-        return exp
-
-    def _charging_slot(self, below: float, planned: int | None) -> int | None:
-        for i, slot in enumerate(self.slots):
-            if slot.charging and slot.ipad is not None and slot.ipad.soc < below:
-                return i + 1
-        if planned is not None and self.slots[planned - 1].ipad is not None:
-            return planned
-        return None
-
-    def _start(self, t: float, inc: Incident) -> list[StatusMessage]:
-        site, cab, kind = self.spec.site, self.spec.cabinet, inc.kind
-        led = self.ledger
-        if kind in ("door_left_open", "door_after_hours"):
-            self.forced_door += 1
-            self._set_door(t)
-            self._expect("door_open", inc, t, knowable=t)
-            if kind == "door_after_hours":
-                self._expect("door_open_after_hours", inc, t, knowable=t)
-        elif kind == "agent_offline":
-            led.span("offline", site, cab, "", t, inc.end.timestamp())
-            self._expect("cabinet_offline", inc, t, knowable=t)
-            self.down_until = max(self.down_until, inc.end.timestamp())
-            if not self.down and self.will is not None:
-                self.down = True
-                return [self.will]
-        elif kind == "device_dead":
-            assert inc.device is not None
-            self._advance_all(t)
-            self.dead.add(inc.device)
-            led.span("device", site, cab, inc.device, t, inc.end.timestamp())
-            self._expect("device_fault", inc, t, inc.device, knowable=t)
-        elif kind == "mains_off":
-            self._advance_all(t)
-            self.mains_on = False
-            for slot in self.slots:
-                slot.set_mains(False)
-            led.span("mains", site, cab, "", t, inc.end.timestamp())
-            self._expect("mains_lost", inc, t, knowable=t)
-        elif kind == "over_temperature":
-            self.hot = True
-            led.span("hot", site, cab, "", t, inc.end.timestamp())
-            self._expect("over_temperature", inc, t, knowable=t)
-            self._expect("temperature_rise", inc, t, knowable=t)
-        elif kind in ("charger_dies", "overpower", "battery_fault"):
-            self._advance_all(t)
-            below = 0.7 if kind == "overpower" else REAL_CHARGE_BELOW
-            slot = self._charging_slot(below, inc.slot)
-            self._slot_incident(t, inc, slot)
-        elif kind == "late_return":
-            self._late_return(t, inc)
-        elif kind == "battery_wear":
-            slot = inc.slot or 1
-            physics = self.slots[slot - 1]
-            ipad = physics.ipad or self.away.get(slot)
-            exp = self._expect("battery_worn", inc, t, str(slot))
-            if ipad is None or not self.has_meter:
-                exp.why_not = "no slot meter" if not self.has_meter else "no iPad"
-                return []
-            self._advance_slot(slot - 1, t)
-            ipad.health = 0.7
-            led.span("worn", site, cab, str(slot), t, inc.end.timestamp())
-            self.worn[id(ipad)] = (exp, self.full_charges.get(id(ipad), 0))
-        return []
-
-    def _slot_incident(self, t: float, inc: Incident, slot: int | None) -> None:
-        site, cab, kind = self.spec.site, self.spec.cabinet, inc.kind
-        rules = {"charger_dies": ("ipad_not_charging",), "overpower": ("slot_overpower",),
-                 "battery_fault": ("charging_too_long",)}[kind]
-        if slot is None:
-            for rule in rules:
-                self._expect(rule, inc, t, "", why_not="no iPad in the cabinet")
-            return
-        i = slot - 1
-        physics = self.slots[i]
-        ipad = physics.ipad
-        assert ipad is not None
-        sub = str(slot)
-        if kind == "charger_dies":
-            drawing = physics.charging and physics.draw_w() >= self.thresholds.removal_drop_w
-            ipad.broken = True
-            self._end_episode(i, t)
-            self.ledger.span("broken", site, cab, sub, t, inc.end.timestamp())
-            if self.presence:
-                exp = self._expect("ipad_not_charging", inc, t, sub,
-                                   why_not="repaired before the iPad needed to draw")
-                self.broken[slot] = (ipad, exp)
-            else:
-                self.broken[slot] = (ipad, None)
-                why = "no slot meter" if not self.has_meter else \
-                    "power-only: a silent charger looks like a full iPad"
-                if self.has_meter and drawing:
-                    # The abrupt stop looks like a removal: the return check reports it.
-                    exp = self._expect("ipad_not_returned", inc, t, sub)
-                    check = self._next_check(t, self.return_checks)
-                    if check is not None and check < inc.end.timestamp():
-                        exp.knowable = check
-                    else:
-                        exp.why_not = "repaired before the next return check"
-                else:
-                    self._expect("ipad_not_charging", inc, t, sub, why_not=why)
-        elif kind == "overpower":
-            physics.params = ChargerParams(charge_power_w=36.0)  # a wrong, too strong charger
-            physics.power_w = physics.draw_w()
-            exp = self._expect("slot_overpower", inc, t, sub, why_not="never drew above the rating")
-            if not self.has_meter:
-                exp.why_not = "no slot meter"
-            else:
-                self.overpower[slot] = exp
-        else:  # battery_fault: the battery never gets full
-            episode = self.episode[i]
-            ipad.capacity_wh = 400.0
-            for rule in rules:
-                exp = self._expect(rule, inc, t, sub)
-                if not self.has_meter:
-                    exp.why_not = "no slot meter"
-                elif episode is None:
-                    exp.why_not = "not charging"
-                else:
-                    exp.knowable = episode[0] + self.thresholds.max_charge_s
-                    self.too_long.setdefault(slot, []).append(exp)
-            if episode is not None and self.has_meter:
-                self.ledger.open("too_long", site, cab, sub, episode[0] + self.thresholds.max_charge_s)
-
-    def _late_return(self, t: float, inc: Incident) -> None:
-        slot = inc.slot or 1
-        i = slot - 1
-        self._advance_slot(i, t)
-        physics = self.slots[i]
-        ipad = physics.ipad
-        if ipad is not None:
-            physics.remove()
-            self._end_episode(i, t)
-        else:
-            ipad = self.away.pop(slot, None)
-        if ipad is None:
-            return
-        self.forced_door += 1  # the caretaker opens the cabinet for two minutes
-        self._set_door(t)
-        self.events.insert(bisect.bisect(self.events, (t + 120, 9)), (t + 120, 9, "close", None))
-        ipad.soc, ipad.holding = 0.10, False
-        physics.insert(ipad)
-        self.episode[i] = (t, ipad.soc)
-        self.marks.append(t + 120)
-        self.marks.sort()
-
-    def _end(self, t: float, inc: Incident) -> None:
-        site, cab, kind = self.spec.site, self.spec.cabinet, inc.kind
-        if kind in ("door_left_open", "door_after_hours"):
-            self.forced_door -= 1
-            self._set_door(t)
-        elif kind == "device_dead":
-            self._advance_all(t)
-            self.dead.discard(inc.device or "")
-        elif kind == "mains_off":
-            self._advance_all(t)
-            self.mains_on = True
-            for slot in self.slots:
-                slot.set_mains(True)
-        elif kind == "over_temperature":
-            self.hot = False
-        elif kind == "charger_dies":
-            for slot, (ipad, _) in list(self.broken.items()):
-                self._advance_all(t)
-                ipad.broken = False
-                del self.broken[slot]
-                self.ledger.close("broken_idle", site, cab, str(slot), t)
-        elif kind == "overpower":
-            for slot in list(self.overpower):
-                self._advance_slot(slot - 1, t)
-                self.slots[slot - 1].params = ChargerParams()
-                del self.overpower[slot]
-                self.ledger.close("overpower", site, cab, str(slot), t)
-        elif kind == "battery_fault":
-            for slot in range(1, self.n + 1):
-                ipad = self.slots[slot - 1].ipad or self.away.get(slot)
-                if ipad is not None and ipad.capacity_wh == 400.0:
-                    self._advance_slot(slot - 1, t)
-                    ipad.capacity_wh = IPAD_9TH_GEN_WH
-
-    def _next_check(self, t: float, times: tuple[time, ...]) -> float | None:
-        day = _dt(t).astimezone(ZONE).date()
-        for _ in range(30):
-            if self.calendar.is_school_day(day):
-                for at in sorted(times):
-                    moment = _local_ts(day, at)
-                    if moment >= t:
-                        return moment
-            day += timedelta(days=1)
-        return None
-
     # -- the agent -------------------------------------------------------------------------------
     def _env(self, t: float) -> dict[str, object]:
         self.seq += 1
         return {"v": 1, "site": self.spec.site, "cabinet": self.spec.cabinet,
-                "boot_id": self.boot_id, "seq": self.seq, "ts": _dt(t), "clock_synced": True}
+                "boot_id": self.boot_id, "seq": self.seq, "ts": utc(t), "clock_synced": True}
 
     def boot(self, t: float) -> list[object]:
         """A (re)start of the agent: a new boot id and a classifier that knows nothing yet."""
@@ -581,7 +311,7 @@ class CabinetRun:
         self.temp = goal + (self.temp - goal) * math.exp(-dt / TAU_S)
         self.temp_t = t
         reading = self._reading(t)
-        now = _dt(t)
+        now = utc(t)
         c = self.classifier
         changes = c.update(reading, now)
         self.polls += 1
@@ -628,98 +358,4 @@ class CabinetRun:
                         for d in self.devices)
         presence = tuple(s.ipad is not None for s in self.slots) if self.presence else None
         return CabinetReading(tuple(power), door, mains, temp, devices, 0.0, presence=presence)
-
-    # -- ground truth at a poll ------------------------------------------------------------------
-    def _truth(self, t: float) -> None:
-        site, cab, led = self.spec.site, self.spec.cabinet, self.ledger
-        for i, slot in enumerate(self.slots):
-            if slot.charging:
-                if self.episode[i] is None and slot.ipad is not None:
-                    self.episode[i] = (t, slot.ipad.soc)
-            elif self.episode[i] is not None:
-                self._end_episode(i, t)
-        for slot, (ipad, exp) in self.broken.items():
-            physics = self.slots[slot - 1]
-            should = (physics.ipad is ipad and physics.mains_on
-                      and (not ipad.holding or ipad.soc < physics.params.resume_below_soc))
-            if should:
-                led.open("broken_idle", site, cab, str(slot), t)
-                if exp is not None and exp.knowable is None:
-                    exp.knowable, exp.why_not = t, ""
-            else:
-                led.close("broken_idle", site, cab, str(slot), t)
-        for slot, exp in self.overpower.items():
-            if self.slots[slot - 1].draw_w() > self.thresholds.rating_w:
-                led.open("overpower", site, cab, str(slot), t)
-                if exp.knowable is None:
-                    exp.knowable, exp.why_not = t, ""
-            else:
-                led.close("overpower", site, cab, str(slot), t)
-        for slot, exp in list(self.forgotten.items()):
-            if self.slots[slot - 1].ipad is not None:
-                exp.end = t
-                del self.forgotten[slot]
-                led.close("not_returned", site, cab, str(slot), t)
-        # A full iPad taken unseen is knowable at the first return check after the evidence
-        # window has passed (the agent's verdict is "gone now", not "gone at an earlier check"):
-        # _return_check decides.
-        local = _dt(t).astimezone(ZONE)
-        if local.second == 0 and self.calendar.is_school_day(local.date()):
-            if local.time() in self.return_checks:
-                self._return_check(t)
-            if local.time() == MORNING_CHECK:
-                self._morning_check(t)
-
-    def _return_check(self, t: float) -> None:
-        site, cab = self.spec.site, self.spec.cabinet
-        window = self.thresholds.evidence_window_s
-        for i, slot in enumerate(self.slots):
-            number = i + 1
-            if slot.ipad is not None:
-                continue
-            exp = self.forgotten.get(number)
-            if exp is None:
-                exp = Expectation("ipad_not_returned", site, cab, str(number), "forgotten",
-                                  self.spec.kind, t, t)
-                self.forgotten[number] = exp
-                self.ledger.expectations.append(exp)
-                self.ledger.open("not_returned", site, cab, str(number), t)
-            if exp.knowable is not None:
-                continue
-            taken, abrupt = self.take_abrupt.get(number, (t, False))
-            if self.booted_at > taken:  # the agent restarted since: what it saw then is gone
-                taken, abrupt = self.booted_at, False
-            meter_dead = any(i in self.meter_slots.get(d, ()) for d in self.dead)
-            if not self.has_meter:
-                exp.why_not = "no slot meter"
-            elif self.down:
-                exp.why_not = "agent away at the check: its state is stale (cabinet_offline)"
-            elif meter_dead:
-                exp.why_not = "slot meter dead at the check (device_fault)"
-            elif self.presence or abrupt or t - taken >= window:
-                exp.knowable, exp.why_not = t, ""
-            else:
-                exp.why_not = "power-only: taken while silent (full), evidence window not passed"
-                c = self.classifier
-                if c is not None:
-                    certainty = c.certainties()[i]
-                    exp.listed |= (c.states()[i] is SlotState.CHARGED
-                                   and certainty is Certainty.PROBABLE)
-                    exp.unjudged |= certainty is Certainty.CANNOT_TELL
-
-    def _morning_check(self, t: float) -> None:
-        site, cab = self.spec.site, self.spec.cabinet
-        for i, slot in enumerate(self.slots):
-            episode = self.episode[i]
-            if not slot.charging or episode is None or episode[1] >= REAL_CHARGE_BELOW or \
-                    episode[0] > t or (slot.ipad is not None and slot.ipad.capacity_wh == 400.0):
-                continue
-            exp = Expectation("ipad_not_charged", site, cab, str(i + 1), "charging_at_check",
-                              self.spec.kind, t, t + 3 * 3600)
-            if self.has_meter:
-                exp.knowable = t
-            else:
-                exp.why_not = "no slot meter"
-            self.ledger.expectations.append(exp)
-            self.ledger.open("not_charged", site, cab, str(i + 1), t)
 
