@@ -19,12 +19,15 @@ from typing import Any
 from alert_quality_plan import ZONE
 from alert_quality_sim import STEP_CHARGING, STEP_EVENT, STEP_QUIET
 
+from server.alerts.cadence import CADENCES, Cadence
 from server.alerts.rules import CabinetOffline, RulesSettings, build_rules
 from server.schoolcal import Calendars
 
 __all__ = ["RULE_FAMILIES", "SCHOOL_DAY_RULES", "pending_by_rule", "score"]
 
-SCHOOL_DAY_RULES = ("ipad_not_returned", "ipad_not_charged", "ipad_not_charging")
+# The rules bound to the school day, as the dispatcher knows them.
+SCHOOL_DAY_RULES = tuple(sorted(name for name, cadence in CADENCES.items()
+                               if cadence is Cadence.SCHOOL_DAY))
 # Ground-truth interval families that make a rule's alert true (bench/alert_quality_truth.py,
 # bench/alert_quality_incidents.py).
 RULE_FAMILIES: dict[str, tuple[str, ...]] = {
