@@ -304,7 +304,9 @@ class CabinetRun(Incidents, GroundTruth):
             return out
         for slot in self.slots:
             if not slot.charging:
-                slot.step(0.0, self.rng)  # a fresh reading of a slot advanced earlier
+                # A fresh reading: an incident at this very moment (a charger dies) changed the
+                # slot after physics had advanced it here.
+                slot.step(0.0, self.rng)
         total = sum(s.power_w for s in self.slots)
         dt = t - self.temp_t
         goal = AMBIENT_C + HEATING_C_PER_W * total
