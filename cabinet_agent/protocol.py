@@ -25,7 +25,10 @@ from pydantic import (
 )
 
 __all__ = [
+    "MAX_DEVICES",
     "MAX_PAYLOAD_BYTES",
+    "MAX_SEQ",
+    "MAX_SLOTS",
     "PROTOCOL_REVISION",
     "PROTOCOL_VERSION",
     "QOS",
@@ -62,11 +65,17 @@ __all__ = [
 
 PROTOCOL_VERSION: Final = 1
 # Additive revisions within v1 (new optional fields only; a v1 reader of any revision accepts every
-# message): 2 added slot certainty and evidence (state, telemetry) and the cabinet's sensing (birth).
-PROTOCOL_REVISION: Final = 2
+# message): 2 added slot certainty and evidence (state, telemetry) and the cabinet's sensing (birth);
+# 3 added the event counter (``event_seq``) and wrote down the bounds below.
+PROTOCOL_REVISION: Final = 3
 TOPIC_ROOT: Final = "ladewache"
 # A 32-slot telemetry message is about 1.5 KiB; anything near this limit is a bug or an attack.
 MAX_PAYLOAD_BYTES: Final = 64 * 1024
+# Bounds every message stays within (revision 3 wrote them down; no correct agent ever exceeded
+# them). A reader stores seq in a signed 64-bit integer; real cabinets have 8 to 48 slots.
+MAX_SEQ: Final = 2**63 - 1
+MAX_SLOTS: Final = 256
+MAX_DEVICES: Final = 32
 
 _ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 Identifier = Annotated[str, Field(pattern=_ID_PATTERN, description="lower-case id: a-z 0-9 _ -")]
@@ -152,7 +161,8 @@ UtcDatetime = Annotated[datetime, AfterValidator(_utc)]
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Finite numbers only: JSON has no infinity, but 1e999 parses as one.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class _Envelope(_Model):
@@ -164,7 +174,8 @@ class _Envelope(_Model):
     boot_id: str = Field(
         pattern=r"^[0-9a-f]{32}$", description="random id chosen at each agent start (uuid4 hex)"
     )
-    seq: int = Field(ge=0, description="per-boot sequence number, +1 for every message published")
+    seq: int = Field(ge=0, le=MAX_SEQ,
+                     description="per-boot sequence number, +1 for every message published")
     ts: UtcDatetime = Field(description="UTC time the agent created the message")
     clock_synced: bool = Field(
         description="false while the agent's clock is not known to be synchronised (NTP)"
@@ -184,7 +195,7 @@ class StatusMessage(_Envelope):
 
 
 class SlotInfo(_Model):
-    slot: int = Field(ge=1, description="slot number as labelled on the cabinet, from 1")
+    slot: int = Field(ge=1, le=MAX_SLOTS, description="slot number as labelled on the cabinet, from 1")
     asset_tag: str | None = Field(default=None, max_length=64)
 
 
@@ -205,18 +216,18 @@ class BirthMessage(_Envelope):
     """Retained. What the cabinet is; sent after every connect, before state."""
 
     type: Literal["birth"] = "birth"
-    agent_version: str = Field(max_length=40)
+    agent_version: str = Field(min_length=1, max_length=40)
     config_hash: str = Field(pattern=r"^[0-9a-f]{8,64}$")
-    cabinet_model: str = Field(max_length=64)
-    slot_count: int = Field(ge=1, le=256)
-    slots: list[SlotInfo]
+    cabinet_model: str = Field(min_length=1, max_length=64)
+    slot_count: int = Field(ge=1, le=MAX_SLOTS)
+    slots: list[SlotInfo] = Field(max_length=MAX_SLOTS)
     poll_interval_s: float = Field(gt=0)
     telemetry_interval_s: float = Field(gt=0, description="heartbeat: telemetry comes this often")
     sensing: Sensing | None = Field(default=None, description="revision 2: what the hardware sees")
 
 
 class SlotSnapshot(_Model):
-    slot: int = Field(ge=1)
+    slot: int = Field(ge=1, le=MAX_SLOTS)
     state: SlotState
     power_w: float | None = Field(description="last reading; null when unknown (never 0 for unknown)")
     since: UtcDatetime = Field(description="when the slot entered this state")
@@ -236,7 +247,7 @@ class SlotSnapshot(_Model):
 class ChargeSession(_Model):
     """One charge, from the first watt to its end."""
 
-    slot: int = Field(ge=1)
+    slot: int = Field(ge=1, le=MAX_SLOTS)
     asset_tag: str | None = Field(default=None, max_length=64)
     started_at: UtcDatetime
     ended_at: UtcDatetime
@@ -251,7 +262,7 @@ class ChargeSession(_Model):
 
 
 class DeviceHealth(_Model):
-    name: str = Field(max_length=64)
+    name: str = Field(min_length=1, max_length=64)
     ok: bool
     error: str | None = Field(default=None, max_length=200)
 
@@ -260,11 +271,11 @@ class StateMessage(_Envelope):
     """Retained snapshot of the whole cabinet; sent on connect and on every change."""
 
     type: Literal["state"] = "state"
-    slots: list[SlotSnapshot]
+    slots: list[SlotSnapshot] = Field(max_length=MAX_SLOTS)
     door: DoorState
     temperature_c: float | None
     mains: MainsState
-    devices: list[DeviceHealth]
+    devices: list[DeviceHealth] = Field(max_length=MAX_DEVICES)
 
 
 class EventMessage(_Envelope):
@@ -272,8 +283,8 @@ class EventMessage(_Envelope):
 
     type: Literal["event"] = "event"
     event: EventKind
-    slot: int | None = Field(default=None, ge=1)
-    device: str | None = Field(default=None, max_length=64)
+    slot: int | None = Field(default=None, ge=1, le=MAX_SLOTS)
+    device: str | None = Field(default=None, min_length=1, max_length=64)
     old: str | None = Field(default=None, max_length=32)
     new: str | None = Field(default=None, max_length=32)
     power_w: float | None = None
@@ -282,20 +293,26 @@ class EventMessage(_Envelope):
         default=None, description="door state when the change happened; a slot change with the door "
                                   "closed is suspicious (a cable pulled, a fault)")
     session: ChargeSession | None = Field(default=None, description="with event session_ended")
+    event_seq: int | None = Field(
+        default=None, ge=1, le=MAX_SEQ,
+        description="revision 3: this event's number within the boot (1, 2, 3 …; events only). A "
+                    "number missing once the agent's outbox is empty was lost: docs/reliability.md")
 
 
 class TelemetryMessage(_Envelope):
     """Periodic readings; doubles as the heartbeat. QoS 0."""
 
     type: Literal["telemetry"] = "telemetry"
-    power_w: list[float | None] = Field(description="per slot, index 0 is slot 1; null = unknown")
-    states: list[SlotState] = Field(description="per slot, index 0 is slot 1")
+    power_w: list[float | None] = Field(
+        max_length=MAX_SLOTS, description="per slot, index 0 is slot 1; null = unknown")
+    states: list[SlotState] = Field(max_length=MAX_SLOTS, description="per slot, index 0 is slot 1")
     certainty: list[Certainty] | None = Field(
-        default=None, description="revision 2: per slot, index 0 is slot 1; null from older agents")
+        default=None, max_length=MAX_SLOTS,
+        description="revision 2: per slot, index 0 is slot 1; null from older agents")
     temperature_c: float | None
     door: DoorState
     mains: MainsState
-    devices: list[DeviceHealth]
+    devices: list[DeviceHealth] = Field(max_length=MAX_DEVICES)
     poll_ms: float | None = Field(default=None, ge=0, description="duration of the last poll cycle")
     outbox_queued: int | None = Field(
         default=None, ge=0, description="messages waiting in the agent's outbox (not yet acknowledged)")
@@ -303,6 +320,10 @@ class TelemetryMessage(_Envelope):
         default=None, ge=0,
         description="messages the outbox dropped because it was full, since it was created (telemetry "
                     "first, events last): data the server will never see")
+    event_seq: int | None = Field(
+        default=None, ge=0, le=MAX_SEQ,
+        description="revision 3: how many events this boot has created so far (the newest "
+                    "event_seq); with outbox_queued = 0 every one of them has left the agent")
 
 
 Message = Annotated[

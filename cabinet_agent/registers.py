@@ -11,6 +11,7 @@ A file with ``kind = "line"`` is a line-protocol board instead (``line_profile.L
 from __future__ import annotations
 
 import itertools
+import math
 import struct
 import tomllib
 from collections.abc import Sequence
@@ -182,7 +183,7 @@ def _decode_one(point: PointSpec, words: Sequence[int]) -> Value:
     if point.invalid is not None and raw_int == point.invalid:
         return None
     (number,) = struct.unpack(_STRUCT[point.type], raw_bytes)
-    if point.type is ValueType.F32 and number != number:  # NaN: the device has no reading
+    if point.type is ValueType.F32 and not math.isfinite(number):  # NaN or ±inf: no reading
         return None
     return round(number * point.scale, 6)
 

@@ -74,6 +74,7 @@ class Agent:
         self._clock_status = ClockStatus()
         self._seq = itertools.count()
         self._seq_lock = threading.Lock()
+        self._events_created = 0  # event_seq of the newest event (protocol revision 3)
         self._config_hash = config_hash(settings)
         self.poller = Poller(cabinet, sources, monotonic=monotonic)
         self.classifier = CabinetClassifier(
@@ -146,10 +147,13 @@ class Agent:
                             temperature_c=c.temperature_c, mains=c.mains, devices=list(c.devices))
 
     def _event(self, change: Change) -> EventMessage:
+        with self._seq_lock:
+            self._events_created += 1
+            event_seq = self._events_created
         return EventMessage(**self._envelope(), event=change.kind, slot=change.slot,
                             device=change.device, old=change.old, new=change.new,
                             power_w=change.power_w, detail=change.detail, door=change.door,
-                            session=change.session)
+                            session=change.session, event_seq=event_seq)
 
     def _telemetry(self, reading: CabinetReading) -> TelemetryMessage:
         c = self.classifier
@@ -158,6 +162,7 @@ class Agent:
             temperature_c=reading.temperature_c, door=reading.door, mains=reading.mains,
             devices=list(reading.devices), poll_ms=round(reading.duration_s * 1000, 2),
             outbox_queued=len(self.outbox), outbox_dropped=sum(self.outbox.dropped().values()),
+            event_seq=self._events_created,
         )
 
     def _publish(self, message: Any) -> None:

@@ -53,6 +53,8 @@ _CATALOGUE: Final[Mapping[Language, Mapping[str, str]]] = {
         "mains_lost": _CAB_DE + ": keine Netzspannung im Ladefenster",
         "battery_worn": _SLOT_DE + ": Akku von iPad {asset_tag} verschlissen ({ratio_pct} % der "
                         "Anfangsenergie nach {full_charges} Vollladungen)",
+        "data_lost": _CAB_DE + ": {lost} Ereignis(se) gingen auf dem Weg verloren (vom Broker "
+                     "bestätigt, nie angekommen) – Broker-Persistenz und Warteschlange prüfen",
         "unknown_alert": "Alarm {alertname} ({site} {cabinet})",
         "state.firing": "aktiv",
         "state.pending": "wartet",
@@ -122,6 +124,8 @@ _CATALOGUE: Final[Mapping[Language, Mapping[str, str]]] = {
         "mains_lost": _CAB_EN + ": no mains power in the charging window",
         "battery_worn": _SLOT_EN + ": battery of iPad {asset_tag} worn ({ratio_pct} % of its "
                         "early energy after {full_charges} full charges)",
+        "data_lost": _CAB_EN + ": {lost} event(s) lost on the way (acknowledged by the broker, "
+                     "never arrived) – check the broker's persistence and queue",
         "unknown_alert": "Alert {alertname} ({site} {cabinet})",
         "state.firing": "firing",
         "state.pending": "pending",

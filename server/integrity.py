@@ -7,6 +7,13 @@ again. Numbers never seen between the lowest and the highest of a boot are *gaps
 arrives later fills them again. Some gaps are normal and documented (docs/reliability.md): the seq of
 a Last Will that was never needed, telemetry (QoS 0) lost with a connection.
 
+Events carry a second counter (``event_seq``, protocol revision 3) and telemetry says how many
+events the boot created so far and how many messages wait in its outbox. When a telemetry message
+says the outbox was empty after event R, every event up to R was acknowledged by the broker; once an
+event after R arrives (the broker hands one subscriber its QoS 1 messages in order), an event up to R
+that is still missing was **lost**: acknowledged, never delivered, and the outbox cannot replay it.
+Those are counted as ``events_lost`` and raise the ``data_lost`` alert.
+
 Seen numbers are kept as a sorted list of closed intervals — one interval per boot in the normal
 case — bounded per boot and for the last few boots per cabinet, so memory stays small for years.
 """
@@ -14,19 +21,22 @@ case — bounded per boot and for the last few boots per cabinet, so memory stay
 from __future__ import annotations
 
 import bisect
+import re
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Final
 
-from cabinet_agent.protocol import Message, TelemetryMessage
+from cabinet_agent.protocol import EventMessage, Message, TelemetryMessage
 
 __all__ = ["CabinetIntegrity", "Integrity", "SeqRanges"]
 
 MAX_BOOTS_PER_CABINET: Final = 4
+MAX_CABINETS: Final = 500_000  # bounds what rejected messages on unknown topics can create
 MAX_RANGES_PER_BOOT: Final = 512
 _SNAPSHOT_BATCH: Final = 1000  # cabinets per hold of the lock in snapshot()
+_ID: Final = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")  # the protocol's id
 
 
 class SeqRanges:
@@ -59,6 +69,19 @@ class SeqRanges:
                 self._merge_oldest()
         return True
 
+    def missing_between(self, low: int, high: int) -> int:
+        """How many numbers in [low, high] were not seen (given-up holes count as seen)."""
+        if high < low:
+            return 0
+        seen = 0
+        for start, end in zip(self._starts, self._ends, strict=True):
+            if end < low:
+                continue
+            if start > high:
+                break
+            seen += min(end, high) - max(start, low) + 1
+        return high - low + 1 - seen
+
     def contains(self, seq: int) -> bool:
         i = bisect.bisect_right(self._starts, seq) - 1
         return i >= 0 and seq <= self._ends[i]
@@ -84,27 +107,89 @@ class CabinetIntegrity:
     last_skew_s: float | None = None  # ts - receive time of the last message with clock_synced
     unsynced: int = 0  # messages with clock_synced = false (stored at the receive time)
     outbox_dropped: int | None = None  # as the agent's telemetry reported it
+    rejected: int = 0  # messages on this cabinet's topics refused at the boundary
+    last_rejected: str | None = None  # the reason of the newest ("schema", "too_many_slots", …)
+    out_of_window: int = 0  # messages whose time lay outside the window: stored at receive time
+    events_lost: int = 0  # events acknowledged by the broker that never arrived (module doc)
+    events_lost_at: datetime | None = None  # receive time when the newest loss was proven
 
     @property
     def clock_suspect(self) -> bool:
-        return self.skewed > 0
+        return self.skewed > 0 or self.out_of_window > 0
+
+
+class _Events:
+    """Event numbers of one boot: seen, the newest R known to have left the agent, judged."""
+
+    __slots__ = ("baseline", "judged", "seen", "settled")
+
+    def __init__(self) -> None:
+        self.seen = SeqRanges()
+        self.baseline: int | None = None  # the first number this collector could have seen
+        self.settled = 0  # newest event_seq of a telemetry with an empty outbox
+        self.judged = 0  # numbers up to this were checked for loss
+
+    def event(self, number: int) -> tuple[bool, int]:
+        """Record an event; (it was new, how many events this proves lost: may be negative when a
+        number given up arrives after all)."""
+        if self.baseline is None:
+            self.baseline = number
+        if not self.seen.add(number):
+            return False, 0
+        if number <= self.judged and number >= self.baseline:
+            return True, -1  # counted lost, but here it is
+        if number > self.settled > self.judged:
+            lost = self.seen.missing_between(max(self.judged + 1, self.baseline), self.settled)
+            self.judged = self.settled
+            return True, lost
+        return True, 0
+
+    def telemetry(self, created: int, outbox_queued: int | None) -> None:
+        if self.baseline is None:
+            self.baseline = created + 1  # what came before was not ours to see
+        if outbox_queued == 0 and created > self.settled:
+            self.settled = created
 
 
 class _Cabinet:
-    __slots__ = ("boots", "duplicates", "last_skew_s", "offsets", "outbox_dropped", "replayed",
-                 "skewed", "unsynced")
+    __slots__ = ("boots", "duplicates", "events", "events_lost", "events_lost_at", "last_rejected",
+                 "last_skew_s", "offsets", "out_of_window", "outbox_dropped", "rejected",
+                 "replayed", "skewed", "unsynced")
 
     def __init__(self) -> None:
         self.boots: OrderedDict[str, SeqRanges] = OrderedDict()
         self.offsets: dict[str, timedelta] = {}  # per boot: receive time - ts of an unsynced clock
+        self.events: dict[str, _Events] = {}  # per boot kept in ``boots``
         self.duplicates = self.replayed = self.skewed = self.unsynced = 0
+        self.rejected = self.out_of_window = self.events_lost = 0
+        self.last_rejected: str | None = None
+        self.events_lost_at: datetime | None = None
         self.last_skew_s: float | None = None
         self.outbox_dropped: int | None = None
 
     def view(self) -> CabinetIntegrity:
         return CabinetIntegrity(sum(b.missing for b in self.boots.values()), self.duplicates,
                                 self.replayed, self.skewed, self.last_skew_s, self.unsynced,
-                                self.outbox_dropped)
+                                self.outbox_dropped, self.rejected, self.last_rejected,
+                                self.out_of_window, self.events_lost, self.events_lost_at)
+
+    def track_events(self, message: Message, received_at: datetime) -> None:
+        if isinstance(message, EventMessage):
+            if message.event_seq is None:
+                return
+            track = self.events.get(message.boot_id)
+            if track is None:
+                track = self.events[message.boot_id] = _Events()
+            _, lost = track.event(message.event_seq)
+            if lost:
+                self.events_lost = max(0, self.events_lost + lost)
+                if lost > 0:
+                    self.events_lost_at = received_at
+        elif isinstance(message, TelemetryMessage) and message.event_seq is not None:
+            track = self.events.get(message.boot_id)
+            if track is None:
+                track = self.events[message.boot_id] = _Events()
+            track.telemetry(message.event_seq, message.outbox_queued)
 
 
 class Integrity:
@@ -131,6 +216,7 @@ class Integrity:
                 while len(cab.boots) > MAX_BOOTS_PER_CABINET:
                     gone, _ = cab.boots.popitem(last=False)
                     cab.offsets.pop(gone, None)
+                    cab.events.pop(gone, None)
             if ranges.contains(message.seq) if retained else not ranges.add(message.seq):
                 cab.duplicates += 1
                 return False, cab.view()
@@ -151,7 +237,32 @@ class Integrity:
                     cab.skewed += 1
             if isinstance(message, TelemetryMessage) and message.outbox_dropped is not None:
                 cab.outbox_dropped = message.outbox_dropped
+            cab.track_events(message, received_at)
             return True, cab.view()
+
+    def rejected(self, site: str, cabinet: str, reason: str) -> bool:
+        """Count a message refused at the boundary against the cabinet whose topic it came on
+        (the broker's ACL confines a cabinet to its own topics). False when not counted: the
+        topic's ids are not valid ids, or too many cabinets are known already."""
+        key = (site, cabinet)
+        with self._lock:
+            cab = self._cabinets.get(key)
+            if cab is None:
+                if len(self._cabinets) >= MAX_CABINETS or not (_ID.match(site) and _ID.match(cabinet)):
+                    return False
+                cab = self._cabinets[key] = _Cabinet()
+            cab.rejected += 1
+            cab.last_rejected = reason
+            return True
+
+    def out_of_window(self, site: str, cabinet: str, skew_s: float) -> None:
+        """A message whose time lay outside the window (server/boundary.py): stored at the
+        receive time; counted as clock trouble."""
+        with self._lock:
+            cab = self._cabinets.get((site, cabinet))
+            if cab is not None:
+                cab.out_of_window += 1
+                cab.last_skew_s = round(max(-1e12, min(1e12, skew_s)), 3)
 
     def corrected(self, message: Message, received_at: datetime) -> datetime:
         """When an unsynchronised message happened: its ts moved by the offset its boot showed on

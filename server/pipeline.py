@@ -1,7 +1,10 @@
 """One MQTT message in: decode, update fleet state, hand lines to the sink, count what happened.
 
-Runs in paho's network thread (the fast path). A bad message is counted by reason, logged at a
-limited rate and dropped; nothing a publisher sends can stop the collector.
+Runs in paho's network thread (the fast path). Everything a cabinet sends passes one boundary first:
+the protocol's form (``decode``) and what only the collector can check (``server/boundary.py``:
+slot and device counts, times within a window). A bad message is counted by reason and against its
+cabinet, logged at a limited rate and dropped; nothing a publisher sends can stop the collector or
+touch another cabinet's data.
 """
 
 from __future__ import annotations
@@ -12,8 +15,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from cabinet_agent.protocol import EventKind, EventMessage, ProtocolError, decode
+from cabinet_agent.protocol import EventKind, EventMessage, ProtocolError, decode, parse_topic
 
+from .boundary import BOUNDARY_REASONS, Boundary
 from .clock import Clock, utcnow
 from .events import EventLog
 from .fleet import Fleet
@@ -28,7 +32,8 @@ __all__ = ["REJECT_REASONS", "IngestStats", "Pipeline"]
 log = logging.getLogger(__name__)
 
 # protocol.decode's reasons, plus "internal" for a message that broke our own code (a bug).
-REJECT_REASONS = ("unknown_topic", "too_large", "bad_json", "schema", "topic_mismatch", "internal")
+REJECT_REASONS = ("unknown_topic", "too_large", "bad_json", "schema", "topic_mismatch",
+                  *BOUNDARY_REASONS, "internal")
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,8 +49,9 @@ class IngestStats:
 class Pipeline:
     def __init__(self, fleet: Fleet, sink: TimeSeriesSink, clock: Clock = utcnow,
                  sessions: SessionRecorder | None = None, events: EventLog | None = None,
-                 integrity: Integrity | None = None) -> None:
+                 integrity: Integrity | None = None, boundary: Boundary | None = None) -> None:
         self._fleet = fleet
+        self._boundary = boundary if boundary is not None else Boundary()
         self._sink = sink
         self._sessions = sessions
         self._events = events if events is not None else EventLog(None)
@@ -65,8 +71,10 @@ class Pipeline:
             self._received += 1
         try:
             message = decode(topic, payload)
+            known = self._fleet.get(message.site, message.cabinet)
+            self._boundary.check_counts(message, known.slot_count if known is not None else None)
         except ProtocolError as exc:
-            self._reject(exc.reason)
+            self._reject(exc.reason, topic)
             self._ratelimited.log(logging.WARNING, f"rejected-{exc.reason}",
                                   "rejected message (%s): %s", exc.reason, exc.detail)
             return False
@@ -77,15 +85,21 @@ class Pipeline:
                 with self._lock:
                     self._duplicates += 1
                 return False
+            # Points of an unsynchronised clock are stored at this time instead of their ts; a time
+            # outside the window is replaced by the receive time, never stored as it came.
+            checked = self._boundary.normalise(
+                message, self.integrity.corrected(message, received_at), received_at)
+            message, when = checked.message, checked.when
+            if checked.out_of_window:
+                self.integrity.out_of_window(message.site, message.cabinet, checked.skew_s)
+                integrity = self.integrity.get(message.site, message.cabinet)
             view = self._fleet.apply(message, received_at, integrity)
-            # Points of an unsynchronised clock are stored at this time instead of their ts.
-            when = self.integrity.corrected(message, received_at)
             if isinstance(message, EventMessage):
                 self._event(message, view.asset_tags, received_at, when)
             else:
                 self._sink.write(message_lines(message, view.asset_tags, when))
         except Exception:  # a bug for one message must not stop the collector
-            self._reject("internal")
+            self._reject("internal", topic)
             if self._ratelimited.log(logging.ERROR, "internal", "failed to process a message on %s",
                                      topic[:200]):
                 log.exception("traceback of the failure above")
@@ -110,9 +124,16 @@ class Pipeline:
         self._sink.write(lines)
         self._events.record(message, received_at)
 
-    def _reject(self, reason: str) -> None:
+    def _reject(self, reason: str, topic: str) -> None:
         with self._lock:
             self._rejected[reason] = self._rejected.get(reason, 0) + 1
+        if reason == "unknown_topic":
+            return
+        try:
+            address = parse_topic(topic)
+        except ProtocolError:
+            return
+        self.integrity.rejected(address.site, address.cabinet, reason)
 
     def stats(self, integrity: bool = True) -> IngestStats:
         """The counters; ``integrity=False`` leaves out the per-cabinet integrity (a pass over

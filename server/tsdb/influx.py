@@ -4,6 +4,12 @@ write API, as prebuilt strings (the fastest style measured: ceilings.md).
 The buffer is bounded: while the TSDB is down lines are kept and retried with exponential back-off;
 when the buffer is full the oldest lines are dropped and counted, so memory never grows without
 limit and the newest data survives.
+
+One bad line never costs the others: InfluxDB 2 refuses a whole batch (400) for one line it cannot
+parse. A refused batch is halved and each half written again until the refused lines stand alone;
+those are dropped, counted and logged with their tags (which name the cabinet), the rest is
+written. One bad line in a batch of n costs about 2·log2(n) extra requests. Lines are checked
+before they get here (server/boundary.py), so this is the second line of defence.
 """
 
 from __future__ import annotations
@@ -215,41 +221,78 @@ class InfluxSink:
 
     def _run(self) -> None:
         while (batch := self._next_batch()) is not None:
+            written, refused, unwritten, exc = self._deliver(batch)
+            if refused:
+                self._refused(refused, exc)
+            if unwritten:
+                assert exc is not None
+                with self._cond:
+                    self._written += written
+                self._failed(unwritten, exc)
+                continue
+            with self._cond:
+                self._inflight = 0
+                self._written += written
+                if self._failing:
+                    log.info("TSDB writes work again")
+                self._failing = False
+                self._backoff.reset()
+                self._cond.notify_all()
+
+    def _deliver(self, batch: list[str]) -> tuple[int, list[str], list[str], TsdbError | None]:
+        """Write ``batch``, halving refused parts down to the single refused lines. Returns
+        (lines written, lines refused, lines not yet written because of a retryable error, the
+        last error)."""
+        chunks = [batch]
+        written = 0
+        refused: list[str] = []
+        error: TsdbError | None = None
+        while chunks:
+            chunk = chunks.pop()
             try:
-                self._writer(batch)
+                self._writer(chunk)
             except TsdbError as exc:
-                self._failed(batch, exc)
+                error = exc
             except Exception as exc:  # a bug in the writer must not end the thread
                 log.exception("unexpected error writing to the TSDB")
-                self._failed(batch, TsdbError(repr(exc), retryable=False))
+                error = TsdbError(repr(exc), retryable=False)
             else:
-                with self._cond:
-                    self._inflight = 0
-                    self._written += len(batch)
-                    if self._failing:
-                        log.info("TSDB writes work again")
-                    self._failing = False
-                    self._backoff.reset()
-                    self._cond.notify_all()
+                written += len(chunk)
+                continue
+            if error.retryable:
+                return written, refused, chunk + [line for c in reversed(chunks) for line in c], error
+            if len(chunk) == 1:
+                refused.append(chunk[0])
+            else:
+                middle = len(chunk) // 2
+                chunks.append(chunk[middle:])
+                chunks.append(chunk[:middle])  # popped first: order is kept
+        return written, refused, [], error
+
+    def _refused(self, lines: list[str], exc: TsdbError | None) -> None:
+        with self._cond:
+            self._errors += 1
+            self._dropped += len(lines)
+            self._last_error = str(exc)
+        for line in lines:
+            self._ratelimited.log(logging.ERROR, "tsdb-rejected",
+                                  "TSDB refused a line (dropped, the rest of its batch written): "
+                                  "%s (%s)", line[:200], exc)
 
     def _failed(self, batch: list[str], exc: TsdbError) -> None:
+        """A retryable failure: ``batch`` goes back to the front of the buffer for later."""
         with self._cond:
             self._inflight = 0
             self._errors += 1
             self._last_error = str(exc)
-            if exc.retryable:
-                self._failing = True
-                delay = self._backoff.next_delay()
-                self._retry_at = time.monotonic() + delay
-                self._buffer.extendleft(reversed(batch))
-                if self._oldest_at is None:
-                    self._oldest_at = time.monotonic()
-                self._trim()
-                self._ratelimited.log(logging.WARNING, "tsdb-retry",
-                                      "TSDB write failed (%s); %d lines buffered, retry in %.1fs",
-                                      exc, len(self._buffer), delay)
-            else:
-                self._dropped += len(batch)
-                self._ratelimited.log(logging.ERROR, "tsdb-rejected",
-                                      "TSDB rejected a batch of %d lines: %s", len(batch), exc)
+            self._failing = True
+            delay = self._backoff.next_delay()
+            self._retry_at = time.monotonic() + delay
+            self._buffer.extendleft(reversed(batch))
+            if self._oldest_at is None:
+                self._oldest_at = time.monotonic()
+            self._trim()
+            self._ratelimited.log(logging.WARNING, "tsdb-retry",
+                                  "TSDB write failed (%s); %d lines buffered, retry in %.1fs",
+                                  exc, len(self._buffer), delay)
             self._cond.notify_all()

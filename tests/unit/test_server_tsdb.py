@@ -25,13 +25,19 @@ class FakeWriter:
         self.batches: list[list[str]] = []
         self.failures: list[TsdbError] = []
         self.fail_forever: TsdbError | None = None
+        self.refused: set[str] = set()  # like InfluxDB 2: one of these refuses the whole batch
+        self.calls = 0
 
     def __call__(self, batch: list[str]) -> None:
         with self.lock:
+            self.calls += 1
             if self.fail_forever is not None:
                 raise self.fail_forever
             if self.failures:
                 raise self.failures.pop(0)
+            bad = self.refused.intersection(batch)
+            if bad:
+                raise TsdbError(f"400 unable to parse {sorted(bad)[0]!r}", retryable=False)
             self.batches.append(list(batch))
 
     @property
@@ -108,15 +114,44 @@ def test_retryable_errors_are_retried_with_back_off(make_sink: SinkFactory,
     assert stats.last_error == "still down"
 
 
-def test_a_rejected_batch_is_dropped_and_the_rest_written(make_sink: SinkFactory,
-                                                          writer: FakeWriter) -> None:
-    writer.failures = [TsdbError("400 bad line", retryable=False)]
-    sink = make_sink()
-    sink.write(_lines(5))
+def test_a_refused_line_is_isolated_and_the_rest_of_its_batch_written(
+        make_sink: SinkFactory, writer: FakeWriter) -> None:
+    lines = _lines(16)
+    writer.refused = {lines[5], lines[11]}
+    sink = make_sink(batch_size=16)
+    sink.write(lines)
     assert sink.flush(5)
-    assert writer.lines == _lines(2, 3)
+    assert writer.lines == [line for line in lines if line not in writer.refused]
     stats = sink.stats()
-    assert (stats.written, stats.dropped, stats.errors) == (2, 3, 1)
+    assert (stats.written, stats.dropped) == (14, 2)
+    assert stats.health is SinkHealth.OK
+    # halving: at most about 2·log2(16) requests per refused line, plus the first
+    assert writer.calls <= 1 + 2 * 2 * 4
+
+
+def test_a_retryable_failure_while_isolating_keeps_what_is_unwritten(
+        make_sink: SinkFactory, writer: FakeWriter) -> None:
+    lines = _lines(8)
+    writer.refused = {lines[0]}
+    # the first try is refused (400); the TSDB then goes away once, then comes back
+    original = writer.__call__
+
+    down_once = [TsdbError("connection refused")]
+
+    def flaky(batch: list[str]) -> None:
+        if writer.calls == 1 and down_once:
+            writer.calls += 1
+            raise down_once.pop()
+        original(batch)
+
+    sink = InfluxSink(_settings(batch_size=8), flaky, backoff_initial_s=0.01, backoff_max_s=0.05)
+    try:
+        sink.write(lines)
+        assert sink.flush(5)
+    finally:
+        sink.close(2)
+    assert writer.lines == lines[1:]
+    assert sink.stats().dropped == 1
 
 
 def test_while_down_the_buffer_is_bounded_and_keeps_the_newest(make_sink: SinkFactory,

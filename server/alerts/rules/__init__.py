@@ -7,6 +7,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from .base import Finding, Rule, RuleContext, RuleSettings, Severity
 from .battery import BatteryHealthSource, BatteryWorn, BatteryWornSettings, WornBattery
 from .charging import ChargingTooLong, ChargingTooLongSettings, SlotOverpower, SlotOverpowerSettings
+from .data_lost import DataLost, DataLostSettings
 from .device_fault import DeviceFault, DeviceFaultSettings
 from .door import DoorOpen, DoorOpenAfterHours, DoorOpenAfterHoursSettings, DoorOpenSettings
 from .mains import MainsLost, MainsLostSettings
@@ -26,6 +27,7 @@ __all__ = [
     "BatteryWorn",
     "CabinetOffline",
     "ChargingTooLong",
+    "DataLost",
     "DeviceFault",
     "DoorOpen",
     "DoorOpenAfterHours",
@@ -81,6 +83,9 @@ class RulesSettings(BaseModel):
         description="a slot with a reading that the agent cannot judge for several evidence windows")
     battery_worn: BatteryWornSettings = Field(default_factory=BatteryWornSettings,
                                               description="battery holds clearly less than new")
+    data_lost: DataLostSettings = Field(
+        default_factory=DataLostSettings,
+        description="events acknowledged by the broker never arrived (cannot be replayed)")
 
 
 def build_rules(settings: RulesSettings, offline: CabinetOffline,
@@ -100,5 +105,6 @@ def build_rules(settings: RulesSettings, offline: CabinetOffline,
         (settings.mains_lost, MainsLost(settings.mains_lost)),
         (settings.slot_unjudgeable, SlotUnjudgeable(settings.slot_unjudgeable)),
         (settings.battery_worn, BatteryWorn(settings.battery_worn, battery)),
+        (settings.data_lost, DataLost(settings.data_lost)),
     ]
     return [offline, *(rule for rule_settings, rule in candidates if rule_settings.enabled)]
