@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from .protocol import Channel, topic_for
 
-__all__ = ["HomeAssistantSection", "discovery_messages"]
+__all__ = ["HomeAssistantSection", "discovery_messages", "node_id"]
 
 
 class HomeAssistantSection(BaseModel):
@@ -26,10 +26,15 @@ class HomeAssistantSection(BaseModel):
                         description="Home Assistant's discovery prefix")
 
 
+def node_id(site: str, cabinet: str) -> str:
+    """HA's node id of a cabinet; the broker ACL grants the cabinet ``homeassistant/+/<node>/#``."""
+    return f"ladewache_{site}_{cabinet}".replace("-", "_")
+
+
 def discovery_messages(site: str, cabinet: str, slots: int, asset_tags: dict[int, str],
                        agent_version: str, prefix: str = "homeassistant") -> list[tuple[str, bytes]]:
     """Retained discovery configs: one sensor per slot, the door, mains and temperature."""
-    node = f"ladewache_{site}_{cabinet}".replace("-", "_")
+    node = node_id(site, cabinet)
     state_topic = topic_for(site, cabinet, Channel.STATE)
     device = {"identifiers": [node], "name": f"Ladeschrank {cabinet} ({site})",
               "manufacturer": "Ladewache", "model": "cabinet agent", "sw_version": agent_version}

@@ -28,16 +28,31 @@ from typing import Any, TextIO
 from cabinet_agent.cabinet_model import load_cabinet_model
 from cabinet_agent.config import load as load_agent_config
 from cabinet_agent.errors import ConfigError
+from cabinet_agent.ha_discovery import node_id
 
 from .broker_files import AclEntry, BrokerFileError, PasswordFile, atomic_write, render_acl
 
-__all__ = ["add_provision_commands", "cabinet_user", "run_provision_command", "topic_prefix"]
+__all__ = [
+    "COLLECTOR_USER",
+    "RESERVED_USERS",
+    "add_provision_commands",
+    "cabinet_identity",
+    "cabinet_user",
+    "fold",
+    "run_provision_command",
+    "topic_prefix",
+]
 
 DEFAULT_DIR = Path("/etc/ladewache/provision")
 DEFAULT_PASSWD = Path("/etc/mosquitto/ladewache/passwd")
 DEFAULT_ACL = Path("/etc/mosquitto/ladewache/acl")
 REGISTRY = "cabinets.json"
 ENV_KEY = "LADEWACHE_MQTT__PASSWORD"
+# The collector's broker user by default (`provision server`) and its default [mqtt] client_id:
+# the broker keys sessions by user name (use_username_as_clientid), so this is the collector's
+# session even before `provision server` ran. No cabinet may ever be given it.
+COLLECTOR_USER = "ladewache-server"
+RESERVED_USERS = frozenset({COLLECTOR_USER})
 
 
 class ProvisionError(Exception):
@@ -47,6 +62,35 @@ class ProvisionError(Exception):
 def cabinet_user(site: str, cabinet: str) -> str:
     # "." is not allowed in ids, so site "a-b"/cabinet "c" and site "a"/cabinet "b-c" differ.
     return f"{site}.{cabinet}"
+
+
+def fold(name: str) -> str:
+    """``name`` with case and "-" vs "_" folded: two names that fold alike are one identity to a
+    reader, and some derived names (Home Assistant's node id) already fold "-" into "_"."""
+    return name.casefold().replace("-", "_")
+
+
+def cabinet_identity(site: str, cabinet: str) -> str:
+    """What no two cabinets may share: the coarsest name derived from the ids, the Home Assistant
+    node id (its ACL grant ``homeassistant/+/<node>/#``), folded. Equal broker users, default
+    client ids (``ladewache-<site>-<cabinet>``) or ACL grants imply an equal identity."""
+    return fold(node_id(site, cabinet))
+
+
+def _cabinet_clash(registry: dict[str, Any], site: str, cabinet: str) -> str | None:
+    """Why cabinet ``site/cabinet`` may not be added beside the registry's others, or None."""
+    key, user = f"{site}/{cabinet}", cabinet_user(site, cabinet)
+    mine = cabinet_identity(site, cabinet)
+    for other, cab in sorted(registry["cabinets"].items()):
+        if other != key and cabinet_identity(cab["site"], cab["cabinet"]) == mine:
+            return (f"cabinet {key} collides with cabinet {other}: both are {mine} with case and "
+                    "'-'/'_' ignored (broker user, client id and ACL derive from it); choose "
+                    "another cabinet id")
+    for name in sorted({*registry["server_users"], *RESERVED_USERS}):
+        if fold(name) == fold(user):
+            return (f"cabinet {key} collides with the collector's user {name}: its broker user "
+                    f"would be {user}; choose another cabinet id")
+    return None
 
 
 def topic_prefix(site: str, cabinet: str) -> str:
@@ -95,7 +139,7 @@ class Provisioner:
             prefix = topic_prefix(cab["site"], cab["cabinet"])
             # Read access to its own prefix only: a cabinet learns nothing it does not already know.
             # And its own Home Assistant discovery configs (cabinet_agent/ha_discovery.py), if enabled.
-            node = f"ladewache_{cab['site']}_{cab['cabinet']}".replace("-", "_")
+            node = node_id(cab["site"], cab["cabinet"])
             entries.append(AclEntry(cab["user"], f"cabinet {key}", (
                 ("readwrite", f"{prefix}/#"), ("write", f"homeassistant/+/{node}/#"))))
         return entries
@@ -160,6 +204,9 @@ def _add(p: Provisioner, args: argparse.Namespace, out: TextIO) -> int:
         if key in registry["cabinets"] and not args.replace:
             raise ProvisionError(f"cabinet {key} is provisioned already: `provision rotate` gives "
                                  "it new credentials, --replace registers it anew")
+        clash = _cabinet_clash(registry, args.site, args.cabinet)
+        if clash is not None:  # before anything is written
+            raise ProvisionError(clash)
         folder.mkdir(parents=True, exist_ok=True)
         config = folder / "agent.toml"
         candidate = folder / ".agent.toml.new"
@@ -223,6 +270,10 @@ def _remove(p: Provisioner, args: argparse.Namespace, out: TextIO) -> int:
 
 def _server(p: Provisioner, args: argparse.Namespace, out: TextIO) -> int:
     with p.locked() as registry:
+        for key, cab in sorted(registry["cabinets"].items()):
+            if fold(cab["user"]) == fold(args.user):
+                raise ProvisionError(f"collector user {args.user} collides with cabinet {key}'s "
+                                     f"user {cab['user']}; choose another --user")
         password = new_password()
         p.passwords.set(args.user, password)
         if args.user not in registry["server_users"]:
@@ -307,6 +358,7 @@ def add_provision_commands(commands: Any) -> argparse.ArgumentParser:
                      help="no TLS (allow_plaintext = true): only for a trusted network")
     add.add_argument("--replace", action="store_true", help="register an existing cabinet anew")
     server = sub.add_parser("server", parents=[common], help="create or rotate the collector's user")
-    server.add_argument("--user", default="ladewache-server")
+    server.add_argument("--user", default=COLLECTOR_USER,
+                        help=f"the collector's broker user and session (default {COLLECTOR_USER})")
     sub.add_parser("list", parents=[common], help="list provisioned cabinets")
     return parser

@@ -57,6 +57,8 @@ def test_provisioned_agent_publishes_over_tls_and_no_secret_is_logged(
         assert birth["slots"][0]["asset_tag"] == "ACL-0001"
         while watcher.messages.get(timeout=10).topic != f"{PREFIX}/telemetry":
             pass
+        # Gone before the server logs in as the same user: the broker keys sessions by user name.
+        watcher.close()
 
         server_conf = tmp_path / "server.toml"
         server_conf.write_text(
@@ -70,7 +72,6 @@ def test_provisioned_agent_publishes_over_tls_and_no_secret_is_logged(
                                 env={"LADEWACHE_MQTT__PASSWORD": server_password})
         processes.append(server)
         server.wait_for_line(lambda line: "subscribed to" in line)
-        watcher.close()
     finally:
         for process in reversed(processes):
             process.stop()

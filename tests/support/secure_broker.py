@@ -8,6 +8,7 @@ import ssl
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import paho.mqtt.client as mqtt
 import trustme
@@ -52,8 +53,9 @@ class SecureBroker:
         self.process.signal(1)
 
     def client(self, client_id: str, user: str | None, password: str | None,
-               tls: bool = True) -> mqtt.Client:
-        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id)
+               tls: bool = True, **options: Any) -> mqtt.Client:
+        """A paho client for this broker; ``options`` go to ``mqtt.Client`` (clean_session, …)."""
+        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, **options)
         if user is not None:
             client.username_pw_set(user, password)
         if tls:

@@ -11,6 +11,8 @@ import pytest
 
 from server.broker_files import hash_password
 from server.cli import main
+from server.config import MqttSettings
+from server.provision import COLLECTOR_USER, cabinet_identity
 
 
 def _run(tmp_path: Path, *args: str) -> int:
@@ -107,3 +109,55 @@ def test_the_agent_loader_validates_what_is_written(
 def test_bad_ids_are_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert _add(tmp_path, site="GS/Park") == 2
     assert "cabinet.site" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("one", "other", "collide"), [
+    (("gs-a", "schrank_1"), ("gs-a", "schrank-1"), True),
+    (("gs-a", "schrank-1"), ("GS-A", "Schrank-1"), True),
+    (("gs-a", "schrank-1"), ("gs_a", "SCHRANK_1"), True),
+    (("gs-a", "b"), ("gs", "a-b"), True),  # one Home Assistant node and ACL grant: ladewache_gs_a_b
+    (("gs-a", "schrank-1"), ("gs-a", "schrank-2"), False),
+    (("gs-a", "schrank-1"), ("gs-b", "schrank-1"), False),
+    (("gs-a", "schrank-1"), ("gs-a", "schrank-10"), False),
+    (("gs-a", "schrank1"), ("gs-a", "schrank-1"), False),  # a "-" is not nothing
+])
+def test_cabinet_identity_folds_case_and_dash_vs_underscore(
+        one: tuple[str, str], other: tuple[str, str], collide: bool) -> None:
+    assert (cabinet_identity(*one) == cabinet_identity(*other)) is collide
+
+
+def test_a_colliding_cabinet_is_refused_naming_both_and_nothing_is_written(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert _add(tmp_path, cabinet="schrank_1") == 0
+    capsys.readouterr()
+    files = [tmp_path / "passwd", tmp_path / "acl", tmp_path / "prov" / "cabinets.json"]
+    before = [f.read_bytes() for f in files]
+    for site, cabinet in (("gs-park", "schrank-1"), ("gs-park", "Schrank_1"), ("gs_park", "schrank_1")):
+        assert _add(tmp_path, site=site, cabinet=cabinet) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"cabinet-server provision: cabinet {site}/{cabinet} collides with "
+                              "cabinet gs-park/schrank_1: ") and err.count("\n") == 1, err
+        assert not (tmp_path / "prov" / "cabinets" / site / cabinet).exists()
+    assert [f.read_bytes() for f in files] == before
+    assert _add(tmp_path, "--replace", cabinet="schrank_1") == 0  # a cabinet does not collide with itself
+
+
+def test_collector_users_and_cabinets_never_share_a_name(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert _run(tmp_path, "server", "--user", "gs-park.schrank-9") == 0
+    assert _add(tmp_path, cabinet="schrank_9") == 2
+    assert "collides with the collector's user gs-park.schrank-9" in capsys.readouterr().err
+    assert _add(tmp_path) == 0
+    assert _run(tmp_path, "server", "--user", "GS-Park.Schrank_1") == 2
+    assert "collides with cabinet gs-park/schrank-1's user" in capsys.readouterr().err
+    assert "GS-Park" not in (tmp_path / "acl").read_text()
+
+
+def test_the_collectors_default_client_id_is_its_default_user(tmp_path: Path) -> None:
+    # The shipped broker keys sessions by user name (use_username_as_clientid); the collector's
+    # defaults name one identity, so docs and logs that speak of either mean the same session.
+    assert MqttSettings().client_id == COLLECTOR_USER
+    assert _run(tmp_path, "server") == 0
+    assert (tmp_path / "passwd").read_text().startswith(f"{COLLECTOR_USER}:")
+    conf = Path(__file__).resolve().parents[2] / "deploy" / "mosquitto" / "ladewache.conf"
+    assert "\nuse_username_as_clientid true\n" in conf.read_text()
