@@ -58,7 +58,7 @@ def _start_sim(workdir: Path, baud: int) -> tuple[ManagedProcess, Path]:
 
 def _settings(link: Path, baud: int) -> AgentSettings:
     return AgentSettings.model_validate({
-        "cabinet": {"model": MODEL},
+        "cabinet": {"site": "bench", "id": "poll-cycle", "model": MODEL},
         "buses": {"main": {"transport": "rtu", "port": str(link), "baudrate": baud}}})
 
 
@@ -102,7 +102,7 @@ def _footprint(workdir: Path, link: Path, baud: int, window: float) -> dict[str,
     broker = start_mosquitto(workdir / "mosquitto")
     config = workdir / "agent.toml"
     config.write_text(
-        f'[cabinet]\nmodel = "{MODEL}"\n'
+        f'[cabinet]\nsite = "bench"\nid = "poll-cycle"\nmodel = "{MODEL}"\n'
         f'[buses.main]\ntransport = "rtu"\nport = "{link}"\nbaudrate = {baud}\n'
         f'[mqtt]\nport = {broker.port}\n[polling]\ninterval_s = 1.0\ntelemetry_interval_s = 10.0\n')
     agent = ManagedProcess("agent", [console_script("cabinet-agent"), "run", "--config", str(config)])

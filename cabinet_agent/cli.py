@@ -4,6 +4,10 @@
     cabinet-agent check-config --config agent.toml
     cabinet-agent scan --port /dev/serial/by-id/usb-… --bauds 9600,19200 --addresses 1-247
     cabinet-agent watch --config agent.toml [--once]
+
+Exit codes: 0 done, 1 runtime failure (scan: nothing found), 2 wrong arguments, 78 config error
+(one line per problem on stderr: ``cabinet-agent: config error: SOURCE: KEY: WHAT``; the systemd
+unit does not restart on it). docs/deploy.md, "Config errors".
 """
 
 from __future__ import annotations
@@ -17,10 +21,10 @@ import sys
 from pathlib import Path
 
 from .cabinet_model import LoadedCabinet, load_cabinet_model
-from .config import AgentSettings, LineBus, RtuBus, SerialBus, load
-from .configfile import redacted
+from .config import AgentSettings, LineBus, RtuBus, SerialBus, load, preflight
+from .configfile import problem, redacted
 from .durations import duration_text
-from .errors import BusUnavailable, ConfigError
+from .errors import EXIT_CONFIG, EXIT_USAGE, BusUnavailable, ConfigError
 from .registers import DeviceProfile
 from .sources.serial_port import resolve_port
 
@@ -28,33 +32,53 @@ __all__ = ["main", "sensing_notes"]
 
 log = logging.getLogger("cabinet_agent")
 
-EXIT_CONFIG = 2
 EXIT_NOT_FOUND = 1
 
 
-def _load_all(path: Path | None) -> tuple[AgentSettings, LoadedCabinet]:
-    """Config, cabinet model and profiles, checked against each other; nothing is opened."""
+def _model(settings: AgentSettings) -> LoadedCabinet:
+    """The cabinet model, its errors prefixed with the config key that named it."""
+    name = settings.cabinet.model
+    try:
+        return load_cabinet_model(name, settings.base_dir)
+    except ConfigError as exc:
+        raise ConfigError("\n".join(problem(settings, "cabinet.model", line)
+                                    for line in str(exc).splitlines())) from exc
+    except UnicodeDecodeError as exc:  # the model file or one of its profiles, not saved as UTF-8
+        raise ConfigError(problem(settings, "cabinet.model", f"{name}: the model or one of its "
+                                  f"profiles is not valid UTF-8 ({exc.reason})")) from exc
+
+
+def _load_all(path: Path | None, *, starting: bool = False) -> tuple[AgentSettings, LoadedCabinet]:
+    """Config, cabinet model and profiles, checked against each other; nothing is opened.
+    ``starting``: also what ``run`` opens at start (TLS files, the outbox's directory)."""
     from .sources import open_sources
 
     settings = load(path)
-    cabinet = load_cabinet_model(settings.cabinet.model, settings.base_dir)
+    cabinet = _model(settings)
     slots = cabinet.model.slots
+    problems = []
     for slot in settings.cabinet.asset_tags:
         if not 1 <= slot <= slots:
-            raise ConfigError(f"{path}: cabinet.asset_tags.{slot}: model {cabinet.model.name} "
-                              f"has slots 1..{slots}")
+            problems.append(problem(settings, f"cabinet.asset_tags.{slot}",
+                                    f"model {cabinet.model.name} has slots 1..{slots}"))
     for name, spec in cabinet.model.devices.items():
         if spec.bus not in settings.buses:
-            raise ConfigError(f"{path}: buses: device {name!r} of model {cabinet.model.name} sits "
-                              f"on bus {spec.bus!r}; configured buses: {sorted(settings.buses)}")
+            problems.append(problem(settings, "buses", f"device {name!r} of model "
+                                    f"{cabinet.model.name} sits on bus {spec.bus!r}; configured "
+                                    f"buses: {sorted(settings.buses)}"))
     for name in settings.devices:
         if name not in cabinet.model.devices:
-            raise ConfigError(f"{path}: devices.{name}: model {cabinet.model.name} has no such "
-                              f"device; it has {', '.join(cabinet.model.devices)}")
-    try:
-        open_sources(settings, cabinet)  # builds, opens nothing: a device that misfits its bus
-    except ConfigError as exc:
-        raise ConfigError(f"{path}: {exc}") from exc
+            problems.append(problem(settings, f"devices.{name}", f"model {cabinet.model.name} has "
+                                    f"no such device; it has {', '.join(cabinet.model.devices)}"))
+    if not problems:
+        try:
+            open_sources(settings, cabinet)  # builds, opens nothing: a device that misfits its bus
+        except ConfigError as exc:
+            problems.append(problem(settings, None, str(exc)))
+    if starting:
+        problems += preflight(settings)
+    if problems:
+        raise ConfigError("\n".join(problems))
     return settings, cabinet
 
 
@@ -112,7 +136,7 @@ def sensing_notes(cabinet: LoadedCabinet) -> list[str]:
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
-    settings, cabinet = _load_all(args.config)
+    settings, cabinet = _load_all(args.config, starting=True)
     buses = ", ".join(f"{n} ({b.transport})" for n, b in settings.buses.items())
     print(f"config OK: cabinet {settings.cabinet.site}/{settings.cabinet.id}, "
           f"model {cabinet.model.name} ({cabinet.model.slots} slots, "
@@ -131,7 +155,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from .service import Agent, run_until_signalled
     from .sources import open_sources
 
-    settings, cabinet = _load_all(args.config)
+    settings, cabinet = _load_all(args.config, starting=True)
     log.info("cabinet-agent starting: %s", json.dumps(redacted(settings), default=str))
 
     async def _main() -> str:
@@ -152,7 +176,7 @@ def _cmd_scan(args: argparse.Namespace) -> int:
         bauds, addresses = parse_bauds(args.bauds), parse_addresses(args.addresses)
     except ValueError as exc:
         print(f"cabinet-agent scan: {exc}", file=sys.stderr)
-        return EXIT_CONFIG
+        return EXIT_USAGE
     print(f"scanning {args.port}: {len(addresses)} address(es) at {', '.join(map(str, bauds))} "
           f"baud, {args.parity}, FC{args.function:02d} register {args.register}", flush=True)
 
@@ -203,9 +227,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="poll the cabinet and publish over MQTT until SIGTERM")
-    run.add_argument("--config", type=Path, help="agent TOML file (defaults if omitted)")
+    run.add_argument("--config", type=Path,
+                     help="agent TOML file (if omitted: the LADEWACHE_… environment only)")
     run.set_defaults(func=_cmd_run)
-    check = sub.add_parser("check-config", help="validate config, cabinet model and profiles")
+    check = sub.add_parser("check-config", help="validate config, cabinet model and profiles, "
+                                                "and the files and directories run would open")
     check.add_argument("--config", type=Path, required=True)
     check.add_argument("--show", action="store_true", help="print the effective config (redacted)")
     check.set_defaults(func=_cmd_check)
@@ -239,7 +265,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args))
     except ConfigError as exc:
-        print(f"cabinet-agent: config error: {exc}", file=sys.stderr)
+        for line in str(exc).splitlines():  # one line per problem, each greppable on its own
+            print(f"cabinet-agent: config error: {line}", file=sys.stderr)
         return EXIT_CONFIG
 
 

@@ -5,6 +5,7 @@ Every key is described here once; ``deploy/examples/agent.toml`` is checked agai
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeAlias
 
@@ -19,7 +20,7 @@ from pydantic import (
     model_validator,
 )
 
-from .configfile import FileSettings, load_settings
+from .configfile import FileSettings, directory_problem, load_settings, problem, tls_problems
 from .errors import UNION_TAG_MARK
 from .ha_discovery import HomeAssistantSection
 from .mqtt_security import check_transport_security
@@ -39,6 +40,7 @@ __all__ = [
     "SerialBus",
     "TcpBus",
     "load",
+    "preflight",
 ]
 
 _ID = r"^[a-z0-9][a-z0-9_-]{0,63}$"
@@ -49,11 +51,14 @@ class _Section(BaseModel):
 
 
 class CabinetSection(_Section):
-    site: str = Field(default="demo-school", pattern=_ID, description="school id, part of every topic")
-    id: str = Field(default="cabinet-1", pattern=_ID, description="cabinet id within the school")
+    """Who this agent is. No defaults: an agent that ran with a default identity would publish
+    as another cabinet (or as every other unconfigured one) and poll hardware it does not have."""
+
+    site: str = Field(pattern=_ID, description="school id, part of every topic (required)")
+    id: str = Field(pattern=_ID, description="cabinet id within the school (required)")
     model: str = Field(
-        default="ladewache-16",
-        description="shipped cabinet model name, or path to a model .toml (relative to this file)",
+        description="shipped cabinet model name, or path to a model .toml (relative to this file) "
+                    "(required)",
     )
     asset_tags: dict[int, str] = Field(
         default_factory=dict, description="slot number -> asset tag of the iPad that lives there"
@@ -181,7 +186,8 @@ class MqttSection(_Section):
     allow_plaintext: bool = Field(
         default=False, description="allow plain MQTT (tls = false) to a host that is not loopback; "
                                    "the password then crosses the network readable")
-    client_id: str | None = Field(default=None, description="default: ladewache-<site>-<cabinet>")
+    client_id: str | None = Field(default=None, description="default: ladewache-<site>-<cabinet>; "
+                                  "the shipped broker config replaces it by the username")
     reconnect_min_s: float = Field(default=1.0, gt=0, description="first reconnect delay")
     reconnect_max_s: float = Field(default=60.0, gt=0, description="longest reconnect delay")
 
@@ -218,7 +224,7 @@ class ChargingSection(_Section):
 
 
 class AgentSettings(FileSettings):
-    cabinet: CabinetSection = CabinetSection()
+    cabinet: CabinetSection = Field(description="[cabinet] site, id and model (required)")
     buses: dict[str, AnyBus] = Field(
         default_factory=_default_buses,
         description="named buses; the cabinet model's devices name the bus they sit on",
@@ -231,6 +237,14 @@ class AgentSettings(FileSettings):
     outbox: OutboxSection = OutboxSection()
     home_assistant: HomeAssistantSection = HomeAssistantSection()
 
+    @model_validator(mode="before")
+    @classmethod
+    def _cabinet_keys_one_by_one(cls, data: Any) -> Any:
+        # Without a [cabinet] section, name each missing key (site, id, model), not the section.
+        if isinstance(data, dict) and "cabinet" not in data:
+            return {**data, "cabinet": {}}
+        return data
+
     def resolve(self, path: Path | None) -> Path | None:
         """A path from the config, relative to the config file's folder."""
         if path is None or path.is_absolute():
@@ -239,7 +253,7 @@ class AgentSettings(FileSettings):
 
     @property
     def base_dir(self) -> Path:
-        return getattr(self, "_base_dir", Path.cwd())
+        return self._base_dir
 
     def outbox_path(self) -> Path:
         if self.outbox.path is not None:
@@ -253,3 +267,19 @@ class AgentSettings(FileSettings):
 
 def load(path: Path | None) -> AgentSettings:
     return load_settings(AgentSettings, path)
+
+
+def preflight(settings: AgentSettings) -> list[str]:
+    """What ``run`` opens at start that the model cannot check: the TLS files and the outbox's
+    directory. One line per problem, naming the source and key; empty when all is well."""
+    problems = tls_problems(settings, "mqtt", settings.base_dir.joinpath)
+    path = settings.outbox_path()
+    why = directory_problem(path.parent)
+    if why is None and os.path.isdir(path):
+        why = "is a directory, not the outbox file"
+    elif why is None and os.path.exists(path) and not os.access(path, os.R_OK | os.W_OK):
+        why = "not writable for this user"
+    if why is not None:
+        given = "" if settings.outbox.path is not None else " (the default; set outbox.path)"
+        problems.append(problem(settings, "outbox.path", f"{path}{given}: {why}"))
+    return problems

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, Final
 
 from pydantic import ValidationError
 
 __all__ = [
+    "EXIT_CONFIG",
+    "EXIT_USAGE",
     "UNION_TAG_MARK",
     "AgentError",
     "BusUnavailable",
@@ -17,7 +19,14 @@ __all__ = [
     "SourceError",
     "StaleData",
     "describe_validation_error",
+    "validation_problems",
 ]
+
+# Exit codes of ``cabinet-agent`` and ``cabinet-server`` (docs/deploy.md, "Config errors").
+# A config error does not go away by restarting: the systemd units name EXIT_CONFIG in
+# RestartPreventExitStatus=, so a bad config stops the unit instead of restarting it every 5 s.
+EXIT_CONFIG: Final = 78  # sysexits.h EX_CONFIG
+EXIT_USAGE: Final = 2  # argparse's own code for wrong arguments
 
 # Discriminated unions put their tag into an error's location (``buses.main.<tag>.port``). Our tags
 # start with this mark, so the key printed for a human leaves them out: ``buses.main.port``.
@@ -79,17 +88,25 @@ class StaleData(SourceError):
     device_backoff: ClassVar[bool] = False
 
 
-def describe_validation_error(exc: ValidationError, path: Path | str | None) -> str:
-    """One line per problem: ``file: key.sub: what is wrong``."""
-    lines = []
+def validation_problems(exc: ValidationError) -> list[tuple[tuple[str, ...], str, str]]:
+    """Per problem: the key's path (union tags left out), pydantic's error type, and what is wrong."""
+    problems = []
     for error in exc.errors():
-        parts = [str(part) for part in error["loc"]
-                 if not (isinstance(part, str) and part.startswith(UNION_TAG_MARK))]
-        key = ".".join(parts) or "(top level)"
+        loc = tuple(str(part) for part in error["loc"]
+                    if not (isinstance(part, str) and part.startswith(UNION_TAG_MARK)))
         message = error["msg"]
         if error["type"] == "extra_forbidden":
             message = "unknown key"
         elif error["type"] == "value_error":
             message = message.removeprefix("Value error, ")
+        problems.append((loc, error["type"], message))
+    return problems
+
+
+def describe_validation_error(exc: ValidationError, path: Path | str | None) -> str:
+    """One line per problem: ``file: key.sub: what is wrong``."""
+    lines = []
+    for loc, _, message in validation_problems(exc):
+        key = ".".join(loc) or "(top level)"
         lines.append(f"{path}: {key}: {message}" if path else f"{key}: {message}")
     return "\n".join(lines)

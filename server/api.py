@@ -2,6 +2,11 @@
 
 Every endpoint but ``/healthz`` needs a login session or an API token (``server/auth``); lists are
 filtered to the caller's scope and actions outside it are refused with 403 (docs/dashboard.md).
+Every route declares its response model (``server/api_models.py``) and its error answers, so
+``/openapi.json`` describes what is really sent; JSON bodies holding what JSON cannot carry
+(``NaN``, ``Infinity``, ``1e999``, a lone surrogate) or larger than 64 KiB are refused app-wide
+(``server/json_bodies.py``). Whoever acknowledges or silences is the logged-in user, never a name
+in the body.
 """
 
 from __future__ import annotations
@@ -12,16 +17,28 @@ from datetime import time, timedelta
 from typing import Annotated, Any, Protocol
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi.exceptions import RequestValidationError
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from .alerts.silence import Silence, SilenceKind, Weekly
 from .alerts.status import alert_statuses
 from .alerts.store import Ack, AckStore, AlertStore, MemoryState, SilenceStore
+from .api_models import (
+    AckResultOut,
+    AlertsOut,
+    FleetOut,
+    HealthOut,
+    SilenceOut,
+    SilencesOut,
+    StatsOut,
+    error_responses,
+)
 from .auth import Auth, Principal, Scope
 from .clock import Clock
 from .fleet import Fleet
 from .i18n import DEFAULT_LANGUAGE, Language
 from .ingest import MqttStats
+from .json_bodies import StrictJsonBodies
 from .org import Organisation
 from .pipeline import IngestStats
 from .tsdb.base import SinkStats
@@ -39,7 +56,7 @@ from .views import (
     stats_json,
 )
 
-__all__ = ["ApiSources", "InScope", "Who", "create_app", "refuse_unless"]
+__all__ = ["ApiSources", "InScope", "Who", "create_app", "invalid", "refuse_unless"]
 
 
 class StateStore(AlertStore, SilenceStore, AckStore, Protocol):
@@ -66,8 +83,17 @@ class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+# The author of an acknowledgement or silence is the logged-in user (the API token's or session's
+# user). Clients written before that sent a name; it is still accepted, so they keep working, but
+# ignored: anyone could have claimed to be anyone.
+_IGNORED_AUTHOR: Any = {"deprecated": True}
+_AUTHOR_NOTE = ("Ignored, accepted only for old clients: the author is always the logged-in user "
+                "(session or API token).")
+
+
 class AckBody(_Body):
-    by: str = Field(min_length=1, max_length=100, description="who takes it on")
+    by: str | None = Field(default=None, max_length=100, description=_AUTHOR_NOTE,
+                           json_schema_extra=_IGNORED_AUTHOR)
     comment: str = Field(default="", max_length=1000, description="what is being done")
 
 
@@ -83,13 +109,15 @@ class SilenceBody(_Body):
     )
     starts_at: AwareDatetime | None = Field(default=None, description="default: now")
     ends_at: AwareDatetime = Field(description="the silence ends then (a recurring one too)")
-    created_by: str = Field(min_length=1, max_length=100)
+    created_by: str | None = Field(default=None, max_length=100, description=_AUTHOR_NOTE,
+                                   json_schema_extra=_IGNORED_AUTHOR)
     comment: str = Field(default="", max_length=1000)
     weekly: WeeklyBody | None = Field(default=None, description="recurring: active only then")
 
 
 class TechnicianBody(_Body):
-    by: str = Field(min_length=1, max_length=100, description="the technician")
+    by: str | None = Field(default=None, max_length=100, description=_AUTHOR_NOTE,
+                           json_schema_extra=_IGNORED_AUTHOR)
     until: AwareDatetime = Field(description="end of the visit; the silence ends then")
     comment: str = Field(default="", max_length=1000)
 
@@ -97,6 +125,12 @@ class TechnicianBody(_Body):
 def refuse_unless(allowed: bool) -> None:
     if not allowed:
         raise HTTPException(403, "outside your role or scope")
+
+
+def invalid(loc: tuple[str | int, ...], message: str, value: object = None) -> RequestValidationError:
+    """A 422 in FastAPI's own shape (the one /openapi.json documents), naming the field."""
+    return RequestValidationError([{"type": "value_error", "loc": loc, "msg": message,
+                                    "input": value}])
 
 
 def _caller(request: Request) -> Principal:
@@ -113,12 +147,19 @@ Who = Annotated[Principal, Depends(_caller)]  # 401 without login or token; CSRF
 InScope = Annotated[Scope, Depends(_scope)]
 
 
+_AUTHOR_CHOICE = ("The author is the logged-in user (the session's or the API token's); a name in "
+                  "the body (`{field}`, from older clients) is accepted but ignored.")
+
+
 def create_app(sources: ApiSources) -> FastAPI:
     app = FastAPI(title="Ladewache collector", version=__version__)
     app.state.api_sources = sources
+    app.add_middleware(StrictJsonBodies)
     state = sources.state
+    reading = error_responses(401)  # every read is scoped; outside it lists are filtered
+    acting = error_responses(401, 403, 413)  # 413: any POST with a JSON body (json_bodies.py)
 
-    @app.get("/api/fleet")
+    @app.get("/api/fleet", response_model=FleetOut, responses=reading)
     def fleet(scope: InScope) -> dict[str, Any]:
         """Every cabinet (in your scope) with its slots (state, how sure it is and the evidence:
         `certainty`, `last_draw_at`, `unseen_since`), what its hardware senses (`sensing`), and
@@ -126,7 +167,7 @@ def create_app(sources: ApiSources) -> FastAPI:
         cabinets = [c for c in sources.fleet.snapshot() if scope.sees(c.site)]
         return fleet_json(cabinets, sources.clock())
 
-    @app.get("/api/alerts")
+    @app.get("/api/alerts", response_model=AlertsOut, responses=reading)
     def alerts(
         scope: InScope,
         state_filter: Annotated[AlertFilter, Query(
@@ -141,47 +182,56 @@ def create_app(sources: ApiSources) -> FastAPI:
         return alerts_json([s for s in statuses if scope.sees_labels(s.alert.labels)], now,
                            state_filter, lang)
 
-    @app.post("/api/alerts/{fingerprint}/ack")
+    @app.post("/api/alerts/{fingerprint}/ack", response_model=AckResultOut,
+              responses=error_responses(401, 403, 404, 413),
+              description="Acknowledge the active alert: it stays firing and visible but is not "
+                          "repeated. " + _AUTHOR_CHOICE.format(field="by"))
     def acknowledge(fingerprint: str, body: AckBody, who: Who) -> dict[str, Any]:
-        """Acknowledge the active alert: it stays firing and visible but is not repeated."""
         alert = sources.alerts.get_active(fingerprint)
         scope = who.scope(sources.org)
         refuse_unless(scope.can_write and (alert is None or scope.sees_labels(alert.labels)))
         if alert is None:
             raise HTTPException(404, f"no active alert {fingerprint}")
-        ack = Ack(fingerprint, alert.active_at, body.by, body.comment, sources.clock())
+        ack = Ack(fingerprint, alert.active_at, who.name, body.comment, sources.clock())
         state.acknowledge(ack)
         return {"fingerprint": fingerprint, "ack": ack_json(ack)}
 
-    @app.get("/api/silences")
+    @app.get("/api/silences", response_model=SilencesOut, responses=reading)
     def silences(scope: InScope) -> dict[str, Any]:
         now = sources.clock()
         return {"generated_at": now.isoformat(),
                 "silences": [silence_json(s, now) for s in state.silences()
                              if scope.sees_labels(s.matchers)]}
 
-    @app.post("/api/silences", status_code=201)
-    def create_silence(body: SilenceBody, scope: InScope) -> dict[str, Any]:
-        """A one-off silence, or a recurring one with ``weekly``. Outside the district admin's
-        role it must match one ``site`` of your scope."""
+    @app.post("/api/silences", status_code=201, response_model=SilenceOut, responses=acting,
+              description="A one-off silence, or a recurring one with `weekly`. Outside the "
+                          "district admin's role it must match one `site` of your scope. "
+                          + _AUTHOR_CHOICE.format(field="created_by"))
+    def create_silence(body: SilenceBody, who: Who) -> dict[str, Any]:
+        scope = who.scope(sources.org)
         refuse_unless(scope.can_write and scope.sees_labels(body.matchers))
         now = sources.clock()
         weekly = None
-        try:
-            if body.weekly is not None:
+        if body.weekly is not None:
+            try:
                 weekly = Weekly(frozenset(body.weekly.days), body.weekly.start, body.weekly.end,
                                 sources.org.timezone)
-            starts = body.starts_at or now
-            if body.ends_at <= starts:
-                raise ValueError("ends_at must be after starts_at")
-            silence = Silence(body.matchers, starts, body.ends_at, body.created_by, body.comment,
+            except ValueError as exc:
+                raise invalid(("body", "weekly"), str(exc)) from exc
+        starts = body.starts_at or now
+        if body.ends_at <= starts:
+            raise invalid(("body", "ends_at"), "ends_at must be after starts_at",
+                          body.ends_at.isoformat())
+        try:
+            silence = Silence(body.matchers, starts, body.ends_at, who.name, body.comment,
                               SilenceKind.SILENCE, weekly, now)
         except ValueError as exc:
-            raise HTTPException(422, str(exc)) from exc
+            raise invalid(("body",), str(exc)) from exc
         state.add_silence(silence)
         return silence_json(silence, now)
 
-    @app.post("/api/silences/{silence_id}/expire")
+    @app.post("/api/silences/{silence_id}/expire", response_model=SilenceOut,
+              responses=error_responses(401, 403, 404, 413))
     def expire_silence(silence_id: str, scope: InScope) -> dict[str, Any]:
         now = sources.clock()
         target = next((s for s in state.silences() if s.id == silence_id), None)
@@ -191,20 +241,23 @@ def create_app(sources: ApiSources) -> FastAPI:
             raise HTTPException(404, f"no running or future silence {silence_id}")
         return silence_json(silence, now)
 
-    @app.post("/api/cabinets/{site}/{cabinet}/technician", status_code=201)
+    @app.post("/api/cabinets/{site}/{cabinet}/technician", status_code=201,
+              response_model=SilenceOut, responses=acting,
+              description="Mute every alert of one cabinet until the technician leaves. "
+                          + _AUTHOR_CHOICE.format(field="by"))
     def technician_on_site(site: str, cabinet: str, body: TechnicianBody,
-                           scope: InScope) -> dict[str, Any]:
-        """Mute every alert of one cabinet until the technician leaves."""
-        refuse_unless(scope.acts_on(site))
+                           who: Who) -> dict[str, Any]:
+        refuse_unless(who.scope(sources.org).acts_on(site))
         now = sources.clock()
         if body.until <= now or body.until - now > timedelta(days=7):
-            raise HTTPException(422, "until must be in the future and within 7 days")
-        silence = Silence({"site": site, "cabinet": cabinet}, now, body.until, body.by,
+            raise invalid(("body", "until"), "until must be in the future and within 7 days",
+                          body.until.isoformat())
+        silence = Silence({"site": site, "cabinet": cabinet}, now, body.until, who.name,
                           body.comment, SilenceKind.TECHNICIAN, None, now)
         state.add_silence(silence)
         return silence_json(silence, now)
 
-    @app.get("/api/stats")
+    @app.get("/api/stats", response_model=StatsOut, responses=reading)
     def stats(
         scope: InScope,
         integrity: Annotated[IntegrityListing, Query(
@@ -221,10 +274,9 @@ def create_app(sources: ApiSources) -> FastAPI:
         return stats_json(sources.ingest_stats(), sources.mqtt_stats(), sources.tsdb_stats(),
                           len(sources.fleet), scope.sites, integrity, integrity_limit)
 
-    @app.get("/healthz")
+    @app.get("/healthz", response_model=HealthOut)
     def healthz() -> dict[str, Any]:
         """Liveness: always 200 while the process serves; the body says what is degraded."""
         return health_json(sources.mqtt_stats().connected, sources.tsdb_stats())
 
     return app
-

@@ -1,8 +1,10 @@
 """Wiring and lifecycle: build the parts from settings, run them, stop them in order.
 
-One asyncio core runs the HTTP API and the alert ticker; MQTT and the TSDB writer each have their
-own thread (blocking libraries). Stop order: HTTP, MQTT (no new messages), then the TSDB buffer is
-flushed, each step bounded by a timeout.
+One asyncio core runs the HTTP API, the alert ticker and the notifications (judged on the loop,
+sent in the notify thread pool, receivers side by side: ``server.notify.sender``); MQTT and the
+TSDB writer each have their own thread (blocking libraries). Stop order: HTTP, MQTT (no new
+messages), then the TSDB buffer is flushed, each step bounded by a timeout; tries at receivers
+under way get NOTIFY_STOP_TIMEOUT_S, what is not delivered stays in the outbox.
 """
 
 from __future__ import annotations
@@ -27,8 +29,10 @@ from .alerts.sqlite import STATE_FILE, SqliteState
 from .alerts.status import alert_statuses
 from .alerts.store import MemoryState
 from .api import ApiSources, create_app
+from .assets import AssetRegister
 from .auth import USERS_FILE, Auth, UserStore
 from .battery import BatteryAgeing
+from .boundary import Boundary, Bounds
 from .clock import Clock, utcnow
 from .config import ServerSettings, TsdbSettings, resolve_path
 from .errors import ServerError
@@ -37,10 +41,12 @@ from .fleet import Fleet
 from .gc_policy import GcPolicy, run_gc_policy
 from .ingest import MqttCollector
 from .integrity import Integrity
-from .notify import NOTIFIER_KINDS, Notifier, NotifyError
+from .notify import NOTIFIER_KINDS, Notifier
 from .notify.dispatch import Dispatcher, GroupTiming
+from .notify.sender import Sender
 from .pipeline import Pipeline
 from .presence import unconfirmed_for_site
+from .redact import redact_url
 from .schoolcal import Calendars
 from .sessions import SessionRecorder
 from .tsdb.base import TimeSeriesSink
@@ -54,6 +60,7 @@ log = logging.getLogger(__name__)
 HTTP_STOP_TIMEOUT_S: Final = 5.0
 JOURNAL_DIR: Final = "tsdb-journal"
 MQTT_STOP_TIMEOUT_S: Final = 5.0
+NOTIFY_STOP_TIMEOUT_S: Final = 5.0
 TSDB_CLOSE_TIMEOUT_S: Final = 10.0
 
 
@@ -63,7 +70,7 @@ def make_sink(settings: TsdbSettings, state_dir: Path | None = None) -> TimeSeri
         return NullSink()
     from .tsdb.influx import InfluxSink  # the InfluxDB client is only loaded when needed
 
-    log.info("writing time series to %s (org %s, bucket %s)", settings.url, settings.org,
+    log.info("writing time series to %s (org %s, bucket %s)", redact_url(settings.url), settings.org,
              settings.bucket)
     sink = InfluxSink(settings)
     if state_dir is None or settings.spill_max_mb == 0:
@@ -136,8 +143,12 @@ class Collector:
         self.sessions = SessionRecorder(state_dir, self.battery)
         self.events = EventLog(state_dir)
         self.integrity = Integrity()
-        self.pipeline = Pipeline(self.fleet, self.sink, clock, self.sessions, self.events,
-                                 self.integrity)
+        ingest = settings.ingest
+        self.pipeline = Pipeline(
+            self.fleet, self.sink, clock, self.sessions, self.events, self.integrity,
+            Boundary(Bounds(ingest.max_slots, ingest.max_devices, ingest.max_ahead_s,
+                            ingest.max_age_days)),
+            AssetRegister(settings.organisation))
         ca_file = settings.mqtt.ca_file
         self.mqtt = MqttCollector(
             settings.mqtt, self.pipeline.handle,
@@ -164,6 +175,7 @@ class Collector:
         self._notifiers: dict[str, list[Notifier]] = {}
         self.notify_judged_s = 0.0  # how long the last notify pass took to judge the alerts
         self.router = Router(org, n.school_alerts)
+        self._receivers = {r.id: r for r in self.router.all_receivers()}
         self.dispatcher = Dispatcher(
             org=org, router=self.router,
             timing=GroupTiming(timedelta(seconds=n.group_wait_s),
@@ -173,7 +185,10 @@ class Collector:
             digest_time=n.digest_time,
             # At most twice per school and school day (the digest): a pass over the fleet is fine.
             unconfirmed=lambda site: unconfirmed_for_site(self.fleet.snapshot(), org, site),
+            queued=self.state.is_queued,
         )
+        self.sender = Sender(outbox=self.state, notifier=self.notifier_named,
+                             settings=n.delivery, clock=clock, dispatcher=self.dispatcher)
         self.app = create_app(ApiSources(
             fleet=self.fleet, alerts=self.state, clock=clock,
             ingest_stats=self.pipeline.stats, mqtt_stats=self.mqtt.stats,
@@ -190,6 +205,13 @@ class Collector:
                                                                 self.settings.notify)
         return self._notifiers[receiver.id]
 
+    def notifier_named(self, receiver_id: str, name: str) -> Notifier | None:
+        """A queued notification's notifier (after a restart, from the config as it is now)."""
+        receiver = self._receivers.get(receiver_id)
+        if receiver is None:
+            return None
+        return next((n for n in self.notifiers_for(receiver) if n.name == name), None)
+
     async def tick_alerts(self) -> None:
         while True:
             started = time.monotonic()
@@ -199,26 +221,16 @@ class Collector:
                 log.exception("alert evaluation failed")
             await asyncio.sleep(alert_pause(self.settings.alerts.tick_s, time.monotonic() - started))
 
-    async def notify_once(self) -> int:
-        """Send what is due; returns how many notifications went out."""
+    async def notify_once(self) -> list[asyncio.Task[None]]:
+        """Queue what is due and start the tries that are due (without waiting for them: each
+        receiver is tried on its own, a slow one holds up nobody); returns the tries started."""
         now = self.clock()
         started = time.monotonic()
         statuses = alert_statuses(self.state.all(), self.state.silences(), self.state.acks(), now)
         due = self.dispatcher.due(statuses, now)
         self.notify_judged_s = time.monotonic() - started
-        sent = 0
-        for delivery in due:
-            try:
-                # Blocking I/O (SMTP, HTTP with back-off) stays off the event loop.
-                await asyncio.to_thread(delivery.notifier.send, delivery.notification)
-            except NotifyError as exc:
-                log.warning("notify %s failed (%s): %s", delivery.log_key,
-                            "will retry" if exc.retryable else "permanent", exc)
-                continue
-            self.dispatcher.sent(delivery)
-            sent += 1
-            log.info("notify %s: sent %r", delivery.log_key, delivery.notification.subject)
-        return sent
+        self.sender.submit(due)
+        return self.sender.pump()
 
     async def tick_notify(self) -> None:
         while True:
@@ -228,10 +240,11 @@ class Collector:
                 log.exception("notification failed")
             # Judging every alert's status is linear in the alerts: with tens of thousands
             # standing (a district-wide incident) it gets the same bounded share of the time as
-            # evaluation. Sending (network I/O in threads) does not count.
+            # evaluation. Sending (network I/O in threads, not awaited here) does not count.
             await asyncio.sleep(alert_pause(self.settings.notify.tick_s, self.notify_judged_s))
 
     def close(self) -> None:
+        self.sender.close()
         if isinstance(self.state, SqliteState):
             self.state.close()
         self.events.close()
@@ -280,8 +293,12 @@ async def serve(settings: ServerSettings, ready: Callable[[str], None]) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    # X-Forwarded-For is believed from [http] trusted_proxies only (uvicorn's default would
+    # believe it from 127.0.0.1): the login limits count per client address.
+    proxies = settings.http.trusted_proxies
     config = uvicorn.Config(collector.app, log_config=None, access_log=False, lifespan="off",
-                            log_level=settings.log_level.lower())
+                            log_level=settings.log_level.lower(), proxy_headers=bool(proxies),
+                            forwarded_allow_ips=proxies or None)
     http = _Server(config)
     collector.mqtt.start()
     http_task = asyncio.create_task(http.serve(sockets=[sock]), name="http")
@@ -312,6 +329,8 @@ async def serve(settings: ServerSettings, ready: Callable[[str], None]) -> None:
         gc_task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await notify_task
+        if not await collector.sender.drain(NOTIFY_STOP_TIMEOUT_S):
+            log.warning("notifications still being sent at stop stay queued for the next start")
         http.should_exit = True
         with contextlib.suppress(TimeoutError, asyncio.CancelledError):
             await asyncio.wait_for(http_task, HTTP_STOP_TIMEOUT_S)

@@ -1,6 +1,8 @@
 """``cabinet-server``: run the collector, or check a config file.
 
-Exit codes: 0 clean stop, 1 runtime failure, 2 bad configuration or usage.
+Exit codes: 0 clean stop, 1 runtime failure, 2 wrong arguments, 78 config error (one line per
+problem on stderr: ``cabinet-server: config error: SOURCE: KEY: WHAT``; the systemd unit does not
+restart on it). docs/deploy.md, "Config errors".
 """
 
 from __future__ import annotations
@@ -13,16 +15,16 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from cabinet_agent.configfile import redacted
+from cabinet_agent.configfile import problem, redacted
 from cabinet_agent.durations import duration_text
 from cabinet_agent.sdnotify import SdNotifier
 from cabinet_agent.thresholds import Thresholds
 
 from .alerts_cli import list_alerts
-from .app import serve
+from .app import make_calendars, serve
 from .auth.cli import add_user_commands, run_user_command
-from .config import ServerSettings, load_server_settings
-from .errors import ConfigError, ServerError
+from .config import ServerSettings, load_server_settings, preflight
+from .errors import EXIT_CONFIG, EXIT_RUNTIME, ConfigError, ServerError
 from .i18n import DEFAULT_LANGUAGE, LANGUAGES
 from .org import Organisation, Policy
 from .provision import add_provision_commands, run_provision_command
@@ -39,7 +41,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="run the collector until SIGTERM/SIGINT")
-    check = commands.add_parser("check-config", help="validate a config and print it redacted")
+    check = commands.add_parser("check-config", help="validate a config and the files and "
+                                "directories run would open; print the config redacted")
     alerts = commands.add_parser(
         "alerts", help="list what fires and why (German by default), from the state file")
     alerts.add_argument("--lang", choices=LANGUAGES, default=DEFAULT_LANGUAGE,
@@ -96,15 +99,36 @@ def shared_pool_note(org: Organisation) -> str | None:
     )
 
 
+def _config_error(exc: ConfigError) -> int:
+    for line in str(exc).splitlines():  # one line per problem, each greppable on its own
+        print(f"cabinet-server: config error: {line}", file=sys.stderr)
+    return EXIT_CONFIG
+
+
+def _check_startup(settings: ServerSettings) -> None:
+    """Everything ``run`` would fail on while starting, raised as one ConfigError."""
+    problems = preflight(settings)
+    # The calendar files are there and readable (else preflight named their keys): parse them as
+    # the collector will.
+    if not any(": organisation." in line for line in problems):
+        try:
+            make_calendars(settings)
+        except ConfigError as exc:
+            problems.append(problem(settings, "organisation", str(exc)))
+    if problems:
+        raise ConfigError("\n".join(problems))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "provision":  # needs no server config: it writes broker and agent files
         return run_provision_command(args)
     try:
         settings: ServerSettings = load_server_settings(args.config)
+        if args.command in ("run", "check-config"):
+            _check_startup(settings)
     except ConfigError as exc:
-        print(f"cabinet-server: configuration error:\n{exc}", file=sys.stderr)
-        return 2
+        return _config_error(exc)
     effective = json.dumps(redacted(settings), sort_keys=True, default=str)
     if args.command == "check-config":
         print(json.dumps(redacted(settings), indent=2, sort_keys=True, default=str))
@@ -115,9 +139,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "alerts":
         try:
             return list_alerts(settings, args.lang, args.all, sys.stdout)
-        except (ConfigError, ServerError) as exc:
+        except ConfigError as exc:
+            return _config_error(exc)
+        except ServerError as exc:
             print(f"cabinet-server: {exc}", file=sys.stderr)
-            return 2
+            return EXIT_RUNTIME
     if args.command == "user":
         return run_user_command(args, settings, sys.stdout)
     _setup_logging(settings.log_level)
@@ -125,12 +151,11 @@ def main(argv: Sequence[str] | None = None) -> int:
              args.config or "(none)", effective)
     try:
         asyncio.run(serve(settings, _print_ready))
-    except ConfigError as exc:  # found only when building (e.g. an unreadable calendar file)
-        print(f"cabinet-server: configuration error:\n{exc}", file=sys.stderr)
-        return 2
+    except ConfigError as exc:  # found only when building; _check_startup should have said it
+        return _config_error(exc)
     except ServerError as exc:
         log.error("%s", exc)
-        return 1
+        return EXIT_RUNTIME
     except KeyboardInterrupt:  # a second Ctrl-C during shutdown
         return 130
     return 0

@@ -6,26 +6,45 @@ Relative paths (``mqtt.ca_file``) are relative to the config file.
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 from typing import Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    field_serializer,
+    field_validator,
+    model_validator,
+)
 
-from cabinet_agent.configfile import FileSettings, load_settings
+from cabinet_agent.configfile import (
+    FileSettings,
+    directory_problem,
+    file_problem,
+    load_settings,
+    problem,
+    tls_problems,
+)
 from cabinet_agent.mqtt_security import check_transport_security
 
 from .alerts.rules import RulesSettings
 from .notify.settings import NotifySettings
 from .org import Organisation
+from .redact import redact_url
 
 __all__ = [
     "AlertSettings",
     "HttpSettings",
+    "IngestSettings",
     "MqttSettings",
     "ServerSettings",
     "StateSettings",
     "TsdbSettings",
     "load_server_settings",
+    "preflight",
     "resolve_path",
 ]
 
@@ -45,7 +64,9 @@ class MqttSettings(_Section):
         max_length=128,
         description=(
             "fixed MQTT client id; with a persistent session (clean_session=False) the broker "
-            "keeps QoS 1 messages while the collector restarts"
+            "keeps QoS 1 messages while the collector restarts. The shipped broker config "
+            "(use_username_as_clientid) ignores it and keys the session by username; the "
+            "default is the default collector user, so both name one session"
         ),
     )
     keepalive: int = Field(default=30, ge=5, le=3600, description="MQTT keepalive in seconds")
@@ -118,6 +139,11 @@ class TsdbSettings(_Section):
             raise ValueError("must start with http:// or https://")
         return value
 
+    @field_serializer("url")
+    def _shown(self, value: str | None) -> str | None:
+        """Shown as scheme://host/… when the config is printed (it may carry user:password@)."""
+        return redact_url(value) if value is not None else None
+
     @model_validator(mode="after")
     def _buffer_holds_a_batch(self) -> Self:
         if self.max_buffer_points < self.batch_size:
@@ -138,6 +164,25 @@ class HttpSettings(_Section):
     session_hours: float = Field(
         default=12.0, gt=0, le=24 * 30, description="a dashboard login lasts this long"
     )
+    trusted_proxies: list[str] = Field(
+        default=[],
+        description=(
+            "addresses or networks of reverse proxies whose X-Forwarded-For/-Proto headers are "
+            "believed (e.g. [\"127.0.0.1\"] for a proxy on this host); empty: the headers are "
+            "ignored and the client is the TCP peer. Login limits count per client address"
+        ),
+    )
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxy_addresses(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError as exc:
+                raise ValueError(f"trusted_proxies: {entry!r} is not an IP address or network") \
+                    from exc
+        return value
 
 
 class AlertSettings(_Section):
@@ -188,6 +233,23 @@ class AlertSettings(_Section):
     )
 
 
+class IngestSettings(_Section):
+    """What the collector accepts from a cabinet beyond the protocol's own bounds
+    (server/boundary.py). A message over a limit is refused and counted against its cabinet."""
+
+    max_slots: int = Field(
+        default=64, ge=1, le=256,
+        description="most slots a cabinet may report (and never more than its birth declared)")
+    max_devices: int = Field(default=16, ge=1, le=32, description="most bus devices per cabinet")
+    max_ahead_s: float = Field(
+        default=300.0, ge=1,
+        description="a message time further ahead of the receive time is replaced by it (clock skew)")
+    max_age_days: float = Field(
+        default=90.0, gt=0,
+        description="a message time further back is replaced by the receive time; covers an "
+                    "outbox replayed after the summer holidays")
+
+
 class StateSettings(_Section):
     dir: Path | None = Field(
         default=None,
@@ -208,6 +270,8 @@ class ServerSettings(FileSettings):
     tsdb: TsdbSettings = Field(default_factory=TsdbSettings, description="[tsdb] time-series sink")
     http: HttpSettings = Field(default_factory=HttpSettings, description="[http] API listener")
     alerts: AlertSettings = Field(default_factory=AlertSettings, description="[alerts] rules")
+    ingest: IngestSettings = Field(default_factory=IngestSettings,
+                                   description="[ingest] limits on what a cabinet sends")
     notify: NotifySettings = Field(
         default_factory=NotifySettings, description="[notify] grouping, SMTP, webhooks, digest"
     )
@@ -225,7 +289,30 @@ def load_server_settings(path: Path | None) -> ServerSettings:
 
 def resolve_path(settings: ServerSettings, path: Path) -> Path:
     """A path from the config, made absolute relative to the config file's directory."""
-    if path.is_absolute():
-        return path
-    base = getattr(settings, "_base_dir", None)
-    return (base if isinstance(base, Path) else Path.cwd()) / path
+    return settings._base_dir / path  # an absolute path stays as it is
+
+
+def preflight(settings: ServerSettings) -> list[str]:
+    """What ``run`` opens at start that the model cannot check: the TLS files, the [state] dir,
+    the calendar files. One line per problem, naming the source and key; empty when all is well."""
+    problems = tls_problems(settings, "mqtt", lambda path: resolve_path(settings, path))
+    if settings.state.dir is not None:
+        why = directory_problem(resolve_path(settings, settings.state.dir))
+        if why is not None:
+            problems.append(problem(settings, "state.dir", why))
+    smtp = settings.notify.smtp
+    if smtp.host is not None and smtp.security != "none" and smtp.ca_file is not None:
+        # The e-mail notifier opens this path as it is (relative to the working directory).
+        why = file_problem(smtp.ca_file)
+        if why is not None:
+            problems.append(problem(settings, "notify.smtp.ca_file", f"{smtp.ca_file}: {why}"))
+    org = settings.organisation
+    calendars = [(f"organisation.school_holidays.{n}", path)
+                 for n, path in enumerate(org.school_holidays)]
+    calendars += [(f"organisation.schools.{s}.calendars.{n}", path)
+                  for s, school in enumerate(org.schools) for n, path in enumerate(school.calendars)]
+    for key, path in calendars:
+        why = file_problem(resolve_path(settings, path))
+        if why is not None:
+            problems.append(problem(settings, key, f"{resolve_path(settings, path)}: {why}"))
+    return problems

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from cabinet_agent.errors import ConfigError
+from cabinet_agent.errors import EXIT_CONFIG, ConfigError
 
-__all__ = ["ConfigError", "ServerError", "TsdbError"]
+__all__ = ["EXIT_CONFIG", "EXIT_RUNTIME", "ConfigError", "ServerError", "TsdbError"]
+
+EXIT_RUNTIME = 1  # the collector failed while running (docs/deploy.md, "Config errors")
 
 
 class ServerError(Exception):

@@ -176,6 +176,19 @@ class Fleet:
                 changed.append(self._cabinets[key])
             return self._version, changed
 
+    def set_integrity(self, site: str, cabinet: str, integrity: CabinetIntegrity) -> None:
+        """A known cabinet's delivery counters changed without a message being applied (one was
+        refused at the boundary); an unknown cabinet stays unknown."""
+        key = (site, cabinet)
+        with self._lock:
+            old = self._cabinets.get(key)
+            if old is None:
+                return
+            self._cabinets[key] = _replace(old, {"integrity": integrity})
+            self._version += 1
+            self._changed.pop(key, None)
+            self._changed[key] = self._version
+
     def get(self, site: str, cabinet: str) -> CabinetView | None:
         with self._lock:
             return self._cabinets.get((site, cabinet))

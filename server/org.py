@@ -14,7 +14,17 @@ from pathlib import Path
 from typing import Annotated, Literal, Self
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    field_serializer,
+    field_validator,
+    model_validator,
+)
+
+from .redact import redact_url
 
 __all__ = [
     "CabinetConfig",
@@ -39,6 +49,7 @@ class _Model(BaseModel):
 
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 WEEKDAYS: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_SCHOOL_WEEK: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri")
 
 
 class Policy(StrEnum):
@@ -87,6 +98,12 @@ class WebhookTarget(_Model):
         if not value.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
         return value
+
+    @field_serializer("url")
+    def _shown(self, value: str) -> str:
+        """Printed and logged configs (check-config, the start line) show scheme://host/… only:
+        the rest of a webhook URL is usually its token. The notifier reads ``url`` itself."""
+        return redact_url(value)
 
 
 class ContactSettings(_Model):
@@ -218,7 +235,7 @@ class Organisation(_Model):
     )
     school_weekdays: list[Weekday] = Field(
         min_length=1,
-        default_factory=lambda: ["mon", "tue", "wed", "thu", "fri"],
+        default_factory=lambda: list(_SCHOOL_WEEK),
         description="days of the week with school ('mon' … 'sun')")
     public_holidays: bool = Field(
         default=True, description="public holidays of the state are days off (false only for a demo)")

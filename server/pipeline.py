@@ -17,6 +17,7 @@ from datetime import datetime
 
 from cabinet_agent.protocol import EventKind, EventMessage, ProtocolError, decode, parse_topic
 
+from .assets import AssetRegister
 from .boundary import BOUNDARY_REASONS, Boundary
 from .clock import Clock, utcnow
 from .events import EventLog
@@ -49,8 +50,10 @@ class IngestStats:
 class Pipeline:
     def __init__(self, fleet: Fleet, sink: TimeSeriesSink, clock: Clock = utcnow,
                  sessions: SessionRecorder | None = None, events: EventLog | None = None,
-                 integrity: Integrity | None = None, boundary: Boundary | None = None) -> None:
+                 integrity: Integrity | None = None, boundary: Boundary | None = None,
+                 assets: AssetRegister | None = None) -> None:
         self._fleet = fleet
+        self._assets = assets
         self._boundary = boundary if boundary is not None else Boundary()
         self._sink = sink
         self._sessions = sessions
@@ -94,10 +97,13 @@ class Pipeline:
                 self.integrity.out_of_window(message.site, message.cabinet, checked.skew_s)
                 integrity = self.integrity.get(message.site, message.cabinet)
             view = self._fleet.apply(message, received_at, integrity)
+            tags = view.asset_tags
+            if self._assets is not None:  # the register decides, not the cabinet's claim
+                tags = self._assets.tags(message.site, message.cabinet, tags)
             if isinstance(message, EventMessage):
-                self._event(message, view.asset_tags, received_at, when)
+                self._event(self._attributed(message), tags, received_at, when)
             else:
-                self._sink.write(message_lines(message, view.asset_tags, when))
+                self._sink.write(message_lines(message, tags, when))
         except Exception:  # a bug for one message must not stop the collector
             self._reject("internal", topic)
             if self._ratelimited.log(logging.ERROR, "internal", "failed to process a message on %s",
@@ -107,6 +113,16 @@ class Pipeline:
         with self._lock:
             self._accepted += 1
         return True
+
+    def _attributed(self, message: EventMessage) -> EventMessage:
+        """The event with its session under the asset tag the register gives its slot."""
+        session = message.session
+        if session is None or self._assets is None:
+            return message
+        tag = self._assets.tag(message.site, message.cabinet, session.slot, session.asset_tag)
+        if tag == session.asset_tag:
+            return message
+        return message.model_copy(update={"session": session.model_copy(update={"asset_tag": tag})})
 
     def _event(self, message: EventMessage, asset_tags: Mapping[int, str],
                received_at: datetime, when: datetime) -> None:
@@ -133,7 +149,9 @@ class Pipeline:
             address = parse_topic(topic)
         except ProtocolError:
             return
-        self.integrity.rejected(address.site, address.cabinet, reason)
+        if self.integrity.rejected(address.site, address.cabinet, reason):
+            self._fleet.set_integrity(address.site, address.cabinet,
+                                      self.integrity.get(address.site, address.cabinet))
 
     def stats(self, integrity: bool = True) -> IngestStats:
         """The counters; ``integrity=False`` leaves out the per-cabinet integrity (a pass over

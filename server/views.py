@@ -1,4 +1,7 @@
-"""JSON shapes of the HTTP API, built from the collector's values (pure, no web framework)."""
+"""JSON shapes of the HTTP API, built from the collector's values (pure, no web framework).
+
+Each shape is published as a pydantic model in ``server/api_models.py``; the routes check every
+answer against it, so a key added here must be added there too (or the answer is a 500)."""
 
 from __future__ import annotations
 
@@ -38,7 +41,10 @@ def integrity_json(i: CabinetIntegrity) -> dict[str, Any]:
     """Delivery counters of one cabinet (docs/reliability.md)."""
     return {"seq_gaps": i.gaps, "duplicates": i.duplicates, "replayed": i.replayed,
             "clock_skewed": i.skewed, "clock_skew_s": i.last_skew_s, "clock_unsynced": i.unsynced,
-            "outbox_dropped": i.outbox_dropped}
+            "outbox_dropped": i.outbox_dropped, "rejected": i.rejected,
+            "last_rejected": i.last_rejected, "out_of_window": i.out_of_window,
+            "events_lost": i.events_lost,
+            "events_lost_at": i.events_lost_at.isoformat() if i.events_lost_at else None}
 
 
 def sensing_json(sensing: Sensing | None) -> dict[str, Any] | None:
@@ -169,9 +175,11 @@ def silence_json(silence: Silence, now: datetime) -> dict[str, Any]:
 
 
 def has_problem(i: CabinetIntegrity) -> bool:
-    """Gaps, duplicates, a skewed or unsynchronised clock, or messages the agent's outbox dropped.
-    (Replays alone are the outbox doing its job.)"""
-    return bool(i.gaps or i.duplicates or i.skewed or i.unsynced or i.outbox_dropped)
+    """Gaps, duplicates, a skewed or unsynchronised clock, messages the agent's outbox dropped,
+    messages refused or out of the time window, events lost. (Replays alone are the outbox doing
+    its job.)"""
+    return bool(i.gaps or i.duplicates or i.skewed or i.unsynced or i.outbox_dropped
+                or i.rejected or i.out_of_window or i.events_lost)
 
 
 def _total(values: Sequence[CabinetIntegrity], name: str) -> int:
@@ -207,7 +215,10 @@ def integrity_summary_json(per_cabinet: Mapping[str, CabinetIntegrity],
         "totals": {"seq_gaps": _total(values, "gaps"), "duplicates": _total(values, "duplicates"),
                    "replayed": _total(values, "replayed"), "clock_skewed": _total(values, "skewed"),
                    "clock_unsynced": _total(values, "unsynced"),
-                   "outbox_dropped": _total(values, "outbox_dropped")},
+                   "outbox_dropped": _total(values, "outbox_dropped"),
+                   "rejected": _total(values, "rejected"),
+                   "out_of_window": _total(values, "out_of_window"),
+                   "events_lost": _total(values, "events_lost")},
     }
     return listed, summary
 

@@ -1,4 +1,5 @@
-"""Durable alert state in one SQLite file: alerts, silences, acknowledgements, notification log.
+"""Durable alert state in one SQLite file: alerts, silences, acknowledgements, notification log
+and the outbox (notifications waiting for delivery, the retry queue).
 
 stdlib ``sqlite3`` in WAL mode (readers, e.g. ``cabinet-server alerts``, never block the collector)
 with ``synchronous=NORMAL`` (a committed write survives a process crash; a power cut may lose the
@@ -26,7 +27,7 @@ from server.errors import ServerError
 
 from .model import Alert
 from .silence import Silence, SilenceKind, Weekly
-from .store import Ack, ActiveIndex, LogEntry
+from .store import Ack, ActiveIndex, LogEntry, Outgoing
 
 __all__ = ["STATE_FILE", "SqliteState"]
 
@@ -69,6 +70,21 @@ CREATE TABLE IF NOT EXISTS nflog (
     resolved TEXT NOT NULL,
     sent_at  TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS outbox (
+    log_key   TEXT PRIMARY KEY,
+    receiver  TEXT NOT NULL,
+    notifier  TEXT NOT NULL,
+    message   TEXT NOT NULL,
+    firing    TEXT NOT NULL,
+    resolved  TEXT NOT NULL,
+    sent_at   TEXT NOT NULL,
+    queued_at TEXT NOT NULL,
+    next_at   TEXT NOT NULL,
+    attempts  INTEGER NOT NULL,
+    version   INTEGER NOT NULL,
+    error     TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS outbox_next ON outbox (next_at);
 """
 
 
@@ -81,7 +97,7 @@ def _dt(value: str) -> datetime:
 
 
 class SqliteState:
-    """Implements AlertStore, SilenceStore, AckStore and NotificationLog."""
+    """Implements AlertStore, SilenceStore, AckStore, NotificationLog and Outbox."""
 
     def __init__(self, path: Path, *, read_only: bool = False) -> None:
         self.path = path
@@ -285,3 +301,69 @@ class SqliteState:
             db.execute("INSERT OR REPLACE INTO nflog VALUES (?, ?, ?, ?)",
                        (key, json.dumps(sorted(entry.firing)), json.dumps(sorted(entry.resolved)),
                         _t(entry.sent_at)))
+
+    # Outbox
+
+    _OUTBOX: Final = ("log_key, receiver, notifier, message, firing, resolved, sent_at, queued_at, "
+                      "next_at, attempts, version, error")
+
+    @staticmethod
+    def _outgoing(row: tuple[str, str, str, str, str, str, str, str, str, int, int, str]
+                  ) -> Outgoing:
+        key, receiver, notifier, message, firing, resolved, sent_at, queued, next_at, tries, \
+            version, error = row
+        entry = LogEntry(frozenset(json.loads(firing)), frozenset(json.loads(resolved)),
+                         _dt(sent_at))
+        return Outgoing(key, receiver, notifier, message, entry, _dt(queued), _dt(next_at), tries,
+                        version, error)
+
+    def enqueue(self, item: Outgoing) -> Outgoing:
+        entry = item.entry
+        with self._tx() as db:
+            # A newer message for a queued key keeps the key's tries and back-off.
+            db.execute(f"INSERT INTO outbox ({self._OUTBOX}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                       "ON CONFLICT (log_key) DO UPDATE SET receiver = excluded.receiver, "
+                       "notifier = excluded.notifier, message = excluded.message, "
+                       "firing = excluded.firing, resolved = excluded.resolved, "
+                       "sent_at = excluded.sent_at, version = outbox.version + 1",
+                       (item.log_key, item.receiver, item.notifier, item.message,
+                        json.dumps(sorted(entry.firing)), json.dumps(sorted(entry.resolved)),
+                        _t(entry.sent_at), _t(item.queued_at), _t(item.next_at), item.attempts,
+                        item.version, item.error))
+            row = db.execute(f"SELECT {self._OUTBOX} FROM outbox WHERE log_key = ?",
+                             (item.log_key,)).fetchone()
+        return self._outgoing(row)
+
+    def outgoing(self, due_by: datetime | None = None) -> list[Outgoing]:
+        with self._tx() as db:
+            if due_by is None:
+                rows = db.execute(f"SELECT {self._OUTBOX} FROM outbox ORDER BY queued_at").fetchall()
+            else:
+                rows = db.execute(f"SELECT {self._OUTBOX} FROM outbox WHERE next_at <= ? "
+                                  "ORDER BY queued_at", (_t(due_by),)).fetchall()
+        return [self._outgoing(r) for r in rows]
+
+    def is_queued(self, log_key: str) -> bool:
+        with self._tx() as db:
+            return db.execute("SELECT 1 FROM outbox WHERE log_key = ?",
+                              (log_key,)).fetchone() is not None
+
+    def retry_later(self, log_key: str, attempts: int, next_at: datetime, error: str) -> None:
+        with self._tx() as db:
+            db.execute("UPDATE outbox SET attempts = ?, next_at = ?, error = ? WHERE log_key = ?",
+                       (attempts, _t(next_at), error, log_key))
+
+    def delivered(self, item: Outgoing) -> bool:
+        entry = item.entry
+        with self._tx() as db:  # one transaction: logged and unqueued, or neither
+            db.execute("INSERT OR REPLACE INTO nflog VALUES (?, ?, ?, ?)",
+                       (item.log_key, json.dumps(sorted(entry.firing)),
+                        json.dumps(sorted(entry.resolved)), _t(entry.sent_at)))
+            row = db.execute("SELECT version FROM outbox WHERE log_key = ?",
+                             (item.log_key,)).fetchone()
+            db.execute("DELETE FROM outbox WHERE log_key = ?", (item.log_key,))
+        return row is None or row[0] == item.version
+
+    def give_up(self, log_key: str) -> None:
+        with self._tx() as db:
+            db.execute("DELETE FROM outbox WHERE log_key = ?", (log_key,))

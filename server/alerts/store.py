@@ -1,6 +1,7 @@
-"""Where alert state lives: alerts, silences, acknowledgements and the notification log.
+"""Where alert state lives: alerts, silences, acknowledgements, the notification log and the
+outbox of notifications waiting to be delivered.
 
-Four small interfaces; ``MemoryState`` implements them for tests and for a collector without a
+Five small interfaces; ``MemoryState`` implements them for tests and for a collector without a
 state dir, ``server.alerts.sqlite.SqliteState`` durably. Both keep the active alerts in memory by
 fingerprint and by cabinet (``ActiveIndex``): the engine asks per tick only for the alerts of the
 cabinets it evaluates, and that must not cost a pass over every alert.
@@ -26,6 +27,8 @@ __all__ = [
     "MemoryAlertStore",
     "MemoryState",
     "NotificationLog",
+    "Outbox",
+    "Outgoing",
     "SilenceStore",
 ]
 
@@ -98,6 +101,48 @@ class NotificationLog(Protocol):
     def log_entry(self, key: str) -> LogEntry | None: ...
 
     def log_sent(self, key: str, entry: LogEntry) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """A notification waiting for delivery on one log key (one group or digest, one notifier).
+
+    At most one per key: a newer message for the key replaces ``message`` and ``entry`` and bumps
+    ``version``, but keeps the tries and the back-off (they belong to the receiver, not to the
+    text). ``message`` is opaque here (``server.notify`` writes and reads it)."""
+
+    log_key: str
+    receiver: str  # Receiver.id: the notifier is found again after a restart
+    notifier: str  # Notifier.name within that receiver
+    message: str
+    entry: LogEntry  # written to the notification log once delivered
+    queued_at: datetime
+    next_at: datetime  # not tried before this
+    attempts: int = 0  # failed tries so far
+    version: int = 1
+    error: str = ""  # the last failure, redacted
+
+
+class Outbox(Protocol):
+    """The retry queue in front of the receivers: put, read what is due, acknowledge."""
+
+    def enqueue(self, item: Outgoing) -> Outgoing:
+        """Queue ``item``, or replace the message and entry queued for its key; what is stored."""
+
+    def outgoing(self, due_by: datetime | None = None) -> list[Outgoing]:
+        """Everything queued (that may be tried by ``due_by``), oldest first."""
+
+    def is_queued(self, log_key: str) -> bool: ...
+
+    def retry_later(self, log_key: str, attempts: int, next_at: datetime, error: str) -> None: ...
+
+    def delivered(self, item: Outgoing) -> bool:
+        """Write the item's log entry and remove the key from the queue, in one step (a message
+        that arrived is never sent again, not even after a restart). False when a newer message
+        had replaced it meanwhile: that one, judged against the log before this delivery, is
+        removed too."""
+
+    def give_up(self, log_key: str) -> None: ...
 
 
 def _resolved(alert: Alert, ends_at: datetime, annotations: Mapping[str, str] | None) -> Alert:
@@ -212,6 +257,7 @@ class MemoryState(MemoryAlertStore):
         self._silences: dict[str, Silence] = {}
         self._acks: dict[tuple[str, datetime], Ack] = {}
         self._log: dict[str, LogEntry] = {}
+        self._outbox: dict[str, Outgoing] = {}
 
     def add_silence(self, silence: Silence) -> None:
         with self._lock:
@@ -245,6 +291,41 @@ class MemoryState(MemoryAlertStore):
     def log_sent(self, key: str, entry: LogEntry) -> None:
         with self._lock:
             self._log[key] = entry
+
+    def enqueue(self, item: Outgoing) -> Outgoing:
+        with self._lock:
+            old = self._outbox.get(item.log_key)
+            if old is not None:
+                item = replace(old, receiver=item.receiver, notifier=item.notifier,
+                               message=item.message, entry=item.entry, version=old.version + 1)
+            self._outbox[item.log_key] = item
+            return item
+
+    def outgoing(self, due_by: datetime | None = None) -> list[Outgoing]:
+        with self._lock:
+            items = [i for i in self._outbox.values() if due_by is None or i.next_at <= due_by]
+        return sorted(items, key=lambda i: i.queued_at)
+
+    def is_queued(self, log_key: str) -> bool:
+        with self._lock:
+            return log_key in self._outbox
+
+    def retry_later(self, log_key: str, attempts: int, next_at: datetime, error: str) -> None:
+        with self._lock:
+            old = self._outbox.get(log_key)
+            if old is not None:
+                self._outbox[log_key] = replace(old, attempts=attempts, next_at=next_at,
+                                                error=error)
+
+    def delivered(self, item: Outgoing) -> bool:
+        with self._lock:
+            self._log[item.log_key] = item.entry
+            queued = self._outbox.pop(item.log_key, None)
+            return queued is None or queued.version == item.version
+
+    def give_up(self, log_key: str) -> None:
+        with self._lock:
+            self._outbox.pop(log_key, None)
 
 
 def _ended(silence: Silence, now: datetime) -> Silence:

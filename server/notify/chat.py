@@ -1,14 +1,20 @@
 """Chat services (Mattermost, Matrix, Teams, Telegram, Signal, …) through Apprise, so that no
-service's API is written by hand here. Apprise is imported when the first message is sent."""
+service's API is written by hand here. Apprise is imported when the first message is sent.
+
+Apprise URLs are credentials (tokens in host, path or query): they are never put into a message
+of ours, and Apprise's own log lines (it names the URLs it posts to) and those of its HTTP client
+pass ``RedactingFilter``."""
 
 from __future__ import annotations
 
 import contextlib
 import functools
+import logging
 import warnings
 from types import ModuleType
 
 from server.org import ContactSettings
+from server.redact import RedactingFilter
 
 from .base import NOTIFIER_KINDS, Notification, Notifier, NotifyError
 from .settings import NotifySettings
@@ -27,6 +33,10 @@ def _apprise() -> ModuleType:
 
         with contextlib.suppress(ImportError):
             import apprise.utils.pgp
+    # Every Apprise plugin logs through the one "apprise" logger; its HTTP client (requests)
+    # logs each request line, path included, through urllib3's.
+    for name in ("apprise", "urllib3.connectionpool"):
+        logging.getLogger(name).addFilter(RedactingFilter())
     return apprise
 
 

@@ -20,6 +20,11 @@ are left out. The log (``NotificationLog``, durable in SQLite) is written only a
 succeeded, keyed by group and notifier, holding the fingerprints told as firing (including told
 school-day alerts that wait) and the time: after a restart nothing already sent is sent again, and
 a failed send is tried again at the next flush. ``due()`` says what to send, ``sent()`` records it.
+
+The collector hands what is due to ``server.notify.sender``, which delivers it from the outbox
+(retries with back-off there, the log written with the delivery) and then calls ``logged()``. A
+digest waiting in the outbox is not made again (``queued``); a group's newer message replaces the
+one waiting for the same notifier.
 """
 
 from __future__ import annotations
@@ -68,6 +73,7 @@ class Delivery:
     notifier: Notifier
     notification: Notification
     entry: LogEntry
+    receiver: str  # Receiver.id: with the notifier's name, finds the notifier after a restart
 
 
 def _instance(status: AlertStatus) -> tuple[str, datetime]:
@@ -87,6 +93,7 @@ class _Group:
     # Safety alert instances that need no flush of their own: they were in the group at its last
     # flush, or the log showed them sent to every notifier.
     known: set[tuple[str, datetime]] = field(default_factory=set)
+    rejudge: bool = False  # flush at the next due(): a message was judged against a stale log
 
     def next_flush(self, timing: GroupTiming) -> datetime:
         if self.flushed_at is None:
@@ -130,8 +137,10 @@ class Dispatcher:
     def __init__(self, *, org: Organisation, router: Router, timing: GroupTiming,
                  notifiers: Callable[[Receiver], Sequence[Notifier]], log_store: NotificationLog,
                  calendars: Calendars | None = None, digest_time: time | None = None,
-                 unconfirmed: Callable[[str], Sequence[UnconfirmedSlot]] | None = None) -> None:
-        """Without ``calendars`` there are no school days: nothing is held back, no digest."""
+                 unconfirmed: Callable[[str], Sequence[UnconfirmedSlot]] | None = None,
+                 queued: Callable[[str], bool] | None = None) -> None:
+        """Without ``calendars`` there are no school days: nothing is held back, no digest.
+        ``queued(log_key)``: whether a message for that key waits in the outbox."""
         self._org = org
         self._router = router
         self._timing = timing
@@ -141,6 +150,7 @@ class Dispatcher:
         self._gate = SchoolDayGate(org, calendars) if calendars is not None else None
         self._digest_time = digest_time
         self._unconfirmed = unconfirmed
+        self._queued = queued
         self._groups: dict[str, _Group] = {}
         self._said: dict[str, set[str]] = {}  # log key -> what was logged since its last send
         self._digests_sent: set[str] = set()  # spares a log look-up per school and tick
@@ -152,9 +162,10 @@ class Dispatcher:
         self._regroup(statuses, now)
         deliveries: list[Delivery] = []
         for key, group in list(self._groups.items()):
-            if now < group.next_flush(self._timing) and not self._urgent(group):
+            if now < group.next_flush(self._timing) and not group.rejudge \
+                    and not self._urgent(group):
                 continue
-            group.flushed_at = now
+            group.flushed_at, group.rejudge = now, False
             group.known = {_instance(s) for s in group.unmuted_firing()}
             flushed, waiting = self._flush(group, now)
             deliveries += flushed
@@ -166,9 +177,22 @@ class Dispatcher:
 
     def sent(self, delivery: Delivery) -> None:
         self._log.log_sent(delivery.log_key, delivery.entry)
-        self._said.pop(delivery.log_key, None)
-        if delivery.notification.kind == "digest":
-            self._digests_sent.add(delivery.log_key)
+        self.logged(delivery.log_key, delivery.notification)
+
+    def logged(self, log_key: str, notification: Notification) -> None:
+        """The log holds what ``notification`` told on ``log_key`` (written by ``sent()``, or by
+        the outbox together with the delivery)."""
+        self._said.pop(log_key, None)
+        if notification.kind == "digest":
+            self._digests_sent.add(log_key)
+
+    def rejudge(self, group_key: str) -> None:
+        """A message was delivered while a newer one for the same notifier waited; that one was
+        judged against the log before this delivery and is dropped: judge the group again at the
+        next ``due()`` rather than tell the same news twice."""
+        group = self._groups.get(group_key)
+        if group is not None:
+            group.rejudge = True
 
     def _regroup(self, statuses: Sequence[AlertStatus], now: datetime) -> None:
         for existing in self._groups.values():
@@ -241,7 +265,7 @@ class Dispatcher:
                 continue
             notification = self._render(group, message, news, now)
             deliveries.append(Delivery(log_key, notifier, notification,
-                                       _next_entry(entry, sayable, news, now)))
+                                       _next_entry(entry, sayable, news, now), group.receiver.id))
         return deliveries, bool(sayable.waiting)
 
     def _forget_resolved(self, log_key: str, entry: LogEntry | None,
@@ -323,7 +347,7 @@ class Dispatcher:
                                      site=school.site, day=day, statuses=mine, now=now,
                                      unconfirmed=unconfirmed)
         entry = LogEntry(frozenset(s.fingerprint for s in mine), frozenset(), now)
-        return [Delivery(f"{key}/{n.name}", n, notification, entry) for n in pending]
+        return [Delivery(f"{key}/{n.name}", n, notification, entry, receiver.id) for n in pending]
 
     def _may_have_unconfirmed(self, site: str, day: date) -> bool:
         return self._unconfirmed is not None and self._none_unconfirmed_on.get(site) != day
@@ -339,12 +363,13 @@ class Dispatcher:
         return slots
 
     def _digest_done(self, log_key: str) -> bool:
+        """Sent (logged), or waiting in the outbox: not made again."""
         if log_key in self._digests_sent:
             return True
         if self._log.log_entry(log_key) is not None:
             self._digests_sent.add(log_key)
             return True
-        return False
+        return self._queued is not None and self._queued(log_key)
 
 
 def _news(entry: LogEntry | None, sayable: _Sayable) -> _News:

@@ -1,14 +1,19 @@
-"""``[notify]``: grouping and repeat timing, the SMTP server, webhook retries, the daily digest."""
+"""``[notify]``: grouping and repeat timing, delivery (timeouts, retries), the SMTP server,
+webhooks, the daily digest."""
 
 from __future__ import annotations
 
 from datetime import time
 from pathlib import Path
-from typing import Literal, Self
+from typing import Any, Final, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
-__all__ = ["NotifySettings", "SmtpSettings", "WebhookSettings"]
+__all__ = ["DeliverySettings", "NotifySettings", "SmtpSettings", "WebhookSettings"]
+
+# [notify.webhook] keys from before the retry queue served every receiver: still read, as the
+# [notify.delivery] keys of the same name when those are not given.
+_MOVED_TO_DELIVERY: Final = ("attempts", "backoff_initial_s", "backoff_max_s")
 
 
 class _Section(BaseModel):
@@ -31,19 +36,45 @@ class SmtpSettings(_Section):
     timeout_s: float = Field(default=20.0, gt=0, le=300, description="per SMTP conversation")
 
 
-class WebhookSettings(_Section):
-    attempts: int = Field(default=5, ge=1, le=20, description="tries per notification")
-    backoff_initial_s: float = Field(
-        default=1.0, gt=0, description="wait after the first failure; doubles after each"
+class DeliverySettings(_Section):
+    timeout_s: float = Field(
+        default=30.0, gt=0, le=600,
+        description="longest one try at one receiver may take before it counts as failed; "
+                    "receivers are tried side by side, so no other receiver waits for it",
     )
-    backoff_max_s: float = Field(default=60.0, gt=0, description="longest wait between tries")
-    timeout_s: float = Field(default=10.0, gt=0, le=120, description="HTTP timeout per try")
+    attempts: int = Field(
+        default=5, ge=1, le=50,
+        description="tries per notification from the retry queue; then it is given up (logged "
+                    "and counted) and the group's next flush tells its news again",
+    )
+    backoff_initial_s: float = Field(
+        default=10.0, gt=0, description="wait after the first failed try; doubles after each"
+    )
+    backoff_max_s: float = Field(default=300.0, gt=0, description="longest wait between tries")
+    per_receiver: int = Field(
+        default=4, ge=1, le=32,
+        description="tries at one receiver (one webhook, one SMTP server) at the same time: a "
+                    "receiver that hangs holds no more threads than this",
+    )
 
     @model_validator(mode="after")
     def _order(self) -> Self:
         if self.backoff_max_s < self.backoff_initial_s:
             raise ValueError("backoff_max_s must be >= backoff_initial_s")
         return self
+
+
+class WebhookSettings(_Section):
+    attempts: int = Field(
+        default=5, ge=1, le=20, description="old name of [notify.delivery] attempts (still read)"
+    )
+    backoff_initial_s: float = Field(
+        default=1.0, gt=0, description="old name of [notify.delivery] backoff_initial_s"
+    )
+    backoff_max_s: float = Field(
+        default=60.0, gt=0, description="old name of [notify.delivery] backoff_max_s"
+    )
+    timeout_s: float = Field(default=10.0, gt=0, le=120, description="HTTP timeout per try")
 
 
 class NotifySettings(_Section):
@@ -69,5 +100,20 @@ class NotifySettings(_Section):
         description="daily digest per school at this local time on school days; none = off",
     )
     tick_s: float = Field(default=1.0, gt=0, le=60, description="how often groups are flushed")
+    delivery: DeliverySettings = Field(
+        default_factory=DeliverySettings, description="[notify.delivery] timeouts and retries"
+    )
     smtp: SmtpSettings = Field(default_factory=SmtpSettings, description="[notify.smtp]")
     webhook: WebhookSettings = Field(default_factory=WebhookSettings, description="[notify.webhook]")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _old_retry_keys(cls, data: Any) -> Any:
+        """A config written before [notify.delivery] keeps its webhook retry timing."""
+        if not isinstance(data, dict) or not isinstance(data.get("webhook"), dict):
+            return data
+        old = {k: data["webhook"][k] for k in _MOVED_TO_DELIVERY if k in data["webhook"]}
+        delivery = data.get("delivery", {})
+        if not old or not isinstance(delivery, dict):
+            return data
+        return {**data, "delivery": {**old, **delivery}}

@@ -1,9 +1,12 @@
-"""Signed JSON webhooks (stdlib urllib), retried with exponential back-off.
+"""Signed JSON webhooks (stdlib urllib): one try per ``send``.
 
 The body is the notification's JSON document; ``X-Ladewache-Signature: sha256=<hex>`` is the
 HMAC-SHA256 of the exact body bytes with the webhook's secret, so the receiver can check that the
 message is ours and unchanged (compare with ``hmac.compare_digest``). ``X-Ladewache-Key`` carries
-the group key for idempotent receivers. 5xx, 429 and network errors are retried; other 4xx are not.
+the group key for idempotent receivers. 5xx, 429 and network errors are retryable, other 4xx are
+not; the retries run from the outbox (``server.notify.sender``), never here, so that a receiver
+that fails holds up nobody. The URL usually carries the receiver's token: errors name it as
+``scheme://host/…`` only.
 """
 
 from __future__ import annotations
@@ -11,20 +14,16 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import logging
-import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
 
 from server.org import ContactSettings, WebhookTarget
+from server.redact import redact_url
 
 from .base import NOTIFIER_KINDS, Notification, Notifier, NotifyError
 from .settings import NotifySettings, WebhookSettings
 
 __all__ = ["SIGNATURE_HEADER", "WebhookNotifier", "sign"]
-
-log = logging.getLogger(__name__)
 
 SIGNATURE_HEADER = "X-Ladewache-Signature"
 
@@ -34,17 +33,20 @@ def sign(secret: bytes, body: bytes) -> str:
 
 
 class WebhookNotifier:
-    def __init__(self, name: str, target: WebhookTarget, settings: WebhookSettings,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(self, name: str, target: WebhookTarget, settings: WebhookSettings) -> None:
         self.name = name
         self._url = target.url
+        self._shown = redact_url(target.url)
         self._secret = target.secret.get_secret_value().encode()
         self._settings = settings
-        self._sleep = sleep  # injected: the back-off runs in the notifier thread, tests may skip it
 
-    def _post(self, body: bytes, key: str) -> None:
+    def __repr__(self) -> str:
+        return f"WebhookNotifier({self.name!r}, {self._shown!r})"
+
+    def send(self, notification: Notification) -> None:
+        body = json.dumps(notification.payload, sort_keys=True, ensure_ascii=False).encode()
         headers = {"Content-Type": "application/json", "User-Agent": "ladewache",
-                   "X-Ladewache-Key": key}
+                   "X-Ladewache-Key": notification.key}
         if self._secret:
             headers[SIGNATURE_HEADER] = sign(self._secret, body)
         request = urllib.request.Request(self._url, data=body, headers=headers, method="POST")
@@ -54,24 +56,12 @@ class WebhookNotifier:
         except urllib.error.HTTPError as exc:
             exc.close()  # it holds the response and its socket
             retryable = exc.code >= 500 or exc.code == 429
-            raise NotifyError(f"webhook {self._url}: HTTP {exc.code}", retryable=retryable) from exc
+            raise NotifyError(f"webhook {self._shown}: HTTP {exc.code}",
+                              retryable=retryable) from exc
         except (urllib.error.URLError, OSError) as exc:
-            raise NotifyError(f"webhook {self._url}: {exc}") from exc
-
-    def send(self, notification: Notification) -> None:
-        body = json.dumps(notification.payload, sort_keys=True, ensure_ascii=False).encode()
-        delay = self._settings.backoff_initial_s
-        for attempt in range(1, self._settings.attempts + 1):
-            try:
-                self._post(body, notification.key)
-                return
-            except NotifyError as exc:
-                if not exc.retryable or attempt == self._settings.attempts:
-                    raise
-                log.warning("%s (try %d of %d); again in %.1f s", exc, attempt,
-                            self._settings.attempts, delay)
-            self._sleep(delay)
-            delay = min(delay * 2, self._settings.backoff_max_s)
+            # The reason, not str(exc): nothing of the URL beyond what _shown keeps.
+            reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
+            raise NotifyError(f"webhook {self._shown}: {reason}") from exc
 
 
 def _factory(contacts: ContactSettings, settings: NotifySettings) -> list[Notifier]:

@@ -1,13 +1,17 @@
 """The HTML pages: login, overview, cabinet, slot, alerts, search; and the forms they post.
 
-Every form carries the session's CSRF token; every page and form checks the caller's scope.
+Every form carries the session's CSRF token; every page and form checks the caller's scope. What
+a form may not choose: who acts (always the logged-in user, never a form field), where to go
+afterwards (a path on this site only, ``local_path``), and which message a page shows (a fixed
+text per known code; anything else is ignored).
 """
 
 from __future__ import annotations
 
+import logging
 import secrets
 from datetime import timedelta
-from typing import Annotated
+from typing import Annotated, Final, Literal
 from urllib.parse import parse_qs, quote
 
 from fastapi import APIRouter, Query, Request
@@ -17,6 +21,7 @@ from ..alerts.model import Alert
 from ..alerts.silence import Silence, SilenceKind
 from ..alerts.store import Ack
 from ..auth import COOKIE, LoginRefused, Principal
+from ..auth.redirects import local_path
 from ..fleet import CabinetView
 from ..presence import blind_to_full_removal, judges_slots
 from ..views import alerts_json, silence_json
@@ -28,13 +33,31 @@ from .render import language_of, page
 
 __all__ = ["page_router"]
 
+log = logging.getLogger(__name__)
+
 LOGIN_COOKIE = "ladewache_login"
 MAX_HOURS = 168  # a silence or a technician's visit lasts at most a week
+MAX_FORM_BYTES: Final = 16 * 1024  # the longest form (a comment of 1,000 characters) fits easily
+# The only messages ``/login?error=`` shows, each a fixed text (server/web/texts.py); any other
+# value is ignored. "login_failed"/"login_wait"/"login_busy" come from the POST itself.
+LOGIN_NOTICES: Final = frozenset({"session_expired"})
+
+Problem = Literal["forbidden", "not_found", "bad_request", "too_large"]  # error.html's texts
+
+
+class _TooLarge(Exception):
+    pass
 
 
 async def _form(request: Request) -> dict[str, str]:
-    body = (await request.body()).decode("utf-8", "replace")
-    return {k: v[-1] for k, v in parse_qs(body, keep_blank_values=True).items()}
+    """The urlencoded form, read up to ``MAX_FORM_BYTES`` (more raises ``_TooLarge``)."""
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_FORM_BYTES:
+            raise _TooLarge
+    text = body.decode("utf-8", "replace")
+    return {k: v[-1] for k, v in parse_qs(text, keep_blank_values=True).items()}
 
 
 def _hours(value: str) -> timedelta:
@@ -55,12 +78,17 @@ def page_router(dash: Dashboard) -> APIRouter:
     def who_or_login(request: Request) -> Principal | Response:
         who = auth.principal(request)
         if who is None:
-            target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-            return RedirectResponse(f"/login?next={quote(target)}", 303)
+            target = local_path(request.url.path + (f"?{request.url.query}" if request.url.query
+                                                    else ""))
+            expired = "&error=session_expired" if request.cookies.get(COOKIE) else ""
+            return RedirectResponse(f"/login?next={quote(target)}{expired}", 303)
         return who
 
+    def problem(request: Request, who: Principal | None, status: int, key: Problem) -> Response:
+        return page(request, "error.html", who, status, message_key=key)
+
     def refused(request: Request, who: Principal | None) -> Response:
-        return page(request, "error.html", who, 403, message_key="forbidden")
+        return problem(request, who, 403, "forbidden")
 
     def times(request: Request) -> LocalTimes:
         return LocalTimes(org.zone, language_of(request), dash.sources.clock())
@@ -72,30 +100,36 @@ def page_router(dash: Dashboard) -> APIRouter:
                 "cabinet_name": lambda site, cab: dash.index.cabinet_names.get((site, cab), cab)}
 
     @router.get("/login")
-    def login_form(request: Request, error: str = "", wait: int = 0) -> Response:
+    def login_form(request: Request, error: str = "") -> Response:
         token = secrets.token_urlsafe(16)
-        response = page(request, "login.html", None, login_csrf=token, error=error, wait=wait,
-                        next=request.query_params.get("next", "/"))
+        response = page(request, "login.html", None, login_csrf=token,
+                        error=error if error in LOGIN_NOTICES else "", wait=0,
+                        next=local_path(request.query_params.get("next")))
         response.set_cookie(LOGIN_COOKIE, token, httponly=True, samesite="strict", max_age=3600)
         return response
 
     @router.post("/login")
     async def login(request: Request) -> Response:
-        form = await _form(request)
+        try:
+            form = await _form(request)
+        except _TooLarge:
+            return problem(request, None, 413, "too_large")
         sent, expected = form.get("csrf", ""), request.cookies.get(LOGIN_COOKIE, "")
         if not expected or not secrets.compare_digest(sent, expected):
-            return page(request, "error.html", None, 403, message_key="forbidden")
-        target = form.get("next", "/")
-        if not target.startswith("/") or target.startswith("//"):
-            target = "/"  # never redirect off-site
-        client = request.client.host if request.client else "?"
+            return refused(request, None)
+        target = local_path(form.get("next"))
+        # The TCP peer, or the client named by a proxy in [http] trusted_proxies (uvicorn
+        # rewrites request.client only for those; X-Forwarded-For from anyone else is ignored).
+        client = request.client.host if request.client else None
         try:
-            session_id, _ = auth.login(form.get("name", ""), form.get("password", ""), client)
+            session_id, _ = await auth.login(form.get("name", ""), form.get("password", ""),
+                                             client)
         except LoginRefused as exc:
-            status = 429 if exc.retry_after_s else 401
+            status = 503 if exc.busy else 429 if exc.retry_after_s else 401
+            error = "login_busy" if exc.busy else "login_wait" if exc.retry_after_s \
+                else "login_failed"
             refused_page = page(request, "login.html", None, status, login_csrf=expected,
-                                error="login_wait" if exc.retry_after_s else "login_failed",
-                                wait=int(exc.retry_after_s) + 1, next=target)
+                                error=error, wait=int(exc.retry_after_s) + 1, next=target)
             if exc.retry_after_s:
                 refused_page.headers["Retry-After"] = str(int(exc.retry_after_s) + 1)
             return refused_page
@@ -110,7 +144,11 @@ def page_router(dash: Dashboard) -> APIRouter:
     async def logout(request: Request) -> Response:
         who = auth.principal(request)
         if who is not None:
-            auth.check_csrf(who, (await _form(request)).get("csrf"))
+            try:
+                form = await _form(request)
+            except _TooLarge:
+                return problem(request, who, 413, "too_large")
+            auth.check_csrf(who, form.get("csrf"))
             auth.logout(request)
         response = RedirectResponse("/login", 303)
         response.delete_cookie(COOKIE)
@@ -135,7 +173,7 @@ def page_router(dash: Dashboard) -> APIRouter:
         except OutOfScope:
             return refused(request, who)
         if view is None:
-            return page(request, "error.html", who, 404, message_key="not_found")
+            return problem(request, who, 404, "not_found")
         now = dash.sources.clock()
         alerts = [a for a in alerts_json(dash.statuses(scope), now, "active",
                                          language_of(request))["alerts"]
@@ -157,7 +195,7 @@ def page_router(dash: Dashboard) -> APIRouter:
         except OutOfScope:
             return refused(request, who)
         if site not in dash.index.school_names and not cabinets:
-            return page(request, "error.html", who, 404, message_key="not_found")
+            return problem(request, who, 404, "not_found")
         return page(request, "school.html", who, site=site, cabinets=cabinets, live=True,
                     all_cabinets=dash.cabinets_of(site),
                     school=dash.index.school_names.get(site, site), times=times(request),
@@ -174,7 +212,7 @@ def page_router(dash: Dashboard) -> APIRouter:
             return refused(request, who)
         current = next((s for s in view.slots if s.slot == slot), None) if view else None
         if view is None or current is None:
-            return page(request, "error.html", who, 404, message_key="not_found")
+            return problem(request, who, 404, "not_found")
         now = dash.sources.clock()
         start = now - timedelta(hours=2)
         changes = dash.history.transitions(site, cabinet, slot)
@@ -216,18 +254,20 @@ def page_router(dash: Dashboard) -> APIRouter:
                     cabinets_of=dash.cabinets_of)
 
     async def acting(request: Request) -> tuple[Principal, dict[str, str]] | Response:
-        """A form post: logged in, with the right CSRF token."""
+        """A form post: logged in, with the right CSRF token. The actor is ``who`` (the session's
+        user): a form's "by" or "created_by" field is never read."""
         who = auth.principal(request)
         if who is None:
             return RedirectResponse("/login", 303)
-        form = await _form(request)
+        try:
+            form = await _form(request)
+        except _TooLarge:
+            return problem(request, who, 413, "too_large")
         auth.check_csrf(who, form.get("csrf"))
         return who, form
 
     def back(form: dict[str, str], default: str) -> Response:
-        target = form.get("back", default)
-        return RedirectResponse(target if target.startswith("/") and not target.startswith("//")
-                                else default, 303)
+        return RedirectResponse(local_path(form.get("back"), default), 303)
 
     def writable_alert(who: Principal, fingerprint: str) -> Alert | None:
         """The active alert, if this user may see and act on it; None refuses the request."""
@@ -263,7 +303,7 @@ def page_router(dash: Dashboard) -> APIRouter:
         try:
             until = now + _hours(form.get("hours", ""))
         except OutOfScope:
-            return page(request, "error.html", who, 422, message_key="not_found")
+            return problem(request, who, 422, "bad_request")
         dash.sources.state.add_silence(Silence(dict(alert.labels), now, until, who.name,
                                                form.get("comment", "")[:1000],
                                                SilenceKind.SILENCE, None, now))
@@ -281,7 +321,7 @@ def page_router(dash: Dashboard) -> APIRouter:
         try:
             until = now + _hours(form.get("hours", ""))
         except OutOfScope:
-            return page(request, "error.html", who, 422, message_key="not_found")
+            return problem(request, who, 422, "bad_request")
         dash.sources.state.add_silence(Silence({"site": site, "cabinet": cabinet}, now, until,
                                                who.name, form.get("comment", "")[:1000],
                                                SilenceKind.TECHNICIAN, None, now))
@@ -298,6 +338,7 @@ def page_router(dash: Dashboard) -> APIRouter:
         if target is None or not scope.can_write or not scope.sees_labels(target.matchers):
             return refused(request, who)
         dash.sources.state.expire_silence(silence_id, dash.sources.clock())
+        log.info("silence %s ended by %s", silence_id, who.name)
         return back(form, "/alerts")
 
     return router

@@ -20,6 +20,7 @@ _ENV = Environment(loader=FileSystemLoader(Path(__file__).parent / "templates"),
                    autoescape=select_autoescape(["html"]), trim_blocks=True, lstrip_blocks=True)
 _ENV.filters["when"] = lambda v: human_time(v.isoformat() if hasattr(v, "isoformat") else str(v)) \
     if v is not None else "–"
+_ENV.filters["number"] = lambda n, lang: format(int(n), ",d").replace(",", "." if lang == "de" else ",")
 
 
 def language_of(request: Request) -> Language:
@@ -34,7 +35,8 @@ def page(request: Request, template_name: str, who: Principal | None, status: in
                "who": who, "path": request.url.path,
                "query": request.url.query, "csrf": who.csrf if who else None, **values}
     template = _ENV.get_template(template_name)
-    if request.query_params.get("partial") and "live" in template.blocks:
+    # Only the block is rendered: whatever it uses (macros above all) must be imported inside it.
+    if request.query_params.get("partial") == "1" and "live" in template.blocks:
         body = "".join(template.blocks["live"](template.new_context(context)))
     else:
         body = template.render(context)

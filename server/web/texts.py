@@ -13,7 +13,10 @@ _DE: Final[Mapping[str, str]] = {
     "title": "Ladewache", "overview": "Übersicht", "alerts": "Alarme", "search": "Suche",
     "login": "Anmelden", "logout": "Abmelden", "user": "Benutzer", "password": "Passwort",
     "login_failed": "Anmeldung fehlgeschlagen.", "login_wait": "Zu viele Fehlversuche – bitte "
-    "in {seconds} s erneut versuchen.", "district": "Kreis", "municipality": "Gemeinde",
+    "in {seconds} s erneut versuchen.", "login_busy": "Gerade melden sich sehr viele an – bitte "
+    "in ein paar Sekunden erneut versuchen.", "session_expired": "Ihre Sitzung ist abgelaufen – "
+    "bitte erneut anmelden.", "bad_request": "Ungültige Eingabe.",
+    "too_large": "Die Eingabe ist zu lang.", "district": "Kreis", "municipality": "Gemeinde",
     "school": "Schule", "cabinet": "Schrank", "cabinets": "Schränke", "slot": "Fach",
     "slots": "Fächer", "online": "online", "present": "vorhanden", "charging": "lädt",
     "charged": "geladen", "missing": "fehlt", "faulty": "Fehler", "unknown": "unbekannt",
@@ -74,13 +77,24 @@ _DE: Final[Mapping[str, str]] = {
     "Strom und kann bei einer Türöffnung unbemerkt entnommen worden sein. Das ist kein Alarm: "
     "nachladen bestätigt es; sonst zeigt es sich nach dem Beweisfenster.",
     "no_unconfirmed": "Alle geladenen iPads sind bestätigt.",
+    "data_quality": "Datenqualität",
+    "dq.rejected": "{count} Nachricht(en) abgewiesen, zuletzt: {reason}",
+    "dq.out_of_window": "{count} Nachricht(en) mit unmöglicher Uhrzeit, zur Empfangszeit gespeichert",
+    "dq.events_lost": "{count} Ereignis(se) unterwegs verloren",
+    "reject.bad_json": "kein gültiges JSON", "reject.schema": "Format verletzt",
+    "reject.too_large": "zu groß", "reject.topic_mismatch": "gibt sich als anderer Schrank aus",
+    "reject.too_many_slots": "mehr Fächer als der Schrank hat",
+    "reject.too_many_devices": "zu viele Geräte", "reject.internal": "interner Fehler",
 }
 
 _EN: Final[Mapping[str, str]] = {
     "title": "Ladewache", "online": "online", "cs.online": "online", "cs.offline": "offline",
     "live": "live", "overview": "Overview", "alerts": "Alerts", "search": "Search", "login": "Log in",
     "logout": "Log out", "user": "User", "password": "Password", "login_failed": "Login failed.",
-    "login_wait": "Too many failed attempts – try again in {seconds} s.", "district": "District",
+    "login_wait": "Too many failed attempts – try again in {seconds} s.",
+    "login_busy": "Very many people are logging in right now – try again in a few seconds.",
+    "session_expired": "Your session has expired – please log in again.",
+    "bad_request": "Invalid input.", "too_large": "The input is too long.", "district": "District",
     "municipality": "Municipality", "school": "School", "cabinet": "Cabinet",
     "cabinets": "Cabinets", "slot": "Slot", "slots": "Slots", "present": "present",
     "charging": "charging", "charged": "charged", "missing": "missing", "faulty": "faulty",
@@ -139,17 +153,29 @@ _EN: Final[Mapping[str, str]] = {
     "power and may have been taken out unseen when the door was open. This is no alert: a top-up "
     "confirms it; otherwise it shows after the evidence window.",
     "no_unconfirmed": "Every charged iPad is confirmed.",
+    "data_quality": "Data quality",
+    "dq.rejected": "{count} message(s) refused, the last: {reason}",
+    "dq.out_of_window": "{count} message(s) with an impossible time, stored at their receive time",
+    "dq.events_lost": "{count} event(s) lost on the way",
+    "reject.bad_json": "not valid JSON", "reject.schema": "breaks the format",
+    "reject.too_large": "too large", "reject.topic_mismatch": "claims to be another cabinet",
+    "reject.too_many_slots": "more slots than the cabinet has",
+    "reject.too_many_devices": "too many devices", "reject.internal": "internal error",
 }
 
 _CATALOGUE: Final[Mapping[Language, Mapping[str, str]]] = {"de": _DE, "en": _EN}
 
 
 def translator(lang: Language) -> Callable[..., str]:
-    """``t(key, **values)``: the text in ``lang``, German where English has none, else the key."""
+    """``t(key, **values)``: the text in ``lang``, German where English has none, else the key
+    itself. Only catalogue texts are formatted: a key that is not in the catalogue is returned as
+    it is, so a key that came from a request can never run ``str.format`` on its own fields."""
     own, fallback = _CATALOGUE[lang], _CATALOGUE[DEFAULT_LANGUAGE]
 
     def t(key: str, **values: object) -> str:
-        template = own.get(key) or fallback.get(key) or key
+        template = own.get(key) or fallback.get(key)
+        if template is None:
+            return key
         return template.format(**values) if values else template
 
     return t

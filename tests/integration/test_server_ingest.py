@@ -31,6 +31,7 @@ from cabinet_agent.protocol import (
     encode,
     topic_for,
 )
+from server.errors import EXIT_CONFIG
 from tests.support.api_auth import admin_token, api_get
 from tests.support.procs import ManagedProcess, console_script, wait_until
 from tests.support.services import Broker, VictoriaMetrics
@@ -334,13 +335,13 @@ def test_the_collector_reconnects_after_a_broker_restart(start_server: ServerFac
     wait_until(lambda: server.cabinet(site, cabinet), 20, "messages after the reconnect")
 
 
-def test_bad_config_exits_2_naming_file_and_key(tmp_path: Path) -> None:
+def test_bad_config_exits_78_naming_file_and_key(tmp_path: Path) -> None:
     config = tmp_path / "bad.toml"
     config.write_text("[tsdb]\nurl = 'http://127.0.0.1:8428'\nbatchsize = 10\n", encoding="utf-8")
     process = ManagedProcess("cabinet-server",
                              [console_script("cabinet-server"), "run", "--config", str(config)])
     try:
-        assert process.proc.wait(20) == 2
+        assert process.proc.wait(20) == EXIT_CONFIG  # the unit's RestartPreventExitStatus
     finally:
         process.stop()
     assert f"{config}: tsdb.batchsize: unknown key" in process.output()

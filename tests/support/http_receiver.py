@@ -1,5 +1,5 @@
 """A real HTTP receiver (stdlib http.server in a thread) that records POSTs and answers with the
-status codes it is told, in order (then 200)."""
+status codes it is told, in order (then 200). Tests wait on ``wait_for`` (a condition), not sleeps."""
 
 from __future__ import annotations
 
@@ -29,10 +29,20 @@ class Receiver:
     answers: list[int] = field(default_factory=list)
     requests: list[Request] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    arrived: threading.Condition = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.arrived = threading.Condition(self.lock)
 
     def delivered(self) -> list[Request]:
         with self.lock:
             return [r for r in self.requests if r.status < 300]
+
+    def wait_for(self, delivered: int, timeout: float) -> bool:
+        """Whether ``delivered`` requests were answered with success within ``timeout`` s."""
+        with self.arrived:
+            return self.arrived.wait_for(
+                lambda: sum(r.status < 300 for r in self.requests) >= delivered, timeout)
 
 
 @contextmanager
@@ -46,6 +56,7 @@ def http_receiver(answers: list[int] | None = None) -> Iterator[Receiver]:
                 status = receiver.answers.pop(0) if receiver.answers else 200
                 receiver.requests.append(Request(self.path, dict(self.headers.items()), body,
                                                  status))
+                receiver.arrived.notify_all()
             self.send_response(status)
             self.send_header("Content-Length", "0")
             self.end_headers()

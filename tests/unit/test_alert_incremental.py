@@ -253,6 +253,9 @@ class World:
         self.boxes = [_box(self.clock, "pool" if n % 2 == 0 else "own", f"k{n // 2}")
                       for n in range(cabinets)]
         self.late = _box(self.clock, "own", "late")  # has an alert from the state file
+        # Each cabinet's absences (its agent offline or stopped) as the ticks saw them: (went away,
+        # came back or None). Offline then stopped is one absence (``status_since`` restarts).
+        self.absences: dict[CabinetKey, list[tuple[datetime, datetime | None]]] = {}
 
     def active(self, name: str) -> dict[CabinetKey, set[str]]:
         by_cabinet: dict[CabinetKey, set[str]] = {}
@@ -289,6 +292,7 @@ class World:
             if t == ticks // 2:
                 _apply(self.fleet, self.late.online(), now)
                 told.add(("own", "late"))
+            self._note_absences(now)
             handed = len(self.recorder.ticks)
             self.reference.tick()
             self.full.tick()
@@ -329,27 +333,43 @@ class World:
             assert ("own", "ghost") in incremental and ("own", "ghost") in reference
             previous = now
 
+    def _note_absences(self, now: datetime) -> None:
+        away = {c.key for c in self.fleet.snapshot()
+                if c.status in (FleetStatus.OFFLINE, FleetStatus.STOPPED)}
+        for key in away:
+            spans = self.absences.setdefault(key, [])
+            if not spans or spans[-1][1] is not None:
+                spans.append((now, None))
+        for key, spans in self.absences.items():
+            if key not in away and spans[-1][1] is None:
+                spans[-1] = (spans[-1][0], now)
+
     def check_delays(self) -> None:
         """Every alert that fired in the reference for longer than a sweep fired in the
         incremental engine too, at most a sweep later. (One that fired for less may have been
-        found so late that it cleared while still pending: it never fired at all. And a slot rule's
-        alert that the reference raised within a sweep before the agent went away may never be
-        raised: from then on the cabinet's state is stale.)"""
+        found so late that it cleared while still pending: it never fired at all.) A slot rule's
+        alert that the reference raised within a sweep before the agent went away may not be
+        raised while the agent stays away — its state is stale (offline and then stopped is still
+        away) — so it is owed from the agent's return on, and not at all if it never returns."""
         end = self.clock.now
         incremental = self.stores["incremental"].all()
         rules = {rule.name: rule for rule in self.full.rules}
-        went_away = {c.key: c.status_since for c in self.fleet.snapshot()
-                     if c.status in (FleetStatus.OFFLINE, FleetStatus.STOPPED)}
         for alert in self.stores["reference"].all():
-            if (alert.ends_at or end) - alert.starts_at <= self.sweep:
-                continue
-            left = went_away.get(alert.cabinet_key)
-            if getattr(rules.get(alert.name), "fresh_data_only", False) and left is not None and \
-                    alert.active_at + self.sweep > left:
+            owed_from = alert.active_at
+            if getattr(rules.get(alert.name), "fresh_data_only", False):
+                absence = next(((gone, back)
+                                for gone, back in self.absences.get(alert.cabinet_key, [])
+                                if alert.active_at <= gone < alert.active_at + self.sweep), None)
+                if absence is not None:
+                    if absence[1] is None:
+                        continue  # away ever since: nothing new from its stale state
+                    owed_from = absence[1]  # back: evaluated at once (it told), fresh again
+            starts_at = alert.starts_at + (owed_from - alert.active_at)
+            if (alert.ends_at or end) - starts_at <= self.sweep:
                 continue
             assert any(a.fingerprint == alert.fingerprint
-                       and a.starts_at <= alert.starts_at + self.sweep
-                       and (a.ends_at is None or a.ends_at >= alert.active_at)
+                       and a.starts_at <= starts_at + self.sweep
+                       and (a.ends_at is None or a.ends_at >= owed_from)
                        for a in incremental), dict(alert.labels)
 
 

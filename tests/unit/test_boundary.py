@@ -221,6 +221,8 @@ def test_a_refused_message_is_counted_for_its_cabinet_only() -> None:
     assert not pipeline.handle(_topic(hostile), bad_json)
     a = pipeline.integrity.get("gs-x", "a")
     assert (a.rejected, a.last_rejected) == (2, "bad_json")
+    record = fleet.get("gs-x", "a")
+    assert record is not None and record.integrity == a  # what /api/fleet and the page show
     assert pipeline.integrity.get("gs-x", "b").rejected == 0
     assert pipeline.stats().rejected["too_many_slots"] == 1
     slots = fleet.get("gs-x", "a").slots  # as the birth left them: nothing of it was applied

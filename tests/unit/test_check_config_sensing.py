@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+import trustme
 
 from cabinet_agent.cabinet_model import load_cabinet_model
 from cabinet_agent.cli import main as agent_main
@@ -54,6 +55,16 @@ def test_a_door_only_model_says_no_slot_can_be_judged(tmp_path: Path) -> None:
     assert "kein Fach kann beurteilt werden" in lines[1] and "no slot can be judged" in lines[2]
 
 
+@pytest.fixture
+def installed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What an installation adds to the examples: the CA beside the config, a state directory."""
+    ca = tmp_path / "ca.pem"
+    trustme.CA().cert_pem.write_to_path(str(ca))
+    monkeypatch.setenv("LADEWACHE_MQTT__CA_FILE", str(ca))
+    monkeypatch.setenv("LADEWACHE_STATE__DIR", str(tmp_path / "state"))
+
+
+@pytest.mark.usefixtures("installed")
 def test_agent_check_config_prints_it_and_still_exits_0(capsys: pytest.CaptureFixture[str]) -> None:
     assert agent_main(["check-config", "--config", str(EXAMPLES / "agent.toml")]) == 0
     out = capsys.readouterr().out.splitlines()
@@ -84,6 +95,7 @@ def test_the_server_note_names_the_shared_pool_schools() -> None:
     assert many is not None and "Schule 4 und 3 weitere" in many and "Schule 4 and 3 more" in many
 
 
+@pytest.mark.usefixtures("installed")
 def test_server_check_config_keeps_json_on_stdout_and_says_it_once(
         capsys: pytest.CaptureFixture[str]) -> None:
     assert server_main(["check-config", "--config", str(EXAMPLES / "server.toml")]) == 0

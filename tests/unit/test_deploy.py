@@ -10,8 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from cabinet_agent.cli import main as agent_main
 from cabinet_agent.config import load as load_agent
 from cabinet_agent.errors import ConfigError
+from server.cli import main as server_main
 from server.config import load_server_settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -64,6 +66,19 @@ def test_agent_unit_watchdog_sandbox_and_serial_access() -> None:
     text = (DEPLOY / "systemd" / "cabinet-agent.service").read_text()
     assert "DeviceAllow=char-ttyUSB rw" in text and "DeviceAllow=char-ttyACM rw" in text
     assert "SystemCallFilter=@system-service" in text
+
+
+@pytest.mark.parametrize("unit", UNITS, ids=lambda p: p.name)
+def test_a_unit_does_not_restart_on_the_code_its_command_exits_with_on_a_config_error(
+        unit: Path, tmp_path: Path) -> None:
+    """A config error does not go away by restarting: the unit stops instead of looping every 5 s.
+    The code is the one the real command returns for a config file that is not there."""
+    main = {"cabinet-agent.service": agent_main, "cabinet-server.service": server_main}[unit.name]
+    code = main(["run", "--config", str(tmp_path / "missing.toml")])
+    service = _unit(unit)["Service"]
+    assert service["Restart"] == "always"  # any other failure: restarted
+    assert service["RestartPreventExitStatus"].split() == [str(code)]
+    assert code not in (0, 1, 2)  # not a clean stop, a runtime failure or an argparse usage error
 
 
 def test_server_unit_is_sandboxed_too() -> None:
@@ -141,8 +156,9 @@ def test_production_examples_use_tls_and_refuse_plaintext(tmp_path: Path) -> Non
 def test_plaintext_rule_is_the_same_for_agent_and_server(tmp_path: Path, mqtt: str,
                                                           error: str | None) -> None:
     path = tmp_path / "c.toml"
-    path.write_text(f"[mqtt]\n{mqtt}\n")
-    for loader in (load_agent, load_server_settings):
+    identity = '[cabinet]\nsite = "s"\nid = "c"\nmodel = "ladewache-8"\n'  # the agent needs it
+    for loader, head in ((load_agent, identity), (load_server_settings, "")):
+        path.write_text(f"{head}[mqtt]\n{mqtt}\n")
         if error is None:
             loader(path)
         else:

@@ -34,4 +34,5 @@ def test_templates_name_fields_the_state_message_has() -> None:
 
 
 def test_off_by_default() -> None:
-    assert AgentSettings().home_assistant.enabled is False
+    cabinet = {"site": "s", "id": "c", "model": "ladewache-8"}
+    assert AgentSettings(cabinet=cabinet).home_assistant.enabled is False  # type: ignore[arg-type]

@@ -373,7 +373,8 @@ def test_csv_is_streamed_in_chunks() -> None:
 
     chunks = asyncio.run(body())
     assert len(chunks) == 3
-    assert "".join(chunks).splitlines() == ["a,b", "0,0", "1,2", "2,4", "3,6", "4,8"]
+    assert "".join(chunks).splitlines() == ['"a","b"', '"0","0"', '"1","2"', '"2","4"',
+                                            '"3","6"', '"4","8"']
 
 
 def test_a_packed_state_change_has_room_for_every_state() -> None:

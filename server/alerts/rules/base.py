@@ -17,6 +17,7 @@ from typing import NamedTuple, Protocol
 from pydantic import BaseModel, ConfigDict, Field
 
 from cabinet_agent.protocol import Certainty, SlotState
+from server.assets import AssetRegister
 from server.fleet import CabinetKey, CabinetView, SlotView
 from server.org import CabinetConfig, Organisation, SchoolConfig
 from server.schoolcal import Calendars, SchoolCalendar
@@ -122,6 +123,7 @@ class RuleCache:
 
     def __init__(self, org: Organisation) -> None:
         self.org = org
+        self.assets = AssetRegister(org)
         self._schools: dict[str, SchoolConfig] = {}
         for school in org.schools:
             self._schools.setdefault(school.site, school)
@@ -150,12 +152,9 @@ class RuleCache:
         """``expected_asset_tag`` of every slot of the cabinet, in the order of ``slots``."""
         facts = self._facts(cabinet)
         if facts.tags is None:
-            configured = self.cabinet_config(cabinet.site, cabinet.cabinet)
-            if configured is None or not configured.slots:
-                facts.tags = tuple(slot.asset_tag for slot in cabinet.slots)
-            else:
-                own = configured.slots
-                facts.tags = tuple(own.get(slot.slot, slot.asset_tag) for slot in cabinet.slots)
+            tag = self.assets.tag
+            facts.tags = tuple(tag(cabinet.site, cabinet.cabinet, slot.slot, slot.asset_tag)
+                               for slot in cabinet.slots)
         return facts.tags
 
 
@@ -282,8 +281,6 @@ def slot_labels(name: str, cabinet: CabinetView, slot: SlotView, tag: str | None
 
 
 def expected_asset_tag(org: Organisation, cabinet: CabinetView, slot: SlotView) -> str | None:
-    """The asset tag that belongs in this slot: from the organisation config, else the birth's."""
-    configured = org.cabinet(cabinet.site, cabinet.cabinet)
-    if configured is not None and slot.slot in configured.slots:
-        return configured.slots[slot.slot]
-    return slot.asset_tag
+    """The asset tag that belongs in this slot (server/assets.py: the organisation config, else
+    the birth's unless the config gives that tag to another slot)."""
+    return AssetRegister(org).tag(cabinet.site, cabinet.cabinet, slot.slot, slot.asset_tag)
