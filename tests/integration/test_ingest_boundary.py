@@ -20,10 +20,12 @@ from cabinet_agent.protocol import (
     AgentStatus,
     BirthMessage,
     Channel,
+    ChargeSession,
     DoorState,
     EventKind,
     EventMessage,
     MainsState,
+    SessionEnd,
     SlotInfo,
     SlotState,
     StatusMessage,
@@ -77,6 +79,22 @@ class Cabinet:
         return encode(EventMessage(**self.env(), event=EventKind.DOOR_CHANGED, old="closed",
                                    new="open", event_seq=self.events))
 
+    def session(self, energy_wh: float, asset_tag: str) -> bytes:
+        self.events += 1
+        now = datetime.now(UTC)
+        return encode(EventMessage(
+            **self.env(), event=EventKind.SESSION_ENDED, slot=1, event_seq=self.events,
+            session=ChargeSession(slot=1, asset_tag=asset_tag, started_at=now - timedelta(hours=2),
+                                  ended_at=now, duration_s=7200.0, energy_wh=energy_wh,
+                                  peak_w=18.0, end=SessionEnd.FULL)))
+
+
+def _text(url: str, token: str) -> str:
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        assert response.status == 200
+        return response.read().decode("utf-8-sig")
+
 
 def _export(victoria: VictoriaMetrics, selector: str) -> list[tuple[float, datetime]]:
     samples = []
@@ -97,6 +115,7 @@ def test_a_hostile_cabinet_leaves_its_neighbour_whole(
         cabinet.announce(publisher)
     wait_until(lambda: server.cabinet(site, "a") and server.cabinet(site, "b"), 20, "both births")
     publisher(b.topic(Channel.TELEMETRY), b.telemetry(power=11.5))
+    publisher(b.topic(Channel.EVENT), b.session(31.5, "B-0001"))
 
     future = a.telemetry(power=7.0, ts=datetime(9999, 12, 31, tzinfo=UTC))
     good = json.loads(a.telemetry(power=8.0))
@@ -108,9 +127,13 @@ def test_a_hostile_cabinet_leaves_its_neighbour_whole(
         json.dumps({**good, "devices": [{"name": "", "ok": False}]}).encode(),
         json.dumps({**good, "devices": [{"name": f"d{i}", "ok": False} for i in range(30)]}).encode(),
     ]
+    infinite_session = a.session(9.5, "=HYPERLINK(1)").replace(b'"energy_wh":9.5',
+                                                                 b'"energy_wh":1e999')
     sent_at = datetime.now(UTC)
     for payload in hostile:
         publisher(a.topic(Channel.TELEMETRY), payload)
+    publisher(a.topic(Channel.EVENT), infinite_session)
+    publisher(a.topic(Channel.EVENT), a.session(9.5, "=HYPERLINK(1)"))
     publisher(b.topic(Channel.TELEMETRY), b.telemetry(power=42.0))
 
     def integrity(cabinet: str) -> dict[str, Any]:
@@ -118,12 +141,12 @@ def test_a_hostile_cabinet_leaves_its_neighbour_whole(
         assert found is not None
         return dict(found["integrity"])
 
-    wait_until(lambda: integrity("a")["rejected"] == 5, 20, "five refusals counted for a")
-    assert integrity("a")["last_rejected"] == "too_many_devices"
+    wait_until(lambda: integrity("a")["rejected"] == 6, 20, "six refusals counted for a")
+    assert integrity("a")["last_rejected"] == "schema"  # the infinite session, the last refused
     assert integrity("a")["out_of_window"] == 1
     assert integrity("b")["rejected"] == 0 and integrity("b")["out_of_window"] == 0
     rejected = server.get("/api/stats")["rejected"]
-    assert rejected["schema"] == 3 and rejected["too_many_slots"] == 1
+    assert rejected["schema"] == 4 and rejected["too_many_slots"] == 1
     assert rejected["too_many_devices"] == 1
 
     b_samples = wait_until(
@@ -135,6 +158,12 @@ def test_a_hostile_cabinet_leaves_its_neighbour_whole(
         "a's reading from year 9999, stored at its receive time")
     assert [value for value, _ in a_samples] == [7.0]
     assert abs(a_samples[0][1] - sent_at) < timedelta(minutes=1)
+    # the exports still work for everyone, b's session in them, a's text neutralised
+    sessions = wait_until(lambda: "B-0001" in (t := _text(f"{server.url}/api/export/sessions.csv",
+                                                          server.token)) and t, 20, "sessions.csv")
+    assert "'=HYPERLINK(1)" in sessions and '"=HYPERLINK' not in sessions
+    assert "31,5" in sessions or "31.5" in sessions
+    assert f"{site}" in _text(f"{server.url}/api/export/inventory.csv", server.token)
     assert server.process.proc.poll() is None
 
 
