@@ -41,7 +41,7 @@ from .fleet import Fleet
 from .gc_policy import GcPolicy, run_gc_policy
 from .ingest import MqttCollector
 from .integrity import Integrity
-from .notify import NOTIFIER_KINDS, Notifier
+from .notify import NOTIFIER_KINDS, Notifier, NotifySettings
 from .notify.dispatch import Dispatcher, GroupTiming
 from .notify.sender import Sender
 from .pipeline import Pipeline
@@ -198,11 +198,20 @@ class Collector:
         self.dashboard = install_dashboard(self.app, Dashboard(self.app.state.api_sources,
                                                                self.sessions))
 
+    @property
+    def _notify_settings(self) -> NotifySettings:
+        """[notify] with its SMTP CA file relative to the config file, like every other path."""
+        n = self.settings.notify
+        if n.smtp.ca_file is None:
+            return n
+        smtp = n.smtp.model_copy(update={"ca_file": resolve_path(self.settings, n.smtp.ca_file)})
+        return n.model_copy(update={"smtp": smtp})
+
     def notifiers_for(self, receiver: Receiver) -> list[Notifier]:
         """Built once per receiver (the config does not change while running)."""
         if receiver.id not in self._notifiers:
             self._notifiers[receiver.id] = NOTIFIER_KINDS.build(receiver.contacts,
-                                                                self.settings.notify)
+                                                                self._notify_settings)
         return self._notifiers[receiver.id]
 
     def notifier_named(self, receiver_id: str, name: str) -> Notifier | None:

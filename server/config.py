@@ -302,10 +302,10 @@ def preflight(settings: ServerSettings) -> list[str]:
             problems.append(problem(settings, "state.dir", why))
     smtp = settings.notify.smtp
     if smtp.host is not None and smtp.security != "none" and smtp.ca_file is not None:
-        # The e-mail notifier opens this path as it is (relative to the working directory).
-        why = file_problem(smtp.ca_file)
+        ca_file = resolve_path(settings, smtp.ca_file)  # relative to the config, like every path
+        why = file_problem(ca_file)
         if why is not None:
-            problems.append(problem(settings, "notify.smtp.ca_file", f"{smtp.ca_file}: {why}"))
+            problems.append(problem(settings, "notify.smtp.ca_file", f"{ca_file}: {why}"))
     org = settings.organisation
     calendars = [(f"organisation.school_holidays.{n}", path)
                  for n, path in enumerate(org.school_holidays)]

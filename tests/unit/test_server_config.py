@@ -330,3 +330,20 @@ def test_the_installed_command_prints_no_traceback(tmp_path: Path) -> None:
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == EXIT_CONFIG == 78
     assert result.stderr == f"{PREFIX}{path}: state.dir: {tmp_path}/state is a file, not a directory\n"
+
+
+def test_the_smtp_ca_file_is_relative_to_the_config_like_every_path(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    etc = tmp_path / "etc"
+    etc.mkdir()
+    trustme.CA().cert_pem.write_to_path(str(etc / "smtp-ca.pem"))
+    config = etc / "server.toml"
+    config.write_text("[notify.smtp]\nhost = 'mail.example'\nca_file = 'smtp-ca.pem'\n",
+                      encoding="utf-8")
+    elsewhere = tmp_path / "run"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)  # a service's working directory is not the config's
+    assert main(["check-config", "--config", str(config)]) == 0, capsys.readouterr().err
+    (etc / "smtp-ca.pem").unlink()
+    assert main(["check-config", "--config", str(config)]) == EXIT_CONFIG
+    assert f"notify.smtp.ca_file: {etc / 'smtp-ca.pem'}" in capsys.readouterr().err
