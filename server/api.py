@@ -18,6 +18,7 @@ from typing import Annotated, Any, Protocol
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from .alerts.silence import Silence, SilenceKind, Weekly
@@ -160,12 +161,15 @@ def create_app(sources: ApiSources) -> FastAPI:
     acting = error_responses(401, 403, 413)  # 413: any POST with a JSON body (json_bodies.py)
 
     @app.get("/api/fleet", response_model=FleetOut, responses=reading)
-    def fleet(scope: InScope) -> dict[str, Any]:
+    def fleet(scope: InScope) -> JSONResponse:
         """Every cabinet (in your scope) with its slots (state, how sure it is and the evidence:
         `certainty`, `last_draw_at`, `unseen_since`), what its hardware senses (`sensing`), and
         last-seen times."""
         cabinets = [c for c in sources.fleet.snapshot() if scope.sees(c.site)]
-        return fleet_json(cabinets, sources.clock())
+        # The one unbounded answer (every slot of the fleet) skips FastAPI's check against its
+        # model, which cost four times the building of it (3,000 × 32 slots: 1.8 s of 2.4 s); the
+        # model is still what /openapi.json publishes, and tests check the answer against it.
+        return JSONResponse(fleet_json(cabinets, sources.clock()))
 
     @app.get("/api/alerts", response_model=AlertsOut, responses=reading)
     def alerts(

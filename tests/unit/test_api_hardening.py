@@ -376,3 +376,15 @@ def test_a_view_field_missing_from_its_model_fails_loudly(world: World,
     monkeypatch.undo()
     assert json.loads(world.request("GET", "/healthz").text) == {"mqtt_connected": True,
                                                                  "tsdb": "ok"}
+
+
+def test_the_fleet_answer_matches_its_published_model(world: World) -> None:
+    """/api/fleet skips FastAPI's runtime check (it is the one unbounded answer), so the check is
+    here: the strict model (no unknown field, every declared one typed) accepts the real answer."""
+    from server.api_models import FleetOut
+
+    response = world.request("GET", "/api/fleet")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["cabinets"], "the world has cabinets to check"
+    FleetOut.model_validate(body)
