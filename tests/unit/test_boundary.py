@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import itertools
 import json
-from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -21,28 +20,12 @@ from cabinet_agent.protocol import (
 from server.boundary import NESTED_MAX_AGE, Boundary, Bounds
 from server.fleet import Fleet
 from server.pipeline import Pipeline
-from server.tsdb.base import SinkHealth, SinkStats
+from tests.support.sinks import ListSink
 
 NOW = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)
 BOOT = "d" * 32
 _SEQ = itertools.count(1)
 
-
-class ListSink:
-    def __init__(self) -> None:
-        self.lines: list[str] = []
-
-    def write(self, lines: Sequence[str]) -> None:
-        self.lines.extend(lines)
-
-    def flush(self, timeout: float) -> bool:
-        return True
-
-    def stats(self) -> SinkStats:
-        return SinkStats(SinkHealth.OK)
-
-    def close(self, timeout: float = 10.0) -> None:
-        pass
 
 
 def _iso(moment: datetime) -> str:

@@ -8,7 +8,6 @@ change the fleet.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -31,33 +30,17 @@ from cabinet_agent.protocol import (
 from cabinet_agent.registers import load_profile
 from server.fleet import Fleet
 from server.pipeline import Pipeline
-from server.tsdb.base import SinkHealth, SinkStats
 from tests.support.explore import examples
+from tests.support.sinks import ListSink
 
 NOW = datetime(2026, 11, 30, 8, 0, tzinfo=UTC)
 BOOT = "ab" * 16
 LINE_PROFILE = load_profile("ladewache-line-board-16")
 
 
-class _Sink:
-    def __init__(self) -> None:
-        self.lines: list[str] = []
 
-    def write(self, lines: Sequence[str]) -> None:
-        self.lines.extend(lines)
-
-    def flush(self, timeout: float) -> bool:
-        return True
-
-    def stats(self) -> SinkStats:
-        return SinkStats(SinkHealth.OK)
-
-    def close(self, timeout: float = 10.0) -> None:
-        pass
-
-
-def _pipeline() -> tuple[Pipeline, Fleet, _Sink]:
-    fleet, sink = Fleet(), _Sink()
+def _pipeline() -> tuple[Pipeline, Fleet, ListSink]:
+    fleet, sink = Fleet(), ListSink()
     return Pipeline(fleet, sink, clock=lambda: NOW), fleet, sink
 
 

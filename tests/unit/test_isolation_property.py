@@ -34,9 +34,9 @@ from server.integrity import Integrity
 from server.org import Organisation
 from server.pipeline import Pipeline
 from server.sessions import SessionRecorder
-from server.tsdb.base import SinkHealth, SinkStats
 from server.web.history import SlotHistory
 from tests.support.explore import examples
+from tests.support.sinks import ListSink
 
 NOW = datetime(2026, 11, 2, 15, 0, tzinfo=UTC)  # a Monday afternoon
 SITE = "gs-iso"
@@ -217,22 +217,6 @@ _A_MESSAGES = st.lists(st.tuples(st.integers(0, len(B_MESSAGES)),
 
 
 # -- one collector, and what it made of B ----------------------------------------------------------
-
-class ListSink:
-    def __init__(self) -> None:
-        self.lines: list[str] = []
-
-    def write(self, lines: Any) -> None:
-        self.lines.extend(lines)
-
-    def flush(self, timeout: float) -> bool:
-        return True
-
-    def stats(self) -> SinkStats:
-        return SinkStats(SinkHealth.OK)
-
-    def close(self, timeout: float = 10.0) -> None:
-        pass
 
 
 _TAG = re.compile(r"(?<!\\),")

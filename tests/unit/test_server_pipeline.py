@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import itertools
 import json
-from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -26,30 +25,11 @@ from cabinet_agent.protocol import (
 )
 from server.fleet import Fleet, FleetStatus
 from server.pipeline import REJECT_REASONS, Pipeline
-from server.tsdb.base import SinkHealth, SinkStats
+from tests.support.sinks import ListSink
 
 NOW = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)
 BOOT = "c" * 32
 
-
-class ListSink:
-    def __init__(self) -> None:
-        self.lines: list[str] = []
-        self.fail = False
-
-    def write(self, lines: Sequence[str]) -> None:
-        if self.fail:
-            raise RuntimeError("boom")
-        self.lines.extend(lines)
-
-    def flush(self, timeout: float) -> bool:
-        return True
-
-    def stats(self) -> SinkStats:
-        return SinkStats(SinkHealth.OK)
-
-    def close(self, timeout: float = 10.0) -> None:
-        pass
 
 
 _SEQ = itertools.count(3)
