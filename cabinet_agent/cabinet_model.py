@@ -6,6 +6,7 @@ Signal references look like ``device.point``, ``device.point[3]`` or ``device.po
 
 from __future__ import annotations
 
+import math
 import re
 import tomllib
 from dataclasses import dataclass
@@ -16,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from .errors import ConfigError, describe_validation_error
 from .line_profile import LineProfile
-from .protocol import Sensing
+from .protocol import MAX_POINTS, PointReading, Sensing
 from .registers import AnyProfile, DeviceProfile, Value, load_profile
 from .thresholds import Thresholds
 
@@ -91,8 +92,13 @@ class Signals(_Strict):
         default_factory=list,
         description="optional per-slot presence inputs (micro-switches), refs concatenated in slot order")
     presence_when: bool = Field(default=True, description="input value that means 'an iPad is in the slot'")
+    points: list[str] = Field(
+        default_factory=list,
+        description="extra numeric points to poll and publish raw with each telemetry (protocol "
+                    "revision 4), e.g. an energy counter, voltage, humidity: 'device.point', "
+                    "'device.point[i]' or 'device.point[a:b]'; empty: none is read")
 
-    @field_validator("slot_power", "presence")
+    @field_validator("slot_power", "presence", "points")
     @classmethod
     def _refs(cls, refs: list[str]) -> list[str]:
         for ref in refs:
@@ -147,7 +153,7 @@ class CabinetModel(_Strict):
     @model_validator(mode="after")
     def _refs_name_devices(self) -> CabinetModel:
         refs = [*self.signals.slot_power, *self.signals.presence, self.signals.door, self.signals.mains,
-                self.signals.temperature]
+                self.signals.temperature, *self.signals.points]
         for text in refs:
             if text is not None and SignalRef.parse(text).device not in self.devices:
                 raise ValueError(f"signal {text!r} names a device that is not under [devices]")
@@ -165,6 +171,25 @@ class LoadedCabinet:
     profiles: dict[str, AnyProfile]  # device name -> profile
     slot_refs: tuple[tuple[SignalRef, int], ...]  # each ref with its number of channels
     presence_refs: tuple[tuple[SignalRef, int], ...] = ()  # empty: no presence inputs
+    # signals.points: each ref with its first channel, its number of channels (0: a single value)
+    # and its unit; empty for most cabinets, so telemetry then carries no points at all.
+    point_refs: tuple[tuple[SignalRef, int, int, str], ...] = ()
+
+    def points(self, readings: dict[str, dict[str, Value | list[Value]]]) -> list[PointReading] | None:
+        """The extra readings for telemetry (revision 4); unknown and non-finite values are left
+        out; None when the model names no points."""
+        if not self.point_refs:
+            return None
+        found: list[PointReading] = []
+        for ref, first, width, unit in self.point_refs:
+            values = ref.values(readings, max(width, 1))
+            for offset, value in enumerate(values):
+                if value is None or isinstance(value, bool) or not math.isfinite(value):
+                    continue
+                channel = None if width == 0 else first + offset
+                found.append(PointReading(device=ref.device, point=ref.point, channel=channel,
+                                          value=float(value), unit=unit))
+        return found
 
     def presence(self, readings: dict[str, dict[str, Value | list[Value]]]) -> tuple[bool | None, ...] | None:
         """Per slot: an iPad is in it (True), not (False), unknown (None); None without inputs."""
@@ -210,7 +235,8 @@ def wired_points(model: CabinetModel) -> dict[str, set[str]]:
     """``{device: point names}`` the model's signals use; only these are polled."""
     signals = model.signals
     needed: dict[str, set[str]] = {}
-    for text in [*signals.slot_power, *signals.presence, signals.door, signals.mains, signals.temperature]:
+    for text in [*signals.slot_power, *signals.presence, signals.door, signals.mains,
+                 signals.temperature, *signals.points]:
         if text is not None:
             ref = SignalRef.parse(text)
             needed.setdefault(ref.device, set()).add(ref.point)
@@ -230,6 +256,18 @@ def _check_addresses(model: CabinetModel, profiles: dict[str, AnyProfile]) -> No
             raise ValueError(f"devices.{name}.address: a Modbus device ({profile.name}) needs one")
         if isinstance(profile, LineProfile) and spec.address is not None:
             raise ValueError(f"devices.{name}.address: a line board ({profile.name}) has none")
+
+
+def _point_ref(profile: AnyProfile, ref: SignalRef) -> tuple[SignalRef, int, int, str]:
+    """(ref, first channel, channels or 0 for a single value, unit) of a signals.points entry."""
+    width = _channel_count(profile, ref)
+    point = profile.point(ref.point)
+    if point.is_bool:
+        raise ValueError(f"points: {ref.device}.{ref.point} is an on/off input, not a reading")
+    if len(point.unit) > 16:  # the protocol's bound (PointReading.unit)
+        raise ValueError(f"points: {ref.device}.{ref.point}: unit {point.unit!r} is over 16 characters")
+    single = point.count == 1 and ref.start is None
+    return ref, ref.start or 0, 0 if single else width, point.unit
 
 
 def _channel_count(profile: AnyProfile, ref: SignalRef) -> int:
@@ -276,6 +314,8 @@ def load_cabinet_model(name_or_path: str | Path, base_dir: Path | None = None) -
         presence_refs = tuple((r, _channel_count(profiles[r.device], r))
                               for r in map(SignalRef.parse, model.signals.presence))
         presence_wired = sum(width for _, width in presence_refs)
+        point_refs = tuple(_point_ref(profiles[r.device], r)
+                           for r in map(SignalRef.parse, model.signals.points))
         for key in ("door", "mains", "temperature"):
             text = getattr(model.signals, key)
             if text is not None:
@@ -287,4 +327,7 @@ def load_cabinet_model(name_or_path: str | Path, base_dir: Path | None = None) -
         raise ConfigError(f"{path}: signals.slot_power wires {wired} channels for slots = {model.slots}")
     if presence_refs and presence_wired != model.slots:
         raise ConfigError(f"{path}: signals.presence wires {presence_wired} inputs for slots = {model.slots}")
-    return LoadedCabinet(model, profiles, slot_refs, presence_refs)
+    if sum(max(width, 1) for _, _, width, _ in point_refs) > MAX_POINTS:
+        raise ConfigError(f"{path}: signals.points names more than {MAX_POINTS} values (the "
+                          "protocol's bound per telemetry)")
+    return LoadedCabinet(model, profiles, slot_refs, presence_refs, point_refs)

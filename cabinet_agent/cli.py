@@ -208,7 +208,8 @@ def _cmd_watch(args: argparse.Namespace) -> int:
     async def _main() -> None:
         poller = Poller(cabinet, open_sources(settings, cabinet))
         await watch(cabinet, poller, title, interval_s=interval,
-                    cycles=args.cycles if args.once else None, clear=not args.once)
+                    cycles=args.cycles if args.once else None, clear=not args.once,
+                    windows=settings.charging.parsed())
 
     with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how a live watch ends
         asyncio.run(_main())

@@ -266,7 +266,13 @@ class AgentSettings(FileSettings):
 
 
 def load(path: Path | None) -> AgentSettings:
-    return load_settings(AgentSettings, path)
+    settings = load_settings(AgentSettings, path)
+    # A relative serial port (a simulator's pty link, say) is relative to the config file, like
+    # every other path in it, not to whatever directory the agent was started from.
+    moved = {name: bus.model_copy(update={"port": str(settings.base_dir / bus.port)})
+             for name, bus in settings.buses.items()
+             if isinstance(bus, SerialBus) and not Path(bus.port).is_absolute()}
+    return settings.model_copy(update={"buses": {**settings.buses, **moved}}) if moved else settings
 
 
 def preflight(settings: AgentSettings) -> list[str]:

@@ -27,6 +27,7 @@ from pydantic import (
 __all__ = [
     "MAX_DEVICES",
     "MAX_PAYLOAD_BYTES",
+    "MAX_POINTS",
     "MAX_SEQ",
     "MAX_SLOTS",
     "PROTOCOL_REVISION",
@@ -45,6 +46,7 @@ __all__ = [
     "EventMessage",
     "MainsState",
     "Message",
+    "PointReading",
     "ProtocolError",
     "Sensing",
     "SessionEnd",
@@ -67,7 +69,7 @@ PROTOCOL_VERSION: Final = 1
 # Additive revisions within v1 (new optional fields only; a v1 reader of any revision accepts every
 # message): 2 added slot certainty and evidence (state, telemetry) and the cabinet's sensing (birth);
 # 3 added the event counter (``event_seq``) and wrote down the bounds below.
-PROTOCOL_REVISION: Final = 3
+PROTOCOL_REVISION: Final = 4
 TOPIC_ROOT: Final = "ladewache"
 # A 32-slot telemetry message is about 1.5 KiB; anything near this limit is a bug or an attack.
 MAX_PAYLOAD_BYTES: Final = 64 * 1024
@@ -76,6 +78,10 @@ MAX_PAYLOAD_BYTES: Final = 64 * 1024
 MAX_SEQ: Final = 2**63 - 1
 MAX_SLOTS: Final = 256
 MAX_DEVICES: Final = 32
+# Revision 4: extra readings per telemetry (a cabinet model's signals.points): a meter's counters,
+# voltage, a climate sensor's humidity, a few per device; per-slot power belongs in power_w.
+MAX_POINTS: Final = 64
+_POINT_NAME = r"^[a-z][a-z0-9_]{0,63}$"  # cabinet_model.SignalRef's names, at most 64 characters
 
 _ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 Identifier = Annotated[str, Field(pattern=_ID_PATTERN, description="lower-case id: a-z 0-9 _ -")]
@@ -299,6 +305,19 @@ class EventMessage(_Envelope):
                     "number missing once the agent's outbox is empty was lost: docs/reliability.md")
 
 
+class PointReading(_Model):
+    """Revision 4: one extra reading of a device (an energy counter, voltage, humidity …), raw as
+    the device gave it in the profile's unit; only finite numbers, unknown readings are left out."""
+
+    device: str = Field(pattern=_POINT_NAME, description="device name in the cabinet model")
+    point: str = Field(pattern=_POINT_NAME, description="point name in the device's profile")
+    channel: int | None = Field(default=None, ge=0, le=MAX_SLOTS,
+                                description="index of the channel for a point with several; null "
+                                            "for a single value")
+    value: float
+    unit: str = Field(default="", max_length=16, description="the profile's unit, e.g. kWh, V, %")
+
+
 class TelemetryMessage(_Envelope):
     """Periodic readings; doubles as the heartbeat. QoS 0."""
 
@@ -324,6 +343,10 @@ class TelemetryMessage(_Envelope):
         default=None, ge=0, le=MAX_SEQ,
         description="revision 3: how many events this boot has created so far (the newest "
                     "event_seq); with outbox_queued = 0 every one of them has left the agent")
+    points: list[PointReading] | None = Field(
+        default=None, max_length=MAX_POINTS,
+        description="revision 4: extra readings the cabinet model names (signals.points); absent "
+                    "when it names none")
 
 
 Message = Annotated[

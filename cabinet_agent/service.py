@@ -162,7 +162,7 @@ class Agent:
             temperature_c=reading.temperature_c, door=reading.door, mains=reading.mains,
             devices=list(reading.devices), poll_ms=round(reading.duration_s * 1000, 2),
             outbox_queued=len(self.outbox), outbox_dropped=sum(self.outbox.dropped().values()),
-            event_seq=self._events_created,
+            event_seq=self._events_created, points=self.cabinet.points(reading.raw),
         )
 
     def _publish(self, message: Any) -> None:

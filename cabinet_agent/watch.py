@@ -19,6 +19,7 @@ from .poller import CabinetReading, Poller
 from .registers import Value
 from .schedule import ticks
 from .sources.base import DeviceSource
+from .windows import ChargingWindows
 
 __all__ = ["HasCounters", "render", "watch"]
 
@@ -81,12 +82,16 @@ def render(cabinet: LoadedCabinet, reading: CabinetReading, states: Sequence[str
 
 
 async def watch(cabinet: LoadedCabinet, poller: Poller, title: str, *, interval_s: float,
-                cycles: int | None, out: TextIO = sys.stdout, clear: bool = True) -> None:
+                cycles: int | None, out: TextIO = sys.stdout, clear: bool = True,
+                windows: ChargingWindows | None = None) -> None:
     """Poll and redraw every ``interval_s``; ``cycles`` polls and then return (None: forever).
 
     With ``cycles`` set, only the last screen is printed (``--once``).
     """
-    classifier = CabinetClassifier(cabinet.model.slots)
+    # Classified as the running agent does (service.Agent): the model's [thresholds] and the
+    # configured charging windows, or the screen shows states the agent would never publish.
+    classifier = CabinetClassifier(cabinet.model.slots, cabinet.model.effective_thresholds(),
+                                   windows=windows or ChargingWindows())
     done = 0
     try:
         async for _ in ticks(interval_s):

@@ -11,19 +11,24 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import TextIO
 
+from . import formatting
 from .alerts.model import AlertState
 from .alerts.sqlite import STATE_FILE, SqliteState
 from .alerts.status import AlertStatus, alert_statuses
 from .clock import utcnow
 from .config import ServerSettings, resolve_path
 from .errors import ConfigError
-from .i18n import Language, alert_summary, human_time, text
+from .i18n import Language, alert_summary, text
+from .org import Organisation
 
 __all__ = ["format_statuses", "list_alerts"]
 
 
-def format_statuses(statuses: Sequence[AlertStatus], lang: Language) -> list[str]:
-    """One block per alert: state, severity, since when, the sentence, and why (annotations)."""
+def format_statuses(statuses: Sequence[AlertStatus], lang: Language,
+                    org: Organisation | None = None) -> list[str]:
+    """One block per alert: state, severity, since when (local time), the sentence (with the
+    organisation's names), and why: the labels and annotations as stored, for a technician."""
+    zone = org.zone if org is not None else formatting.DEFAULT_ZONE
     if not statuses:
         return [text("cli.none", lang)]
     order = {AlertState.FIRING: 0, AlertState.PENDING: 1, AlertState.RESOLVED: 2}
@@ -34,8 +39,8 @@ def format_statuses(statuses: Sequence[AlertStatus], lang: Language) -> list[str
         severity = text(f"severity.{alert.severity}", lang) if alert.severity in (
             "critical", "warning", "info") else alert.severity
         when = alert.ends_at or alert.starts_at
-        head = (f"{state.upper():9} {severity:9} {human_time(when.isoformat())}  "
-                f"{alert_summary(alert.labels, alert.annotations, lang)}")
+        head = (f"{state.upper():9} {severity:9} {formatting.date_time(when, zone, lang)}  "
+                f"{alert_summary(alert.labels, alert.annotations, lang, org)}")
         lines.append(head)
         why = ", ".join(f"{k}={v}" for k, v in sorted(alert.labels.items())
                         if k not in ("alertname", "severity"))
@@ -48,7 +53,7 @@ def format_statuses(statuses: Sequence[AlertStatus], lang: Language) -> list[str
             lines.append("          " + text("flag.inhibited", lang, by=status.inhibited_by))
         if status.ack is not None:
             lines.append("          " + text("flag.acknowledged", lang, by=status.ack.by,
-                                             at=human_time(status.ack.at.isoformat()),
+                                             at=formatting.date_time(status.ack.at, zone, lang),
                                              comment=status.ack.comment))
     return lines
 
@@ -69,6 +74,6 @@ def list_alerts(settings: ServerSettings, lang: Language, include_resolved: bool
         state.close()
     if not include_resolved:
         statuses = [s for s in statuses if s.state is not AlertState.RESOLVED]
-    for line in format_statuses(statuses, lang):
+    for line in format_statuses(statuses, lang, settings.organisation):
         print(line, file=out)
     return 0

@@ -34,6 +34,7 @@ from .api_models import (
     StatsOut,
     error_responses,
 )
+from .apidocs import install_api_docs
 from .auth import Auth, Principal, Scope
 from .clock import Clock
 from .fleet import Fleet
@@ -153,7 +154,9 @@ _AUTHOR_CHOICE = ("The author is the logged-in user (the session's or the API to
 
 
 def create_app(sources: ApiSources) -> FastAPI:
-    app = FastAPI(title="Ladewache collector", version=__version__)
+    # /docs from files in this package, not a CDN (server/apidocs); no ReDoc.
+    app = FastAPI(title="Ladewache collector", version=__version__, docs_url=None, redoc_url=None)
+    install_api_docs(app)
     app.state.api_sources = sources
     app.add_middleware(StrictJsonBodies)
     state = sources.state
@@ -184,7 +187,7 @@ def create_app(sources: ApiSources) -> FastAPI:
         now = sources.clock()
         statuses = alert_statuses(sources.alerts.all(), state.silences(), state.acks(), now)
         return alerts_json([s for s in statuses if scope.sees_labels(s.alert.labels)], now,
-                           state_filter, lang)
+                           state_filter, lang, sources.org)
 
     @app.post("/api/alerts/{fingerprint}/ack", response_model=AckResultOut,
               responses=error_responses(401, 403, 404, 413),

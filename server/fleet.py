@@ -116,6 +116,9 @@ class CabinetView:
     last_seq: int | None = None  # seq of the newest message of this boot folded in
     integrity: CabinetIntegrity = NO_INTEGRITY
     stale: int = 0  # older messages (replays) that did not overwrite newer state
+    # seq of the message (state or telemetry, this boot) the slot states come from: a retained
+    # state delivered after a collector restart must not undo newer telemetry.
+    slots_seq: int | None = None
 
     @property
     def key(self) -> CabinetKey:
@@ -137,16 +140,17 @@ class Fleet:
         self._changed: dict[CabinetKey, int] = {}
 
     def apply(self, message: Message, received_at: datetime,
-              integrity: CabinetIntegrity | None = None) -> CabinetView:
+              integrity: CabinetIntegrity | None = None, retained: bool = False) -> CabinetView:
         """Fold one valid message into the cabinet's record and return the new record. A message
-        older than what the record holds (a replay from the agent's outbox) never regresses it."""
+        older than what the record holds (a replay from the agent's outbox) never regresses it.
+        ``retained``: delivered from the broker's store on subscribing (see ``_is_older``)."""
         key = (message.site, message.cabinet)
         with self._lock:
             old = self._cabinets.get(key)
             if old is None:
                 old = CabinetView(message.site, message.cabinet, received_at, received_at, message.ts)
             changes: dict[str, object]
-            if _is_older(old, message):
+            if _is_older(old, message, retained):
                 changes = {"last_seen_at": received_at, "stale": old.stale + 1}
             else:
                 changes = _fold(old, message, received_at)
@@ -217,25 +221,37 @@ def _replace(old: CabinetView, changes: Mapping[str, object]) -> CabinetView:
     return CabinetView(*values)
 
 
-def _is_older(old: CabinetView, message: Message) -> bool:
+def _is_older(old: CabinetView, message: Message, retained: bool = False) -> bool:
     """Older than the record: an earlier seq of this boot, a message of a boot that was replaced,
-    or a replay from an unknown boot with an older timestamp (the collector started meanwhile)."""
+    or a replay (or retained message) from an unknown boot with an older timestamp (the collector
+    started meanwhile).
+
+    A retained message is the newest of *its channel*: after a collector restart the broker hands
+    over a stopped agent's status (its last seq), birth and state (earlier seqs) in its own order,
+    so an earlier seq of this boot is older only than a newer message of the same kind — for a
+    state, newer slot states (state or telemetry)."""
     if old.boot_id is None:
         return False
     if isinstance(message, StatusMessage) and message.status is AgentStatus.OFFLINE:
         return False  # the Last Will's seq is from connect time; _is_stale_will judges it
     if message.boot_id == old.boot_id:
-        return old.last_seq is not None and message.seq < old.last_seq
+        if old.last_seq is None or message.seq >= old.last_seq:
+            return False
+        if not retained:
+            return True
+        return isinstance(message, StateMessage) and old.slots_seq is not None \
+            and message.seq < old.slots_seq
     if any(change.previous_boot_id == message.boot_id for change in old.boot_changes):
         return True
-    return message.replayed and message.ts < old.last_message_ts
+    return (message.replayed or retained) and message.ts < old.last_message_ts
 
 
 def _fold(old: CabinetView, message: Message, received_at: datetime) -> dict[str, object]:
     changes: dict[str, object] = {"last_seen_at": received_at, "last_message_ts": message.ts,
                                   "last_seq": message.seq}
-    if message.boot_id == old.boot_id and old.last_seq is not None:
-        changes["last_seq"] = max(old.last_seq, message.seq)
+    if message.boot_id == old.boot_id and old.last_seq is not None and message.seq < old.last_seq:
+        # A retained message of this boot, folded in after newer ones: it moves nothing back.
+        changes["last_seq"], changes["last_message_ts"] = old.last_seq, old.last_message_ts
     if old.boot_id is None:
         changes["boot_id"] = message.boot_id
     elif message.boot_id != old.boot_id and not _is_stale_will(old, message):
@@ -244,6 +260,7 @@ def _fold(old: CabinetView, message: Message, received_at: datetime) -> dict[str
         change = BootChange(old.boot_id, message.boot_id, received_at, offline,
                             old.status_since if offline else None)
         changes["boot_changes"] = (*old.boot_changes, change)[-MAX_BOOT_CHANGES:]
+        changes["slots_seq"] = None  # the old boot's numbers say nothing about the new one's
     if isinstance(message, StatusMessage):
         changes.update(_status(old, message, received_at))
     elif isinstance(message, BirthMessage):
@@ -316,6 +333,7 @@ def _state(old: CabinetView, message: StateMessage) -> dict[str, object]:
         "mains": message.mains,
         "temperature_c": message.temperature_c,
         "devices": _same_devices(old.devices, message.devices),
+        "slots_seq": message.seq,
     }
 
 
@@ -326,6 +344,7 @@ def _telemetry(old: CabinetView, message: TelemetryMessage) -> dict[str, object]
         "mains": message.mains,
         "temperature_c": message.temperature_c,
         "devices": _same_devices(old.devices, message.devices),
+        "slots_seq": message.seq,
     }
 
 

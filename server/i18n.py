@@ -7,10 +7,24 @@ back to "?" rather than failing, so a text never breaks an API answer.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime
-from typing import Final, Literal
+from datetime import datetime
+from typing import TYPE_CHECKING, Final, Literal
+from zoneinfo import ZoneInfo
 
-__all__ = ["DEFAULT_LANGUAGE", "LANGUAGES", "Language", "alert_summary", "human_time", "text"]
+from . import formatting
+
+if TYPE_CHECKING:
+    from .org import Organisation
+
+__all__ = [
+    "DEFAULT_LANGUAGE",
+    "LANGUAGES",
+    "Language",
+    "alert_summary",
+    "annotation_text",
+    "place_names",
+    "text",
+]
 
 Language = Literal["de", "en"]
 LANGUAGES: Final[tuple[Language, ...]] = ("de", "en")
@@ -37,14 +51,14 @@ _CATALOGUE: Final[Mapping[Language, Mapping[str, str]]] = {
         "das Fach zieht keinen Strom, seit die Tür offen war (Kontrolle {check})",
         "ipad_not_returned.no_sign": _SLOT_DE + ": keine Spur von iPad {asset_tag}, seit die Tür am "
         "{unseen_since} offen war – ein volles iPad hätte seitdem nachgeladen (Kontrolle {check})",
-        "slot_unjudgeable": _SLOT_DE + ": seit {since} nicht beurteilbar – Messkanal und "
+        "slot_unjudgeable": _SLOT_DE + " (iPad {asset_tag}): seit {since} nicht beurteilbar – Messkanal und "
         "Stromversorgung prüfen",
         "ipad_not_charging.present_idle": _SLOT_DE + ": iPad {asset_tag} steckt, lädt aber nicht",
         "ipad_not_charging.fault": _SLOT_DE + ": Ladefehler (iPad {asset_tag})",
         "ipad_not_charging": _SLOT_DE + ": iPad {asset_tag} lädt nicht",
         "ipad_not_charged": _SLOT_DE + ": iPad {asset_tag} zur Morgenkontrolle ({check}) nicht voll",
         "charging_too_long": _SLOT_DE + ": iPad {asset_tag} lädt zu lange (seit {since})",
-        "slot_overpower": _SLOT_DE + ": {power_w} W, mehr als die erlaubten {rating_w} W",
+        "slot_overpower": _SLOT_DE + " (iPad {asset_tag}): {power_w} W, mehr als die erlaubten {rating_w} W",
         "door_open": _CAB_DE + ": Tür steht zu lange offen",
         "door_open_after_hours": _CAB_DE + ": Tür außerhalb der Schulzeit offen",
         "over_temperature": _CAB_DE + ": {temperature_c} °C (Schwelle {threshold_c} °C)",
@@ -70,7 +84,7 @@ _CATALOGUE: Final[Mapping[Language, Mapping[str, str]]] = {
         "body.intro": "Ladewache meldet für {title} (zuständig: {receiver}):",
         "body.firing": "Aktiv:",
         "body.resolved": "Behoben:",
-        "body.since": "seit {since}",
+        "body.since": "seit {since} – {ago}",
         "body.footer": "Quittieren, Stummschalten oder „Techniker vor Ort“: über die Ladewache-API.",
         "digest.subject": "[Ladewache] Tagesübersicht {school}, {date}: {count} offene(r) Alarm(e)",
         "digest.intro": "Guten Morgen! Offene Alarme an der Schule {school}:",
@@ -80,7 +94,6 @@ _CATALOGUE: Final[Mapping[Language, Mapping[str, str]]] = {
         "body.reminder": "Weiterhin offen:",
         "subject.reminder": "[Ladewache] Erinnerung: {count} offene(r) Alarm(e): {title}",
         "flag.acknowledged_short": "quittiert von {by}",
-        "format.local_time": "%d.%m.%Y %H:%M",
         "digest.subject_unconfirmed": "[Ladewache] Tagesübersicht {school}, {date}: {count} "
                                       "offene(r) Alarm(e), {unconfirmed} Fach/Fächer nicht bestätigt",
         "digest.no_alerts": "Keine offenen Alarme.",
@@ -108,14 +121,14 @@ _CATALOGUE: Final[Mapping[Language, Mapping[str, str]]] = {
         "the slot has drawn no power since the door was open (check {check})",
         "ipad_not_returned.no_sign": _SLOT_EN + ": no sign of iPad {asset_tag} since the door was "
         "opened on {unseen_since} – a full iPad would have topped up since (check {check})",
-        "slot_unjudgeable": _SLOT_EN + ": cannot be judged since {since} – check the meter channel "
-        "and the supply",
+        "slot_unjudgeable": _SLOT_EN + " (iPad {asset_tag}): cannot be judged since {since} – check "
+        "the meter channel and the supply",
         "ipad_not_charging.present_idle": _SLOT_EN + ": iPad {asset_tag} present but not charging",
         "ipad_not_charging.fault": _SLOT_EN + ": charging fault (iPad {asset_tag})",
         "ipad_not_charging": _SLOT_EN + ": iPad {asset_tag} not charging",
         "ipad_not_charged": _SLOT_EN + ": iPad {asset_tag} not full at the morning check ({check})",
         "charging_too_long": _SLOT_EN + ": iPad {asset_tag} charging too long (since {since})",
-        "slot_overpower": _SLOT_EN + ": {power_w} W, above the allowed {rating_w} W",
+        "slot_overpower": _SLOT_EN + " (iPad {asset_tag}): {power_w} W, above the allowed {rating_w} W",
         "door_open": _CAB_EN + ": door open too long",
         "door_open_after_hours": _CAB_EN + ": door open outside school hours",
         "over_temperature": _CAB_EN + ": {temperature_c} °C (threshold {threshold_c} °C)",
@@ -141,7 +154,7 @@ _CATALOGUE: Final[Mapping[Language, Mapping[str, str]]] = {
         "body.intro": "Ladewache reports for {title} (responsible: {receiver}):",
         "body.firing": "Firing:",
         "body.resolved": "Resolved:",
-        "body.since": "since {since}",
+        "body.since": "since {since} – {ago}",
         "body.footer": "Acknowledge, silence or set \"technician on site\" through the Ladewache API.",
         "digest.subject": "[Ladewache] Daily digest {school}, {date}: {count} open alert(s)",
         "digest.intro": "Good morning! Open alerts at {school}:",
@@ -151,7 +164,6 @@ _CATALOGUE: Final[Mapping[Language, Mapping[str, str]]] = {
         "body.reminder": "Still open:",
         "subject.reminder": "[Ladewache] Reminder: {count} open alert(s): {title}",
         "flag.acknowledged_short": "acknowledged by {by}",
-        "format.local_time": "%Y-%m-%d %H:%M",
         "digest.subject_unconfirmed": "[Ladewache] Daily digest {school}, {date}: {count} open "
                                       "alert(s), {unconfirmed} slot(s) not confirmed",
         "digest.no_alerts": "No open alerts.",
@@ -180,21 +192,58 @@ def text(key: str, lang: Language = DEFAULT_LANGUAGE, /, **values: str) -> str:
     return template.format_map(_Lenient(values))
 
 
-def human_time(value: str) -> str:
-    """ISO timestamps shown as ``2026-11-29 09:00:00 UTC``; anything else unchanged."""
+# Annotations that are measurements (by their unit suffix) or counts: shown as local numbers. Any
+# other number (a device address, an id) stays as it is.
+_MEASURES: Final = ("_w", "_c", "_pct", "_min")
+_COUNTS: Final = frozenset({"full_charges", "lost"})
+
+
+def annotation_text(key: str, value: str, zone: ZoneInfo = formatting.DEFAULT_ZONE,
+                    lang: Language = DEFAULT_LANGUAGE) -> str:
+    """An annotation as people read it: an ISO time local (``Di 01.12.2026, 13:05``), a
+    measurement or count as a local number (``12,5``, ``1.234``); anything else unchanged."""
     try:
         when = datetime.fromisoformat(value)
     except ValueError:
-        return value
-    if when.tzinfo is None:
-        return value
-    return when.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+        when = None
+    if when is not None and when.tzinfo is not None:
+        return formatting.date_time(when, zone, lang)
+    if key.endswith(_MEASURES) or key in _COUNTS:
+        try:
+            return formatting.number(float(value), lang)
+        except ValueError:
+            return value
+    return value
+
+
+def place_names(labels: Mapping[str, str], org: Organisation | None) -> dict[str, str]:
+    """``site``, ``cabinet`` and ``asset_tag`` as the organisation names them (school name, the
+    cabinet's name such as "Raum 12", the slot's asset tag); an id stays where nothing is named."""
+    if org is None:
+        return {}
+    site, cabinet = labels.get("site", ""), labels.get("cabinet", "")
+    names: dict[str, str] = {}
+    school = org.school(site)
+    if school is not None:
+        names["site"] = school.name
+    configured = org.cabinet(site, cabinet)
+    if configured is not None and configured.name:
+        names["cabinet"] = configured.name
+    slot = labels.get("slot", "")
+    if configured is not None and "asset_tag" not in labels and slot.isdigit() \
+            and int(slot) in configured.slots:
+        names["asset_tag"] = configured.slots[int(slot)]
+    return names
 
 
 def alert_summary(labels: Mapping[str, str], annotations: Mapping[str, str],
-                  lang: Language = DEFAULT_LANGUAGE) -> str:
-    """One sentence describing an alert, e.g. for the API or a notification."""
-    values = {**labels, **{k: human_time(v) for k, v in annotations.items()}}
+                  lang: Language = DEFAULT_LANGUAGE, org: Organisation | None = None) -> str:
+    """One sentence describing an alert, e.g. for the API or a notification: with ``org``, the
+    school, cabinet and asset tag by their names; times in the organisation's zone (Berlin
+    without one), numbers in the language's format."""
+    zone = org.zone if org is not None else formatting.DEFAULT_ZONE
+    values = {**labels, **place_names(labels, org),
+              **{k: annotation_text(k, v, zone, lang) for k, v in annotations.items()}}
     name = labels.get("alertname", "")
     variant = annotations.get("reason") or annotations.get("state")
     for key in (f"{name}.{variant}", name):

@@ -96,7 +96,7 @@ class Pipeline:
             if checked.out_of_window:
                 self.integrity.out_of_window(message.site, message.cabinet, checked.skew_s)
                 integrity = self.integrity.get(message.site, message.cabinet)
-            view = self._fleet.apply(message, received_at, integrity)
+            view = self._fleet.apply(message, received_at, integrity, retained)
             tags = view.asset_tags
             if self._assets is not None:  # the register decides, not the cabinet's claim
                 tags = self._assets.tags(message.site, message.cabinet, tags)

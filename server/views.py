@@ -20,6 +20,7 @@ from .fleet import CabinetView
 from .i18n import Language, alert_summary
 from .ingest import MqttStats
 from .integrity import CabinetIntegrity
+from .org import Organisation
 from .pipeline import IngestStats
 from .tsdb.base import SinkStats
 
@@ -125,8 +126,9 @@ def ack_json(ack: Ack | None) -> dict[str, Any] | None:
 
 
 def alerts_json(statuses: Iterable[AlertStatus], now: datetime, wanted: AlertFilter,
-                lang: Language) -> dict[str, Any]:
-    """``group``: alerts are grouped per cabinet (``site/cabinet``) for notifications."""
+                lang: Language, org: Organisation | None = None) -> dict[str, Any]:
+    """``group``: alerts are grouped per cabinet (``site/cabinet``) for notifications; with
+    ``org``, summaries name the school, cabinet and asset tag."""
     items = []
     for status in statuses:
         alert, state = status.alert, status.state
@@ -141,7 +143,7 @@ def alerts_json(statuses: Iterable[AlertStatus], now: datetime, wanted: AlertFil
             "group": f"{site}/{cabinet}",
             "labels": dict(alert.labels),
             "annotations": dict(alert.annotations),
-            "summary": alert_summary(alert.labels, alert.annotations, lang),
+            "summary": alert_summary(alert.labels, alert.annotations, lang, org),
             "active_at": _time(alert.active_at),
             "starts_at": _time(alert.starts_at),
             "ends_at": _time(alert.ends_at),

@@ -233,15 +233,19 @@ def _fleet_summary(http: str, token: str) -> str:
 
 
 def _banner(http: str, broker: str, passwords: dict[str, str], rows: list[Running],
-            speed: float, logs: Path, now: datetime) -> list[str]:
-    """What the demo prints once everything runs; README.md "Two commands" shows it."""
+            speed: float, logs: Path, now: datetime, token: str, config: Path) -> list[str]:
+    """What the demo prints once everything runs; README.md "Two commands" shows it. ``token`` is
+    the admin's API token of the summary lines: the curl line works as printed."""
     width = max(len(f"{u.name} / {passwords[u.name]}") for u in USERS) + 2
     lines = [
         "", "Ladewache-Demo läuft – Strg-C beendet alles (Ladewache demo is running, Ctrl-C stops "
         "everything)", "",
         f"  broker      {broker}",
         f"  server      {http}",
-        f"              {http}/api/fleet    {http}/api/alerts    {http}/docs",
+        f"              {http}/docs  API-Beschreibung, ohne Anmeldung (API docs, no log-in needed)",
+        "  API         mit dem Token des Admins (with the admin's API token; more: "
+        f"{Path(sys.executable).parent / 'cabinet-server'} user token NAME --config {config}):",
+        f"              curl -H 'Authorization: Bearer {token}' {http}/api/fleet",
         "  time series keine (none): der Server hält nur Schrankzustand und Alarme (fleet state and "
         "alerts only)",
         f"  dashboard   {http}/  Anmeldung, für diese Demo angelegt (log-ins made for this demo):",
@@ -319,7 +323,7 @@ def run(speed: float = 60.0, workdir: Path | None = None, broker: str = "auto") 
                                                        "--config", str(agent_conf)], None)
             rows.append(Running(cabinet, fields["modbus"], fields["control"], agent.proc.pid))
         print("\n".join(_banner(http, f"mqtt://127.0.0.1:{broker_port}  ({broker_kind})", passwords,
-                                rows, speed, demo.logs, now)), flush=True)
+                                rows, speed, demo.logs, now, token, server_conf)), flush=True)
         reported: set[str] = set()
         while not stop.wait(15):
             for child in demo.children:

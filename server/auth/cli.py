@@ -1,7 +1,9 @@
 """``cabinet-server user …``: create the first admin, more users, API tokens.
 
 Passwords are read from stdin (``--password-stdin``) or generated and printed once; tokens are
-printed once. Both are stored hashed in ``users.sqlite`` in the ``[state] dir``.
+printed once. Both are stored hashed in ``users.sqlite`` in the ``[state] dir``. API tokens live
+here too (``user token``, ``user tokens``, ``user revoke``): a token is a user's, with their role
+and scope, so there is one place for both.
 """
 
 from __future__ import annotations
@@ -37,12 +39,15 @@ def add_user_commands(commands: Any) -> argparse.ArgumentParser:
     remove = sub.add_parser("remove", help="delete a user with their tokens and sessions")
     remove.add_argument("name")
     listing = sub.add_parser("list", help="list users and their API tokens (ids only)")
-    token = sub.add_parser("token", help="create an API token for scripts; printed once")
+    token = sub.add_parser("token", help="create an API token for scripts (the user's role and "
+                                          "scope); only the token on stdout, printed once")
     token.add_argument("name")
     token.add_argument("--label", default="script", help="what the token is for")
-    revoke = sub.add_parser("revoke", help="revoke an API token by its id")
+    tokens = sub.add_parser("tokens", help="list API tokens: id, user, label, created (no secrets)")
+    tokens.add_argument("name", nargs="?", help="only this user's")
+    revoke = sub.add_parser("revoke", help="revoke an API token by its id (from `user tokens`)")
     revoke.add_argument("token_id")
-    for leaf in (add, passwd, remove, listing, token, revoke):
+    for leaf in (add, passwd, remove, listing, token, tokens, revoke):
         leaf.add_argument("--config", type=Path, default=None,
                           help="the server's TOML config (its [state] dir holds the users)")
     return user
@@ -100,7 +105,17 @@ def _run(args: argparse.Namespace, settings: ServerSettings, store: UserStore, o
             tokens = ", ".join(f"{t.id} ({t.label})" for t in store.tokens(user.name))
             print(f"{user.name}\t{user.role.value}\t{where}\t{tokens}", file=out)
     elif command == "token":
-        print(store.create_token(args.name, args.label, utcnow()), file=out)
+        token = store.create_token(args.name, args.label, utcnow())
+        print(token, file=out)  # alone on stdout: TOKEN=$(cabinet-server user token …)
+        token_id = token.split("_", 2)[1]
+        print(f"API token {token_id} of {args.name} ({args.label}), shown only now; send it as "
+              f"'Authorization: Bearer <token>'; revoke: cabinet-server user revoke {token_id}",
+              file=sys.stderr)
+    elif command == "tokens":
+        if args.name is not None and store.get(args.name) is None:
+            raise UserStoreError(f"no user {args.name!r}")
+        for info in store.tokens(args.name):
+            print(f"{info.id}\t{info.user}\t{info.label}\t{info.created_at}", file=out)
     elif command == "revoke":
         if not store.revoke_token(args.token_id):
             raise UserStoreError(f"no token {args.token_id!r}")

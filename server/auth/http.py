@@ -84,8 +84,10 @@ class Auth:
         """For the JSON API: 401 without credentials, 403 on a missing CSRF token."""
         who = self.principal(request)
         if who is None:
+            # Whoever follows an API link from the README lands here: say where a token comes from.
             raise HTTPException(401, "authentication required: log in or send "
-                                     "'Authorization: Bearer <API token>'",
+                                     "'Authorization: Bearer <API token>'; an admin creates one "
+                                     "with 'cabinet-server user token NAME' (see /docs)",
                                 headers={"WWW-Authenticate": "Bearer"})
         if request.method not in _SAFE:
             self.check_csrf(who, request.headers.get("x-csrf-token"))

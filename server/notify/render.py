@@ -13,11 +13,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any, Final, Literal
-from zoneinfo import ZoneInfo
 
+from server import formatting
 from server.alerts.model import Alert
 from server.alerts.status import AlertStatus
-from server.i18n import Language, alert_summary, human_time, text
+from server.i18n import Language, alert_summary, text
 from server.org import Organisation
 from server.presence import UnconfirmedSlot
 
@@ -33,15 +33,16 @@ Change = Literal["new", "still_open", "resolved"]
 
 
 def cabinet_title(org: Organisation, site: str, cabinet: str) -> str:
-    """'Raum 12 (k1), Grundschule am Park' or just 'k1 (gs-park)' when nothing is configured."""
+    """'Raum 12, Grundschule am Park', or the ids where the organisation names nothing:
+    'k1, Grundschule am Park', 'k1 (gs-park)'."""
     school = org.school(site)
     configured = org.cabinet(site, cabinet)
-    cab = f"{configured.name} ({cabinet})" if configured and configured.name else cabinet
+    cab = configured.name if configured and configured.name else cabinet
     return f"{cab}, {school.name}" if school else f"{cab} ({site})"
 
 
-def _alert_json(alert: Alert, lang: Language, status: AlertStatus | None, now: datetime,
-                change: Change) -> dict[str, Any]:
+def _alert_json(org: Organisation, alert: Alert, lang: Language, status: AlertStatus | None,
+                now: datetime, change: Change) -> dict[str, Any]:
     return {
         "fingerprint": alert.fingerprint,
         "status": alert.state(now).value,
@@ -49,7 +50,7 @@ def _alert_json(alert: Alert, lang: Language, status: AlertStatus | None, now: d
         "severity": alert.severity,
         "labels": dict(alert.labels),
         "annotations": dict(alert.annotations),
-        "summary": alert_summary(alert.labels, alert.annotations, lang),
+        "summary": alert_summary(alert.labels, alert.annotations, lang, org),
         "starts_at": alert.starts_at.isoformat(),
         "ends_at": alert.ends_at.isoformat() if alert.ends_at else None,
         "acknowledged": ({"by": status.ack.by, "comment": status.ack.comment,
@@ -58,26 +59,33 @@ def _alert_json(alert: Alert, lang: Language, status: AlertStatus | None, now: d
     }
 
 
-def _since(alert: Alert, lang: Language) -> str:
-    return text("body.since", lang, since=human_time(alert.starts_at.isoformat()))
+def _since(org: Organisation, alert: Alert, lang: Language, now: datetime) -> str:
+    """Since the condition became true (``active_at``: a pending alert's ``starts_at`` is still
+    ahead), local, with how long ago; never after ``now``."""
+    moment = min(alert.active_at, now)
+    return text("body.since", lang, since=formatting.date_time(moment, org.zone, lang),
+                ago=formatting.ago(moment, now, lang))
 
 
-def _line(alert: Alert, lang: Language, status: AlertStatus | None) -> str:
+def _line(org: Organisation, alert: Alert, lang: Language, status: AlertStatus | None,
+          now: datetime) -> str:
     """An alert in full: severity, sentence, since when, and who acknowledged it with what."""
     severity = text(f"severity.{alert.severity}", lang) if alert.severity in (
         "critical", "warning", "info") else alert.severity
-    line = f"- [{severity}] {alert_summary(alert.labels, alert.annotations, lang)}"
-    line += f" ({_since(alert, lang)})"
+    line = f"- [{severity}] {alert_summary(alert.labels, alert.annotations, lang, org)}"
+    line += f" ({_since(org, alert, lang, now)})"
     if status is not None and status.ack is not None:
         line += "\n  " + text("flag.acknowledged", lang, by=status.ack.by,
-                              at=human_time(status.ack.at.isoformat()), comment=status.ack.comment)
+                              at=formatting.date_time(status.ack.at, org.zone, lang),
+                              comment=status.ack.comment)
     return line
 
 
-def _short_line(status: AlertStatus, lang: Language) -> str:
+def _short_line(org: Organisation, status: AlertStatus, lang: Language, now: datetime) -> str:
     """An alert on one line for a reminder: the sentence, since when, and who took it on."""
     alert = status.alert
-    line = f"- {alert_summary(alert.labels, alert.annotations, lang)} ({_since(alert, lang)})"
+    line = (f"- {alert_summary(alert.labels, alert.annotations, lang, org)} "
+            f"({_since(org, alert, lang, now)})")
     if status.ack is not None:
         line += f" [{text('flag.acknowledged_short', lang, by=status.ack.by)}]"
     return line
@@ -124,15 +132,16 @@ def render_group(*, org: Organisation, lang: Language, key: str, receiver: str, 
         subject = text("subject.resolved", lang, title=title)
     lines = [text("body.intro", lang, title=title, receiver=receiver), ""]
     if firing:
-        lines += [text("body.new", lang), *(_line(s.alert, lang, s) for s in firing), ""]
+        lines += [text("body.new", lang), *(_line(org, s.alert, lang, s, now) for s in firing), ""]
     if resolved:
-        lines += [text("body.resolved", lang), *(_line(a, lang, None) for a in resolved), ""]
+        lines += [text("body.resolved", lang), *(_line(org, a, lang, None, now) for a in resolved),
+                  ""]
     if still_open:
         lines += [_still_open_line(len(still_open), lang), ""]
     lines.append(text("body.footer", lang))
-    alerts = [*(_alert_json(s.alert, lang, s, now, "new") for s in firing),
-              *(_alert_json(s.alert, lang, s, now, "still_open") for s in still_open),
-              *(_alert_json(a, lang, None, now, "resolved") for a in resolved)]
+    alerts = [*(_alert_json(org, s.alert, lang, s, now, "new") for s in firing),
+              *(_alert_json(org, s.alert, lang, s, now, "still_open") for s in still_open),
+              *(_alert_json(org, a, lang, None, now, "resolved") for a in resolved)]
     payload = _group_payload(org, message="update", key=key, receiver=receiver, site=site,
                              cabinet=cabinet, title=title, alerts=alerts, firing=bool(open_count),
                              now=now)
@@ -146,23 +155,18 @@ def render_reminder(*, org: Organisation, lang: Language, key: str, receiver: st
     title = cabinet_title(org, site, cabinet)
     subject = text("subject.reminder", lang, count=str(len(still_open)), title=title)
     lines = [text("body.intro", lang, title=title, receiver=receiver), "",
-             text("body.reminder", lang), *(_short_line(s, lang) for s in still_open), "",
+             text("body.reminder", lang), *(_short_line(org, s, lang, now) for s in still_open), "",
              text("body.footer", lang)]
-    alerts = [_alert_json(s.alert, lang, s, now, "still_open") for s in still_open]
+    alerts = [_alert_json(org, s.alert, lang, s, now, "still_open") for s in still_open]
     payload = _group_payload(org, message="reminder", key=key, receiver=receiver, site=site,
                              cabinet=cabinet, title=title, alerts=alerts, firing=True, now=now)
     return Notification("alerts", key, subject, "\n".join(lines), payload)
 
 
-def _local_time(moment: datetime | None, zone: ZoneInfo, lang: Language) -> str:
-    if moment is None:
-        return text("digest.since_unknown", lang)
-    return moment.astimezone(zone).strftime(text("format.local_time", lang))
-
-
 def _unconfirmed_line(org: Organisation, slot: UnconfirmedSlot, lang: Language) -> str:
     values = {"title": cabinet_title(org, slot.site, slot.cabinet), "slot": str(slot.slot),
-              "since": _local_time(slot.unseen_since, org.zone, lang)}
+              "since": (formatting.date_time(slot.unseen_since, org.zone, lang)
+                        if slot.unseen_since else text("digest.since_unknown", lang))}
     if slot.asset_tag is None:
         return text("digest.unconfirmed_slot_untagged", lang, **values)
     return text("digest.unconfirmed_slot", lang, asset_tag=slot.asset_tag, **values)
@@ -181,7 +185,7 @@ def _unconfirmed_json(org: Organisation, slot: UnconfirmedSlot) -> dict[str, Any
 
 def _digest_subject(lang: Language, *, school: str, day: date, alerts: int,
                     unconfirmed: int) -> str:
-    values = {"school": school, "date": day.isoformat(), "count": str(alerts)}
+    values = {"school": school, "date": formatting.day(day, lang), "count": str(alerts)}
     if unconfirmed:
         return text("digest.subject_unconfirmed", lang, unconfirmed=str(unconfirmed), **values)
     return text("digest.subject", lang, **values)
@@ -197,8 +201,8 @@ def render_digest(*, org: Organisation, lang: Language, key: str, site: str, day
     subject = _digest_subject(lang, school=name, day=day, alerts=len(statuses),
                               unconfirmed=len(unconfirmed))
     lines = [text("digest.intro", lang, school=name), ""]
-    lines += [_line(s.alert, lang, s) + (f" [{text('flag.silenced', lang)}]" if s.silenced_by
-                                         else "") for s in statuses]
+    lines += [_line(org, s.alert, lang, s, now) + (f" [{text('flag.silenced', lang)}]"
+                                                   if s.silenced_by else "") for s in statuses]
     if not statuses:
         lines.append(text("digest.no_alerts", lang))
     if unconfirmed:
@@ -211,7 +215,7 @@ def render_digest(*, org: Organisation, lang: Language, key: str, site: str, day
         "site": site,
         "school": name,
         "date": day.isoformat(),
-        "alerts": [_alert_json(s.alert, lang, s, now, "still_open") for s in statuses],
+        "alerts": [_alert_json(org, s.alert, lang, s, now, "still_open") for s in statuses],
         "unconfirmed": [_unconfirmed_json(org, u) for u in unconfirmed],
         "sent_at": now.isoformat(),
     }

@@ -5,8 +5,11 @@ Schema:
   slot,site=…,cabinet=…,slot=…[,asset_tag=…] [power_w=<float>,]state=<int>i <ns>
   cabinet,site=…,cabinet=… [temperature_c=…,][door_open=0|1i,][mains_on=0|1i,][poll_ms=…,]
       devices_faulty=<int>i <ns>
+  point,site=…,cabinet=…,device=…,point=…[,channel=…][,unit=…] value=<float> <ns>
 Slot lines come from every ``telemetry`` and every ``state`` message (state is sent immediately on
 each change); cabinet lines from the same two. Unknown values are omitted, never written as 0.
+Point lines (protocol revision 4: a model's extra readings, raw, e.g. a meter's energy counter)
+come only from telemetry that carries points.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from cabinet_agent.protocol import (
     EventMessage,
     MainsState,
     Message,
+    PointReading,
     SlotState,
     StateMessage,
     TelemetryMessage,
@@ -34,6 +38,7 @@ __all__ = [
     "escape_tag",
     "event_lines",
     "message_lines",
+    "point_lines",
     "session_lines",
     "state_lines",
     "telemetry_lines",
@@ -121,6 +126,23 @@ def _tags(message: Message) -> str:
     return f"site={escape_tag(message.site)},cabinet={escape_tag(message.cabinet)}"
 
 
+def point_lines(tags: str, points: Iterable[PointReading], ts: str) -> list[str]:
+    """One line per extra reading; the decoder let only finite numbers through, checked again
+    because a non-finite value would make the whole batch unreadable to the database."""
+    lines = []
+    for p in points:
+        value = _float(p.value)
+        if value is None:
+            continue
+        head = f"point,{tags},device={escape_tag(p.device)},point={escape_tag(p.point)}"
+        if p.channel is not None:
+            head += f",channel={p.channel}"
+        if p.unit:
+            head += f",unit={escape_tag(p.unit)}"
+        lines.append(f"{head} value={value} {ts}")
+    return lines
+
+
 def telemetry_lines(message: TelemetryMessage, asset_tags: Mapping[int, str],
                     received_at: datetime) -> list[str]:
     ts = _when(message, received_at)
@@ -130,6 +152,8 @@ def telemetry_lines(message: TelemetryMessage, asset_tags: Mapping[int, str],
     lines = _slot_lines(tags, slots, asset_tags, ts)
     lines.append(_cabinet_line(tags, message.temperature_c, message.door, message.mains,
                                message.poll_ms, message.devices, ts))
+    if message.points:  # most cabinets name no points: one check on the hot path
+        lines += point_lines(tags, message.points, ts)
     return lines
 
 

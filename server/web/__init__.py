@@ -10,6 +10,7 @@ from fastapi.staticfiles import StaticFiles
 from .context import Dashboard
 from .data import data_router
 from .metrics import metrics_router
+from .missing_pages import missing_router
 from .pages import page_router
 
 __all__ = ["Dashboard", "install_dashboard"]
@@ -19,5 +20,6 @@ def install_dashboard(app: FastAPI, dash: Dashboard) -> Dashboard:
     app.include_router(data_router(dash))
     app.include_router(metrics_router(dash))
     app.include_router(page_router(dash))
+    app.include_router(missing_router(dash))
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
     return dash

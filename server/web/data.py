@@ -3,7 +3,9 @@ search, the caller's identity, and CSV exports of inventory, sessions and alerts
 
 CSV cells are neutralised against formula injection (``csv_cell``): a spreadsheet runs a cell
 that starts with ``=``, ``+``, ``-`` or ``@`` as a formula, and asset tags, school names, label
-values and comments come from cabinets, the organisation file and users.
+values and comments come from cabinets, the organisation file and users. The exports are written
+for German Excel by default (``;``, decimal comma, a byte order mark, local times; ``csv_format``)
+and for ``,`` and ``3.5`` with ``?lang=en``; they name schools and cabinets beside their ids.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from fastapi.responses import Response, StreamingResponse
 
 from cabinet_agent.protocol import MAX_SLOTS
 
+from ..alerts.status import AlertStatus
 from ..api import InScope, Who
 from ..api_models import (
     CabinetOut,
@@ -29,9 +32,10 @@ from ..api_models import (
     csv_responses,
     error_responses,
 )
-from ..i18n import DEFAULT_LANGUAGE, Language
-from ..views import alerts_json, cabinet_json
+from ..i18n import DEFAULT_LANGUAGE, Language, alert_summary
+from ..views import cabinet_json
 from .context import Dashboard, OutOfScope
+from .csv_format import CsvFormat
 from .overview import Counts, Overview
 
 __all__ = ["csv_cell", "data_router", "overview_json"]
@@ -77,32 +81,40 @@ def csv_cell(value: object) -> object:
     return _CELL_STARTS.sub(r"\1'", str(value))
 
 
-def _writer(out: io.StringIO) -> Any:
+def _writer(out: io.StringIO, fmt: CsvFormat) -> Any:
     # Every cell quoted (OWASP): a separator or quote inside a value cannot start a new cell.
-    return csv.writer(out, quoting=csv.QUOTE_ALL)
+    return csv.writer(out, delimiter=fmt.delimiter, quoting=csv.QUOTE_ALL)
 
 
-def _safe(row: Sequence[object]) -> list[object]:
-    return [csv_cell(value) for value in row]
+def _safe(row: Sequence[object], fmt: CsvFormat) -> list[object]:
+    # A number our code made is written in the reader's format and never prefixed (a negative
+    # number is no formula); a bool is no number here.
+    return [fmt.number(value) if isinstance(value, int | float) and not isinstance(value, bool)
+            else csv_cell(value) for value in row]
 
 
-def _csv(name: str, header: Sequence[str], rows: Iterable[Sequence[object]]) -> Response:
-    out = io.StringIO()
-    writer = _writer(out)
-    writer.writerow(_safe(header))
-    writer.writerows(_safe(row) for row in rows)
+def _csv(name: str, header: Sequence[str], rows: Iterable[Sequence[object]],
+         fmt: CsvFormat) -> Response:
+    out = io.StringIO(fmt.bom)
+    out.seek(0, io.SEEK_END)
+    writer = _writer(out, fmt)
+    writer.writerow(_safe(header, fmt))
+    writer.writerows(_safe(row, fmt) for row in rows)
     return Response(out.getvalue(), media_type="text/csv; charset=utf-8",
                     headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
 
 def _csv_stream(name: str, header: Sequence[str], rows: Iterable[Sequence[object]],
-                chunk_rows: int = 5000) -> Response:
+                chunk_rows: int = 5000, fmt: CsvFormat | None = None) -> Response:
+    fmt = fmt or CsvFormat()
+
     def chunks() -> Iterator[str]:
         out = io.StringIO()
-        writer = _writer(out)
-        writer.writerow(_safe(header))
+        out.write(fmt.bom)
+        writer = _writer(out, fmt)
+        writer.writerow(_safe(header, fmt))
         for n, row in enumerate(rows, 1):
-            writer.writerow(_safe(row))
+            writer.writerow(_safe(row, fmt))
             if n % chunk_rows == 0:
                 yield out.getvalue()
                 out.seek(0)
@@ -111,6 +123,11 @@ def _csv_stream(name: str, header: Sequence[str], rows: Iterable[Sequence[object
 
     return StreamingResponse(chunks(), media_type="text/csv; charset=utf-8",
                              headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+
+CsvLang = Annotated[Language, Query(
+    description="de (default): ';', decimal comma, byte order mark for German Excel; en: ',' and "
+                "decimal point. Times are local either way")]
 
 
 class CsvResponse(Response):
@@ -122,6 +139,8 @@ class CsvResponse(Response):
 def data_router(dash: Dashboard) -> APIRouter:
     router = APIRouter(prefix="/api", tags=["dashboard"])
     index = dash.index
+    org = dash.sources.org
+    zone = org.zone
 
     def cabinet_or_raise(scope: InScope, site: str, cabinet: str) -> Any:
         try:
@@ -180,47 +199,60 @@ def data_router(dash: Dashboard) -> APIRouter:
 
     @router.get("/export/inventory.csv", response_class=CsvResponse,
                 responses=csv_responses("one row per slot"))
-    def inventory_csv(scope: InScope) -> Response:
+    def inventory_csv(scope: InScope, lang: CsvLang = DEFAULT_LANGUAGE) -> Response:
         """One row per slot of every cabinet in your scope."""
+        fmt = CsvFormat(lang, zone)
+
         def rows() -> Iterator[tuple[object, ...]]:
             for view in dash.views(scope):
                 mun = index.municipality_of(view.site)
-                school = index.school_names.get(view.site, "")
+                mun_name = index.municipality_names.get(mun, mun)
+                school = index.school_names.get(view.site, view.site)
+                room = index.cabinet_names.get(view.key, view.cabinet)
                 for s in view.slots:
-                    yield (mun, view.site, school, view.cabinet, s.slot, s.asset_tag,
-                           s.state.value, s.power_w, s.since.isoformat() if s.since else None,
-                           view.status.value)
+                    yield (mun_name, view.site, school, view.cabinet, room, s.slot, s.asset_tag,
+                           s.state.value, s.power_w, fmt.time(s.since), view.status.value)
         # 2.56 million rows at 80,000 cabinets: written out in chunks, never all in memory.
-        return _csv_stream("inventory.csv", ("municipality", "site", "school", "cabinet", "slot",
-                                             "asset_tag", "state", "power_w", "since",
-                                             "cabinet_status"), rows())
+        return _csv_stream("inventory.csv", ("municipality", "site", "school", "cabinet",
+                                             "cabinet_name", "slot", "asset_tag", "state",
+                                             "power_w", "since", "cabinet_status"), rows(), fmt=fmt)
 
     @router.get("/export/sessions.csv", response_class=CsvResponse,
                 responses=csv_responses("one row per charge session"))
-    def sessions_csv(scope: InScope) -> Response:
+    def sessions_csv(scope: InScope, lang: CsvLang = DEFAULT_LANGUAGE) -> Response:
         """Stored charge sessions in your scope, newest first."""
+        fmt = CsvFormat(lang, zone)
         sessions = dash.sessions.recent() if dash.sessions else []
-        return _csv("sessions.csv", ("site", "cabinet", "slot", "asset_tag", "started_at",
-                                     "ended_at", "duration_s", "energy_wh", "peak_w", "end",
-                                     "taper_wh"),
-                    ((site, cab, s.slot, s.asset_tag, s.started_at.isoformat(),
-                      s.ended_at.isoformat(), s.duration_s, s.energy_wh, s.peak_w, s.end.value,
-                      s.taper_wh)
-                     for site, cab, s in sessions if scope.sees(site)))
+        return _csv("sessions.csv", ("site", "school", "cabinet", "cabinet_name", "slot",
+                                     "asset_tag", "started_at", "ended_at", "duration_s",
+                                     "energy_wh", "peak_w", "end", "taper_wh"),
+                    ((site, index.school_names.get(site, site), cab,
+                      index.cabinet_names.get((site, cab), cab), s.slot, s.asset_tag,
+                      fmt.time(s.started_at), fmt.time(s.ended_at), s.duration_s, s.energy_wh,
+                      s.peak_w, s.end.value, s.taper_wh)
+                     for site, cab, s in sessions if scope.sees(site)), fmt)
 
     @router.get("/export/alerts.csv", response_class=CsvResponse,
                 responses=csv_responses("one row per alert"))
-    def alerts_csv(scope: InScope, lang: Language = DEFAULT_LANGUAGE) -> Response:
+    def alerts_csv(scope: InScope, lang: CsvLang = DEFAULT_LANGUAGE) -> Response:
         """Every alert in your scope (resolved ones for the retention time), with its summary."""
-        now = dash.sources.clock()
-        items = alerts_json(dash.statuses(scope), now, "all", lang)["alerts"]
+        fmt = CsvFormat(lang, zone)
+
+        def row(status: AlertStatus) -> tuple[object, ...]:
+            alert, ack = status.alert, status.ack
+            labels = alert.labels
+            site, cab = alert.cabinet_key
+            return (alert.fingerprint, alert.name, status.state.value, alert.severity, site,
+                    index.school_names.get(site, site), cab,
+                    index.cabinet_names.get((site, cab), cab), labels.get("slot"),
+                    labels.get("asset_tag"), alert_summary(labels, alert.annotations, lang, org),
+                    fmt.time(alert.active_at), fmt.time(alert.starts_at),
+                    fmt.time(alert.ends_at), ack.by if ack else None,
+                    ack.comment if ack else None, bool(status.silenced_by))
         return _csv("alerts.csv", ("fingerprint", "alertname", "state", "severity", "site",
-                                   "cabinet", "slot", "summary", "active_at", "starts_at",
-                                   "ends_at", "acknowledged_by", "ack_comment", "silenced"),
-                    ((a["fingerprint"], a["alertname"], a["state"], a["severity"],
-                      a["labels"].get("site", ""), a["labels"].get("cabinet", ""),
-                      a["labels"].get("slot"), a["summary"], a["active_at"], a["starts_at"],
-                      a["ends_at"], (a["ack"] or {}).get("by"), (a["ack"] or {}).get("comment"),
-                      a["silenced"]) for a in items))
+                                   "school", "cabinet", "cabinet_name", "slot", "asset_tag",
+                                   "summary", "active_at", "starts_at", "ends_at",
+                                   "acknowledged_by", "ack_comment", "silenced"),
+                    (row(status) for status in dash.statuses(scope)), fmt)
 
     return router

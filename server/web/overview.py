@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from operator import add, attrgetter, sub
 from typing import Final
+from urllib.parse import quote
 
 from cabinet_agent.protocol import Certainty, SlotState
 
@@ -26,7 +27,8 @@ from ..org import Organisation
 from ..presence import blind_to_full_removal, certainty_of
 
 __all__ = ["CabinetRow", "Counts", "MunicipalityNode", "OrgIndex", "Overview", "OverviewCache",
-           "SchoolNode", "alert_counts", "build_overview", "slot_counts"]
+           "OverviewFilter", "SchoolNode", "alert_counts", "build_overview", "overview_filter",
+           "slot_counts"]
 
 UNKNOWN_MUNICIPALITY: Final = "-"
 _PRESENT: Final = frozenset({SlotState.CHARGING, SlotState.CHARGED, SlotState.PRESENT_IDLE,
@@ -118,6 +120,51 @@ class OrgIndex:
 
     def municipality_of(self, site: str) -> str:
         return self.school_municipality.get(site, UNKNOWN_MUNICIPALITY)
+
+
+@dataclass(frozen=True, slots=True)
+class OverviewFilter:
+    """The overview's filters (``?municipality=&school=``) as the caller may use them: the choices
+    are the municipalities and schools of their scope, a value outside them is dropped (so a link
+    can never widen a scope, and an old link shows the whole scope instead of an error)."""
+
+    municipality: str  # "" for all
+    school: str  # "" for all
+    municipalities: tuple[tuple[str, str], ...]  # (id, name) to choose from, by name
+    schools: tuple[tuple[str, str], ...]  # (site, name) to choose from, by name
+    sites: frozenset[str] | None  # what the overview counts and lists; None: the whole fleet
+
+    @property
+    def active(self) -> bool:
+        return bool(self.municipality or self.school)
+
+    @property
+    def query(self) -> str:
+        """The filter as query parameters (for the pager's links), "" when none is set."""
+        parts = [f"municipality={quote(self.municipality)}"] if self.municipality else []
+        parts += [f"school={quote(self.school)}"] if self.school else []
+        return "&".join(parts)
+
+
+def overview_filter(index: OrgIndex, scope: frozenset[str] | None, municipality: str = "",
+                    school: str = "") -> OverviewFilter:
+    """``scope``: the sites the caller sees (``Scope.sites``, None for all). The schools to choose
+    from are the organisation's in that scope (within the chosen municipality, if one is)."""
+    visible = [site for site in index.school_names if scope is None or site in scope]
+    municipalities = sorted({(index.municipality_of(site),
+                              index.municipality_names.get(index.municipality_of(site),
+                                                           index.municipality_of(site)))
+                             for site in visible}, key=lambda m: (m[1].casefold(), m[0]))
+    if municipality not in {m for m, _ in municipalities}:
+        municipality = ""
+    if municipality:
+        visible = [site for site in visible if index.municipality_of(site) == municipality]
+    schools = tuple(sorted(((site, index.school_names[site]) for site in visible),
+                           key=lambda s: (s[1].casefold(), s[0])))
+    if school not in {site for site, _ in schools}:
+        school = ""
+    sites = (frozenset({school}) if school else frozenset(visible) if municipality else scope)
+    return OverviewFilter(municipality, school, tuple(municipalities), schools, sites)
 
 
 @dataclass(frozen=True, slots=True)

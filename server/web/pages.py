@@ -29,7 +29,10 @@ from .certainty import mark_of
 from .chart import sessions_svg, timeline_svg
 from .context import Dashboard, OutOfScope
 from .localtime import LocalTimes
+from .overview import overview_filter
 from .render import language_of, page
+from .silences import describe_silence
+from .texts import translator
 
 __all__ = ["page_router"]
 
@@ -155,12 +158,17 @@ def page_router(dash: Dashboard) -> APIRouter:
         return response
 
     @router.get("/")
-    def overview(request: Request, page_no: Annotated[int, Query(alias="page", ge=1)] = 1) -> Response:
+    def overview(request: Request, page_no: Annotated[int, Query(alias="page", ge=1)] = 1,
+                 municipality: str = "", school: str = "") -> Response:
         who = who_or_login(request)
         if isinstance(who, Response):
             return who
-        view = dash.overview(who.scope(org), page_no)
-        return page(request, "overview.html", who, overview=view, live=True)
+        scope = who.scope(org)
+        chosen = overview_filter(dash.index, scope.sites, municipality, school)
+        # dash.overview(scope, …) narrowed to the filter's sites (always within the scope)
+        view = dash.counts.build(dash.sources.fleet, dash.firing_counts(scope), chosen.sites,
+                                 page_no)
+        return page(request, "overview.html", who, overview=view, filters=chosen, live=True)
 
     @router.get("/cabinets/{site}/{cabinet}")
     def cabinet(request: Request, site: str, cabinet: str) -> Response:
@@ -176,7 +184,7 @@ def page_router(dash: Dashboard) -> APIRouter:
             return problem(request, who, 404, "not_found")
         now = dash.sources.clock()
         alerts = [a for a in alerts_json(dash.statuses(scope), now, "active",
-                                         language_of(request))["alerts"]
+                                         language_of(request), org)["alerts"]
                   if a["group"] == f"{site}/{cabinet}"]
         for item in alerts:
             item["can_act"] = scope.acts_on(site)
@@ -234,14 +242,19 @@ def page_router(dash: Dashboard) -> APIRouter:
         scope = who.scope(org)
         now = dash.sources.clock()
         items = alerts_json(dash.statuses(scope), now, "all" if show_all else "active",
-                            language_of(request))["alerts"]
+                            language_of(request), org)["alerts"]
         for item in items:
             item["can_act"] = scope.acts_on(item["labels"].get("site", "")) and (
                 scope.sites is None or "site" in item["labels"])
-        silences = [silence_json(s, now) for s in dash.sources.state.silences()
-                    if scope.sees_labels(s.matchers) and not s.expired(now)]
-        for item in silences:
-            item["can_act"] = scope.can_write
+        t, local = translator(language_of(request)), times(request)
+        silences = []
+        for running in dash.sources.state.silences():
+            if scope.sees_labels(running.matchers) and not running.expired(now):
+                item = silence_json(running, now)
+                item["can_act"] = scope.can_write
+                item["what"] = describe_silence(running.matchers, dash.index, t)
+                item["until"] = local.long(running.ends_at)
+                silences.append(item)
         return page(request, "alerts.html", who, alerts=items, silences=silences,
                     show_all=show_all)
 

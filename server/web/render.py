@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse
-from jinja2 import Environment, FileSystemLoader, select_autoescape
+from jinja2 import Environment, FileSystemLoader, pass_context, select_autoescape
 
 from ..auth import Principal
-from ..i18n import Language, human_time, text
+from ..formatting import DEFAULT_ZONE, date_time, number
+from ..i18n import DEFAULT_LANGUAGE, Language, text
 from .texts import pick_language, translator
 
 __all__ = ["LANG_COOKIE", "language_of", "page"]
@@ -18,9 +20,29 @@ __all__ = ["LANG_COOKIE", "language_of", "page"]
 LANG_COOKIE = "ladewache_lang"
 _ENV = Environment(loader=FileSystemLoader(Path(__file__).parent / "templates"),
                    autoescape=select_autoescape(["html"]), trim_blocks=True, lstrip_blocks=True)
-_ENV.filters["when"] = lambda v: human_time(v.isoformat() if hasattr(v, "isoformat") else str(v)) \
-    if v is not None else "–"
-_ENV.filters["number"] = lambda n, lang: format(int(n), ",d").replace(",", "." if lang == "de" else ",")
+
+
+@pass_context
+def _when(context: Any, value: datetime | str | None) -> str:
+    """A time on a page: local and in the page's language (the page's ``times`` when it has
+    them, else the district's default zone); an ISO string is read first."""
+    if value is None:
+        return "–"
+    if isinstance(value, str):
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            return value
+    else:
+        moment = value
+    times = context.get("times")
+    if times is not None:
+        return str(times.short(moment))
+    return date_time(moment, DEFAULT_ZONE, context.get("lang", DEFAULT_LANGUAGE))
+
+
+_ENV.filters["when"] = _when
+_ENV.filters["number"] = lambda n, lang: number(n, lang, digits=0)
 
 
 def language_of(request: Request) -> Language:

@@ -77,6 +77,22 @@ _DE: Final[Mapping[str, str]] = {
     "Strom und kann bei einer Türöffnung unbemerkt entnommen worden sein. Das ist kein Alarm: "
     "nachladen bestätigt es; sonst zeigt es sich nach dem Beweisfenster.",
     "no_unconfirmed": "Alle geladenen iPads sind bestätigt.",
+    # issue 16: the overview's filters and counts, silences in words, the phone layout
+    "filter": "Filtern", "filter_all": "alle", "filter_reset": "alle zeigen", "filter_total": "Auswahl",
+    "state_counts": "Fächer nach Zustand", "cabinets_online": "Schränke online",
+    "silence.what": "Was", "silence.by": "von", "silence.until": "bis",
+    "silence.all_schools": "alle Schulen", "silence.all_cabinets": "alle Schränke",
+    "silence.all_rules": "alle Alarme", "silence.weekly": "wöchentlich {start}–{end}",
+    "device": "Gerät", "refresh_paused": "Aktualisierung angehalten, solange Sie hier schreiben.",
+    "rule.cabinet_offline": "Schrank offline", "rule.device_fault": "Gerät antwortet nicht",
+    "rule.ipad_not_returned": "iPad nicht zurückgegeben",
+    "rule.slot_unjudgeable": "Fach nicht beurteilbar", "rule.ipad_not_charging": "iPad lädt nicht",
+    "rule.ipad_not_charged": "iPad zur Morgenkontrolle nicht voll",
+    "rule.charging_too_long": "lädt zu lange", "rule.slot_overpower": "Fach über Nennleistung",
+    "rule.door_open": "Tür zu lange offen", "rule.door_open_after_hours": "Tür außerhalb der Schulzeit offen",
+    "rule.over_temperature": "Übertemperatur", "rule.temperature_rise": "Temperatur steigt schnell",
+    "rule.mains_lost": "keine Netzspannung", "rule.battery_worn": "Akku verschlissen",
+    "rule.data_lost": "Daten verloren",
     "data_quality": "Datenqualität",
     "dq.rejected": "{count} Nachricht(en) abgewiesen, zuletzt: {reason}",
     "dq.out_of_window": "{count} Nachricht(en) mit unmöglicher Uhrzeit, zur Empfangszeit gespeichert",
@@ -85,6 +101,20 @@ _DE: Final[Mapping[str, str]] = {
     "reject.too_large": "zu groß", "reject.topic_mismatch": "gibt sich als anderer Schrank aus",
     "reject.too_many_slots": "mehr Fächer als der Schrank hat",
     "reject.too_many_devices": "zu viele Geräte", "reject.internal": "interner Fehler",
+    # the "Fehlende iPads" list (server/web/missing.py)
+    "missing_list": "Fehlende iPads", "missing_since": "fehlt seit", "missing_found": "Befund",
+    "missing_check": "Rückgabeprüfung", "missing_back": "zurück seit",
+    "missing_as_of": "Stand: {at}", "missing_all": "alle", "missing_show": "Anzeigen",
+    "missing_print_view": "Druckansicht (A4)", "missing_back_to_list": "zurück zur Liste",
+    "missing_none": "Keine fehlenden iPads.",
+    "missing_hint": "iPads, die bei der Rückgabeprüfung nicht zurück waren (heute oder bis jetzt), "
+    "und solche, die nach Indizien fehlen: kein Nachladen während des ganzen Beweisfensters. "
+    "„sicher“: als leer erkannt; „wahrscheinlich“: kann seit der genannten Zeit unbemerkt "
+    "entnommen worden sein.",
+    "missing.found.check": "bei der Rückgabeprüfung {check} nicht zurück",
+    "missing.found.evidence": "kein Lebenszeichen im Beweisfenster",
+    "missing.back": "wieder da seit {at}",
+    "missing.how.check": "Rückgabeprüfung", "missing.how.evidence": "Indizien (kein Nachladen)",
 }
 
 _EN: Final[Mapping[str, str]] = {
@@ -153,6 +183,22 @@ _EN: Final[Mapping[str, str]] = {
     "power and may have been taken out unseen when the door was open. This is no alert: a top-up "
     "confirms it; otherwise it shows after the evidence window.",
     "no_unconfirmed": "Every charged iPad is confirmed.",
+    # issue 16: the overview's filters and counts, silences in words, the phone layout
+    "filter": "Filter", "filter_all": "all", "filter_reset": "show all", "filter_total": "Selection",
+    "state_counts": "Slots by state", "cabinets_online": "cabinets online",
+    "silence.what": "What", "silence.by": "by", "silence.until": "until",
+    "silence.all_schools": "all schools", "silence.all_cabinets": "all cabinets",
+    "silence.all_rules": "all alerts", "silence.weekly": "weekly {start}–{end}",
+    "device": "Device", "refresh_paused": "Updates paused while you write here.",
+    "rule.cabinet_offline": "Cabinet offline", "rule.device_fault": "Device not answering",
+    "rule.ipad_not_returned": "iPad not returned",
+    "rule.slot_unjudgeable": "Slot cannot be judged", "rule.ipad_not_charging": "iPad not charging",
+    "rule.ipad_not_charged": "iPad not full at the morning check",
+    "rule.charging_too_long": "Charging too long", "rule.slot_overpower": "Slot over its rating",
+    "rule.door_open": "Door open too long", "rule.door_open_after_hours": "Door open after hours",
+    "rule.over_temperature": "Over temperature", "rule.temperature_rise": "Temperature rising fast",
+    "rule.mains_lost": "No mains power", "rule.battery_worn": "Battery worn",
+    "rule.data_lost": "Data lost",
     "data_quality": "Data quality",
     "dq.rejected": "{count} message(s) refused, the last: {reason}",
     "dq.out_of_window": "{count} message(s) with an impossible time, stored at their receive time",
@@ -161,6 +207,19 @@ _EN: Final[Mapping[str, str]] = {
     "reject.too_large": "too large", "reject.topic_mismatch": "claims to be another cabinet",
     "reject.too_many_slots": "more slots than the cabinet has",
     "reject.too_many_devices": "too many devices", "reject.internal": "internal error",
+    # the "Fehlende iPads" list (server/web/missing.py)
+    "missing_list": "Missing iPads", "missing_since": "missing since", "missing_found": "Finding",
+    "missing_check": "Return check", "missing_back": "back since",
+    "missing_as_of": "As of {at}", "missing_all": "all", "missing_show": "Show",
+    "missing_print_view": "Print view (A4)", "missing_back_to_list": "back to the list",
+    "missing_none": "No missing iPads.",
+    "missing_hint": "iPads that were not back at the return check (today, or still not), and "
+    "those missing by evidence: no top-up for the whole evidence window. \"certain\": seen "
+    "empty; \"probable\": may have been taken out unseen from the time given.",
+    "missing.found.check": "not back at the return check {check}",
+    "missing.found.evidence": "no sign of life for the evidence window",
+    "missing.back": "back since {at}",
+    "missing.how.check": "return check", "missing.how.evidence": "evidence (no top-up)",
 }
 
 _CATALOGUE: Final[Mapping[Language, Mapping[str, str]]] = {"de": _DE, "en": _EN}

@@ -99,18 +99,18 @@ def test_an_alert_group_arrives_by_mail_over_starttls_with_auth(smtp_server: Smt
     ((sender, recipients, message),) = smtp_server.mailbox.messages
     assert sender == "ladewache@kreis.example"
     assert recipients == ["it@kreis.example", "chef@kreis.example"]
-    assert message["Subject"] == "[Ladewache] 1 aktive(r) Alarm(e): Raum 12 (k1), GS am Park"
+    assert message["Subject"] == "[Ladewache] 1 aktive(r) Alarm(e): Raum 12, GS am Park"
     assert message["X-Ladewache-Key"] == "team:it/gs-park/k1"
     body = message.get_content()
-    assert "Schrank k1 (gs-park) ist offline: Verbindung verloren (Last Will)" in body
+    assert "Schrank Raum 12 (GS am Park) ist offline: Verbindung verloren (Last Will)" in body
     assert "[kritisch]" in body
 
 
 def test_english_texts_on_request(smtp_server: Smtp) -> None:
     EmailNotifier(_settings(smtp_server), ["it@kreis.example"]).send(_notification("en"))
     message = smtp_server.mailbox.messages[0][2]
-    assert message["Subject"] == "[Ladewache] 1 firing alert(s): Raum 12 (k1), GS am Park"
-    assert "Cabinet k1 (gs-park) is offline" in message.get_content()
+    assert message["Subject"] == "[Ladewache] 1 firing alert(s): Raum 12, GS am Park"
+    assert "Cabinet Raum 12 (GS am Park) is offline" in message.get_content()
 
 
 def test_a_wrong_password_is_a_permanent_error(smtp_server: Smtp) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 import subprocess
 import urllib.request
 import uuid
@@ -148,7 +149,8 @@ def test_a_restart_mid_incident_sends_no_duplicate(tmp_path: Path, broker: Broke
         assert after is not None
         assert (after["fingerprint"], after["starts_at"]) == (before["fingerprint"],
                                                               before["starts_at"])
-        assert after["summary"] == (f"Schrank {cabinet} ({site}) ist offline: "
+        # The API names the school the organisation names (the cabinet has no name: its id).
+        assert after["summary"] == (f"Schrank {cabinet} (Grundschule am Park) ist offline: "
                                     "Verbindung verloren (Last Will)")
 
         (request,) = receiver.delivered()
@@ -160,10 +162,14 @@ def test_a_restart_mid_incident_sends_no_duplicate(tmp_path: Path, broker: Broke
 
         german = _cli(config)
         assert "AKTIV     kritisch  " in german
-        assert f"Schrank {cabinet} ({site}) ist offline: Verbindung verloren (Last Will)" in german
+        # names and local time for people; the stored labels on the "why" line for technicians
+        assert (f"Schrank {cabinet} (Grundschule am Park) ist offline: Verbindung verloren "
+                "(Last Will)") in german
+        assert not re.search(r"\d{4}-\d\d-\d\dT|UTC", german)
         assert f"Grund: cabinet_offline [cabinet={cabinet}, site={site}] reason=lwt" in german
         english = _cli(config, "--lang", "en")
-        assert f"Cabinet {cabinet} ({site}) is offline" in english and "FIRING" in english
+        assert f"Cabinet {cabinet} (Grundschule am Park) is offline" in english
+        assert "FIRING" in english
 
         # The cabinet comes back: one more message, the resolution.
         env["ts"] = datetime.now(UTC)

@@ -22,6 +22,7 @@ from cabinet_agent.protocol import (
     Channel,
     DoorState,
     MainsState,
+    PointReading,
     SlotInfo,
     SlotSnapshot,
     SlotState,
@@ -198,6 +199,25 @@ def test_messages_reach_fleet_state_and_victoria_metrics(
     assert server.get("/healthz") == {"mqtt_connected": True, "tsdb": "ok"}
 
 
+def test_extra_points_reach_victoria_metrics_raw(start_server: ServerFactory,
+                                                 publisher: Callable[..., None],
+                                                 victoria: VictoriaMetrics) -> None:
+    site, cabinet = _site(), "k8"
+    server = start_server()
+    server.wait_connected()
+    _announce(publisher, site, cabinet)
+    telemetry = _telemetry(site, cabinet).model_copy(update={"points": [
+        PointReading(device="meter", point="import_energy", value=1234.5, unit="kWh"),
+        PointReading(device="climate", point="humidity", value=45.5, unit="% rH")]})
+    publisher(topic_for(site, cabinet, Channel.TELEMETRY), encode(telemetry))
+    query = f'point_value{{site="{site}"}}'
+    wait_until(lambda: len(victoria.query(query)) == 2, 20, "the points in VictoriaMetrics")
+    series = victoria.query(query)
+    assert {(s["metric"]["device"], s["metric"]["point"], s["metric"]["unit"], float(s["value"][1]))
+            for s in series} == {("meter", "import_energy", "kWh", 1234.5),
+                                 ("climate", "humidity", "% rH", 45.5)}
+
+
 def test_state_changes_show_up_at_once(start_server: ServerFactory,
                                        publisher: Callable[..., None],
                                        victoria: VictoriaMetrics) -> None:
@@ -318,6 +338,40 @@ def test_a_restarted_collector_gets_what_was_sent_meanwhile(start_server: Server
     second = start_server(tsdb=False, client_id=client_id)
     wait_until(lambda: (c := second.cabinet(site, cabinet)) and c["slots"]
                and c["slots"][0]["state"] == "charged", 20, "the queued state message")
+
+
+def test_a_restarted_collector_restores_a_cabinet_that_stopped_before(
+        start_server: ServerFactory, publisher: Callable[..., None]) -> None:
+    # The broker hands the retained status (the boot's last seq) over before the birth and state
+    # (earlier seqs of the same boot): they must not be dropped as older than the status.
+    site, cabinet = _site(), "k7"
+    client_id = f"collector-{uuid.uuid4().hex[:8]}"
+    first = start_server(tsdb=False, client_id=client_id)
+    first.wait_connected()
+    _announce(publisher, site, cabinet)
+    state = StateMessage(**_env(site, cabinet), slots=[  # type: ignore[arg-type]
+        SlotSnapshot(slot=1, state=SlotState.CHARGING, power_w=9.5, since=datetime.now(UTC)),
+        SlotSnapshot(slot=2, state=SlotState.EMPTY, power_w=0.0, since=datetime.now(UTC))],
+        door=DoorState.CLOSED, temperature_c=21.0, mains=MainsState.ON, devices=[])
+    publisher(topic_for(site, cabinet, Channel.STATE), encode(state), retain=True)
+    stopped = StatusMessage(**_env(site, cabinet), status=AgentStatus.STOPPED,  # type: ignore[arg-type]
+                            reason="stopped by SIGTERM")
+    publisher(topic_for(site, cabinet, Channel.STATUS), encode(stopped), retain=True)
+    wait_until(lambda: (c := first.cabinet(site, cabinet)) and c["status"] == "stopped", 20,
+               "the first collector saw the agent stop")
+    assert first.process.stop() == 0
+
+    second = start_server(tsdb=False, client_id=client_id)
+    restored = wait_until(lambda: (c := second.cabinet(site, cabinet)) and c["model"] and c, 20,
+                          "the stopped cabinet restored from retained messages")
+    wait_until(lambda: second.cabinet(site, cabinet)["slots"][0]["state"] == "charging",  # type: ignore[index]
+               20, "the retained state restored")
+    restored = second.cabinet(site, cabinet)
+    assert restored is not None
+    assert (restored["status"], restored["model"]) == ("stopped", "test-3")
+    assert [(s["slot"], s["asset_tag"], s["state"]) for s in restored["slots"]] == [
+        (1, ASSET_TAG, "charging"), (2, None, "empty"), (3, None, "unknown")]
+    assert second.get("/api/stats")["accepted"] == 3  # status, birth, state: nothing stale
 
 
 def test_the_collector_reconnects_after_a_broker_restart(start_server: ServerFactory,

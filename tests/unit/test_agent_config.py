@@ -148,6 +148,20 @@ def test_every_bus_kind_loads_with_its_defaults(tmp_path: Path) -> None:
     assert buses["a"].bits_per_char == 10  # type: ignore[union-attr]
 
 
+def test_a_relative_serial_port_is_relative_to_the_config_file(tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    # Like every other path in the config: not to the directory the agent was started from.
+    (tmp_path / "etc").mkdir()
+    path = tmp_path / "etc" / "agent.toml"
+    path.write_text(IDENTITY + '[buses.a]\ntransport = "rtu"\nport = "sim/pty-a"\n'
+                    '[buses.b]\ntransport = "line"\nport = "/dev/ttyACM*"\n')
+    monkeypatch.chdir(tmp_path)
+    settings = load(path)
+    assert settings.buses["a"].port == str(tmp_path / "etc" / "sim" / "pty-a")  # type: ignore[union-attr]
+    assert settings.buses["b"].port == "/dev/ttyACM*"  # type: ignore[union-attr]
+    assert settings.base_dir == (tmp_path / "etc").resolve()
+
+
 @pytest.mark.parametrize(("text", "key"), [
     ('[buses.main]\ntransport = "rtu"\n', "buses.main.port: Field required"),
     ('[buses.main]\ntransport = "rtu"\nport = "/dev/x"\nbaudrate = 9601\n', "buses.main.baudrate: 9601"),

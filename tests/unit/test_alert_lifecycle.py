@@ -59,7 +59,7 @@ def test_pending_then_one_notification_after_group_wait() -> None:
     (sent,) = tl.sent_between(91, 92)
     assert (sent.receiver, sent.firing) == ("team:kreis-it", ["device_fault"])
     assert sent.notification.subject == "[Ladewache] 1 aktive(r) Alarm(e): k1, GS am Park"
-    assert "Schrank k1 (gs-park): Gerät meter-1 antwortet nicht" in sent.notification.body
+    assert "Schrank k1 (GS am Park): Gerät meter-1 antwortet nicht" in sent.notification.body
     assert tl.sent_between(93, 200) == []
 
 
@@ -69,7 +69,7 @@ def test_a_safety_alert_does_not_wait_for_group_wait() -> None:
     tl.at(0, k1.online, k1.telemetry).at(1, k1.offline).run(until=200)
     (sent,) = tl.sent  # pending 60 s, then out at once (server/alerts/cadence.py)
     assert (sent.t, sent.firing) == (61, ["cabinet_offline"])
-    assert "Schrank k1 (gs-park) ist offline" in sent.notification.body
+    assert "Schrank k1 (GS am Park) ist offline" in sent.notification.body
 
 
 def test_alerts_arriving_together_go_out_in_one_message() -> None:
@@ -289,7 +289,7 @@ def test_daily_digest_per_school_on_school_days_only() -> None:
     assert [(s.receiver, round(s.t / 3600, 2)) for s in digests] == [
         ("school:gs-park", 24 + 6.25), ("school:gs-park", 48 + 6.25)]
     assert digests[0].notification.subject == (
-        "[Ladewache] Tagesübersicht GS am Park, 2026-11-09: 1 offene(r) Alarm(e)")
+        "[Ladewache] Tagesübersicht GS am Park, 09.11.2026: 1 offene(r) Alarm(e)")
 
 
 @pytest.mark.parametrize("field", ["group_wait", "group_interval", "repeat_interval"])

@@ -57,7 +57,10 @@ HOSTILE: Final = {
     "newline": "Zeile\n@x",
 }
 TRIGGERS: Final = ("=", "+", "-", "@", "\t", "\r")
-FULLY_QUOTED: Final = re.compile(r'(?:"(?:[^"]|"")*"(?:,"(?:[^"]|"")*")*\r\n)*')
+# German (default): ";" between cells after a byte order mark; English: ",".
+FULLY_QUOTED: Final = {
+    sep: re.compile(bom + rf'(?:"(?:[^"]|"")*"(?:{sep}"(?:[^"]|"")*")*\r\n)*')
+    for sep, bom in ((";", "\ufeff"), (",", ""))}
 ORG: Final = Organisation.model_validate({
     "district": "Kreis", "district_team": "it", "teams": [{"id": "it", "name": "IT"}],
     "municipalities": [{"id": "nord", "name": HOSTILE["at"]}],
@@ -152,7 +155,9 @@ def _cell_starts(cell: str) -> list[str]:
 
 
 def _number(text: str) -> bool:
-    """A number (a negative one too) is no formula."""
+    """A number (a negative one too, with a German decimal comma too) is no formula."""
+    if re.fullmatch(r"-?\d+,\d+", text):
+        text = text.replace(",", ".")
     try:
         float(text)
     except ValueError:
@@ -160,29 +165,36 @@ def _number(text: str) -> bool:
     return True
 
 
+def _separator(response: httpx.Response) -> str:
+    return ";" if response.text.startswith("\ufeff") else ","
+
+
 def _rows(response: httpx.Response) -> list[list[str]]:
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/csv")
-    return list(csv.reader(io.StringIO(response.text)))
+    text = response.text.removeprefix("\ufeff")
+    return list(csv.reader(io.StringIO(text, newline=""), delimiter=_separator(response)))
 
 
+@pytest.mark.parametrize("query", ["", "?lang=en"])
 @pytest.mark.parametrize(("export", "hostile"), [
     ("inventory.csv", ["'" + HOSTILE["formula"], "'" + HOSTILE["at"], "'" + HOSTILE["plus"]]),
     ("sessions.csv", ["'" + HOSTILE["plus"]]),
     ("alerts.csv", ["'" + HOSTILE["minus"], "'=1+1 (Kommentar)"]),
 ])
 def test_no_exported_cell_starts_a_formula(world: World, export: str,
-                                          hostile: list[str]) -> None:
+                                          hostile: list[str], query: str) -> None:
     world.request("POST", f"/api/alerts/{world.fingerprint}/ack",
                   json={"comment": "=1+1 (Kommentar)"})
-    response = world.request("GET", f"/api/export/{export}")
+    response = world.request("GET", f"/api/export/{export}{query}")
     rows = _rows(response)
+    assert _separator(response) == ("," if query else ";")
     for row in rows:
         for cell in row:
             for start in _cell_starts(cell):
                 assert not start.startswith(TRIGGERS) or _number(start), (export, cell)
     # every cell quoted: a separator or quote inside a value cannot start a cell of its own
-    assert FULLY_QUOTED.fullmatch(response.text), response.text[:500]
+    assert FULLY_QUOTED[_separator(response)].fullmatch(response.text), response.text[:500]
     # the hostile texts are all there, readable, behind a single quote
     text = "\n".join(",".join(row) for row in rows)
     for value in hostile:
@@ -190,16 +202,22 @@ def test_no_exported_cell_starts_a_formula(world: World, export: str,
             assert value in text, value
 
 
-def test_texts_are_neutralised_and_numbers_stay_numbers(world: World) -> None:
-    inventory = {row[5]: row for row in _rows(world.request("GET", "/api/export/inventory.csv"))}
+@pytest.mark.parametrize(("query", "minus", "numbers"), [
+    ("", "-3,5", ["3600", "21,5", "18"]),  # German Excel: decimal comma
+    ("?lang=en", "-3.5", ["3600", "21.5", "18"]),
+])
+def test_texts_are_neutralised_and_numbers_stay_numbers(world: World, query: str, minus: str,
+                                                        numbers: list[str]) -> None:
+    inventory = {row[6]: row for row in _rows(world.request("GET",
+                                                            f"/api/export/inventory.csv{query}"))}
     assert inventory["'" + HOSTILE["formula"]][2] == "'" + HOSTILE["formula"]  # the school name
-    assert inventory["'" + HOSTILE["formula"]][7] == "-3.5"  # a number our code made: kept
+    assert inventory["'" + HOSTILE["formula"]][8] == minus  # a number our code made: no prefix
     assert "'-2+3" in inventory  # text that looks like arithmetic is text
     assert "Raum 12;'=1+1;x" in inventory  # inside a cell, after German Excel's separator
     assert "'\t'=1+1" in inventory and "Zeile\n'@x" in inventory
-    session = _rows(world.request("GET", "/api/export/sessions.csv"))[1]
-    assert session[3] == "'" + HOSTILE["plus"]
-    assert session[6:9] == ["3600.0", "21.5", "18.0"]  # duration, energy, peak: numbers
+    session = _rows(world.request("GET", f"/api/export/sessions.csv{query}"))[1]
+    assert session[5] == "'" + HOSTILE["plus"]
+    assert session[8:11] == numbers  # duration, energy, peak: numbers
 
 
 # ------------------------------------------------- numbers JSON cannot carry

@@ -11,9 +11,11 @@ from typing import Any
 import pytest
 
 from cabinet_agent.protocol import (
+    MAX_POINTS,
     MAX_SEQ,
     Channel,
     ProtocolError,
+    TelemetryMessage,
     decode,
     topic_for,
 )
@@ -85,6 +87,17 @@ def test_numbers_must_be_finite(payload: bytes, where: str) -> None:
     ({"power_w": [1.0] * 257, "states": ["charging"] * 257}, "power_w"),
     ({"devices": [{"name": f"d{i}", "ok": True} for i in range(33)]}, "devices"),
     ({"devices": [{"name": "", "ok": False}]}, "devices.0.name"),
+    # revision 4: extra points, bounded in count, names, unit; finite numbers only
+    ({"points": [{"device": "m", "point": f"p{i}", "value": 1.0} for i in range(MAX_POINTS + 1)]},
+     "points"),
+    ({"points": [{"device": "m" * 65, "point": "energy", "value": 1.0}]}, "points.0.device"),
+    ({"points": [{"device": "Meter 1", "point": "energy", "value": 1.0}]}, "points.0.device"),
+    ({"points": [{"device": "m", "point": "e" * 65, "value": 1.0}]}, "points.0.point"),
+    ({"points": [{"device": "m", "point": "energy", "value": 1.0, "unit": "u" * 17}]},
+     "points.0.unit"),
+    ({"points": [{"device": "m", "point": "energy", "channel": 257, "value": 1.0}]},
+     "points.0.channel"),
+    ({"points": [{"device": "m", "point": "energy", "value": None}]}, "points.0.value"),
 ])
 def test_the_protocol_bounds_hold(overrides: dict[str, Any], where: str) -> None:
     message = _telemetry(**overrides)
@@ -92,6 +105,23 @@ def test_the_protocol_bounds_hold(overrides: dict[str, Any], where: str) -> None
         decode(_topic(message), _raw(message))
     assert caught.value.reason == "schema"
     assert where in caught.value.detail
+
+
+def test_a_point_value_must_be_finite() -> None:
+    message = _telemetry(points=[{"device": "meter", "point": "energy", "value": 7.0}])
+    body = _raw(message).replace(b'"value": 7.0', b'"value": 1e999')
+    with pytest.raises(ProtocolError) as caught:
+        decode(_topic(message), body)
+    assert "points.0.value" in caught.value.detail
+
+
+def test_points_at_the_bounds_are_valid() -> None:
+    points = [{"device": "m" * 64, "point": f"p{i}", "channel": 256, "value": -1.5e300,
+               "unit": "u" * 16} for i in range(MAX_POINTS)]
+    message = _telemetry(points=points)
+    decoded = decode(_topic(message), _raw(message))
+    assert isinstance(decoded, TelemetryMessage) and decoded.points is not None
+    assert len(decoded.points) == MAX_POINTS
 
 
 def test_the_largest_sequence_number_is_valid() -> None:

@@ -238,7 +238,7 @@ def test_no_reminder_of_a_school_day_alert_on_days_off() -> None:
     assert later - monday >= timedelta(hours=4)  # the repeat interval, counted on school time
     assert [s.notification.payload["message"] for s in sent] == ["update", "reminder", "reminder"]
     assert sent[1].notification.subject == ("[Ladewache] Erinnerung: 1 offene(r) Alarm(e): "
-                                            "Raum 12 (k1), GS am Park")
+                                            "Raum 12, GS am Park")
 
 
 def test_a_message_on_a_day_off_carries_only_the_other_alerts() -> None:

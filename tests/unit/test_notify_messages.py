@@ -28,10 +28,10 @@ def test_a_new_alert_joining_is_told_alone_with_a_count_of_the_rest() -> None:
     bench.alerts.append(alert("slot_overpower", at(TUESDAY, 10), slot=1))
     (joined,) = bench.run(at(TUESDAY, 9, 31), at(TUESDAY, 10, 30))
     body = joined.notification.body
-    assert "Fach 1: ? W, mehr als die erlaubten ? W" in body  # the new one, in full ...
+    assert "Fach 1 (iPad P-1): ? W, mehr als die erlaubten ? W" in body  # the new one, in full ...
     assert "Tür steht zu lange offen" not in body and "Netzspannung" not in body  # ... alone
     assert "Weitere 2 Meldungen bestehen weiter." in body
-    assert joined.notification.subject == "[Ladewache] 3 aktive(r) Alarm(e): Raum 12 (k1), GS am Park"
+    assert joined.notification.subject == "[Ladewache] 3 aktive(r) Alarm(e): Raum 12, GS am Park"
     assert joined.changes == {"slot_overpower": "new", "mains_lost": "still_open",
                               "door_open": "still_open"}
     assert joined.notification.payload["version"] == PAYLOAD_VERSION == 2
@@ -44,7 +44,7 @@ def test_a_resolution_is_told_with_a_count_of_what_still_fires() -> None:
     bench.run(at(TUESDAY, 9), at(TUESDAY, 9, 30))
     (resolved,) = bench.run(at(TUESDAY, 9, 31), at(TUESDAY, 10, 30))
     assert resolved.changes == {"door_open": "resolved", "device_fault": "still_open"}
-    assert "Behoben:\n- [Warnung] Schrank k1 (gs-park): Tür steht zu lange offen" in (
+    assert "Behoben:\n- [Warnung] Schrank Raum 12 (GS am Park): Tür steht zu lange offen" in (
         resolved.notification.body)
     assert "Eine weitere Meldung besteht weiter." in resolved.notification.body
     assert "antwortet nicht" not in resolved.notification.body
@@ -67,8 +67,10 @@ def test_a_reminder_lists_every_open_alert_on_one_line() -> None:
     lines = reminder.notification.body.splitlines()
     assert lines[2:5] == [
         "Weiterhin offen:",
-        "- Schrank k1 (gs-park): Gerät ? antwortet nicht (?) (seit 2026-11-17 08:00:00 UTC)",
-        "- Schrank k1 (gs-park): Tür steht zu lange offen (seit 2026-11-17 08:00:00 UTC)",
+        "- Schrank Raum 12 (GS am Park): Gerät ? antwortet nicht (?) (seit Di 17.11.2026, 09:00 – "
+        "vor 4 Std.)",
+        "- Schrank Raum 12 (GS am Park): Tür steht zu lange offen (seit Di 17.11.2026, 09:00 – "
+        "vor 4 Std.)",
     ]
     assert reminder.notification.payload["message"] == "reminder"
 
@@ -94,8 +96,9 @@ def test_an_english_reminder() -> None:
     door = alert("door_open", now - timedelta(hours=5))
     note = render_reminder(org=ORG, lang="en", key="k", receiver="IT", site="gs-park",
                            cabinet="k1", still_open=[AlertStatus(door, door.state(now))], now=now)
-    assert note.subject == "[Ladewache] Reminder: 1 open alert(s): Raum 12 (k1), GS am Park"
-    assert "- Cabinet k1 (gs-park): door open too long (since 2026-11-17 04:00:00 UTC)" in (
+    assert note.subject == "[Ladewache] Reminder: 1 open alert(s): Raum 12, GS am Park"
+    assert ("- Cabinet Raum 12 (GS am Park): door open too long (since Tue 17 Nov 2026, 05:00 – "
+            "5 hr ago)") in (
         note.body.splitlines())
 
 
@@ -125,17 +128,17 @@ def test_the_digest_lists_unconfirmed_slots_even_when_nothing_fires() -> None:
     assert asked == [at(MONDAY, 7, 15)]  # not again at every tick once it is sent
     assert (digest.receiver, digest.local.time()) == ("school:gs-park", time(7, 15))
     note = digest.notification
-    assert note.subject == ("[Ladewache] Tagesübersicht GS am Park, 2026-11-16: 0 offene(r) "
+    assert note.subject == ("[Ladewache] Tagesübersicht GS am Park, 16.11.2026: 0 offene(r) "
                             "Alarm(e), 2 Fach/Fächer nicht bestätigt")
     lines = note.body.splitlines()
     assert "Keine offenen Alarme." in lines
     assert lines[-3].startswith("Nicht bestätigt seit …")
     assert lines[-2:] == [
-        "- Raum 12 (k1), GS am Park, Fach 3, iPad P-3: nicht bestätigt seit 15.11.2026 18:05",
-        "- Raum 12 (k1), GS am Park, Fach 4: nicht bestätigt seit unbekannt",
+        "- Raum 12, GS am Park, Fach 3, iPad P-3: nicht bestätigt seit So 15.11.2026, 18:05",
+        "- Raum 12, GS am Park, Fach 4: nicht bestätigt seit unbekannt",
     ]
     assert note.payload["unconfirmed"][0] == {
-        "cabinet": "k1", "title": "Raum 12 (k1), GS am Park", "slot": 3, "asset_tag": "P-3",
+        "cabinet": "k1", "title": "Raum 12, GS am Park", "slot": 3, "asset_tag": "P-3",
         "unseen_since": "2026-11-15T17:05:00+00:00", "last_draw_at": "2026-11-15T15:05:00+00:00"}
 
 
@@ -149,7 +152,8 @@ def test_the_digest_lists_alerts_and_unconfirmed_slots_in_english() -> None:
                if s.notification.kind == "digest"]
     (digest,) = digests
     lines = digest.notification.body.splitlines()
-    assert "- Raum 12 (k1), GS am Park, slot 3, iPad P-3: not confirmed since 2026-11-15 18:05" in lines
+    assert ("- Raum 12, GS am Park, slot 3, iPad P-3: not confirmed since Sun 15 Nov 2026, 18:05"
+            in lines)
     assert any("door open too long" in line for line in lines)
     assert digest.notification.subject.endswith("1 open alert(s), 2 slot(s) not confirmed")
 

@@ -311,9 +311,10 @@ def test_duplicate_rule_names_are_refused() -> None:
         ("lwt", "en", "Cabinet c1 (gym-nord) is offline: connection lost (Last Will)"),
         ("stopped", "de", "Schrank c1 (gym-nord) ist offline: Agent wurde beendet"),
         ("stopped", "en", "Cabinet c1 (gym-nord) is offline: agent was stopped"),
+        # Local time (Berlin, UTC+1 in November), German weekday and date order.
         ("silence", "de",
-         "Schrank c1 (gym-nord) ist offline: keine Nachricht seit 2026-11-02 08:00:00 UTC"),
-        ("silence", "en", "Cabinet c1 (gym-nord) is offline: no message since 2026-11-02 08:00:00 UTC"),
+         "Schrank c1 (gym-nord) ist offline: keine Nachricht seit Mo 02.11.2026, 09:00"),
+        ("silence", "en", "Cabinet c1 (gym-nord) is offline: no message since Mon 2 Nov 2026, 09:00"),
     ],
 )
 def test_summaries_are_german_by_default_and_english_on_request(reason: str, lang: str,

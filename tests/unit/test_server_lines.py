@@ -14,6 +14,7 @@ from cabinet_agent.protocol import (
     EventKind,
     EventMessage,
     MainsState,
+    PointReading,
     SlotSnapshot,
     SlotState,
     StateMessage,
@@ -220,3 +221,23 @@ def test_a_finished_session_becomes_one_point_with_its_end_as_a_tag() -> None:
     assert message_lines(message, {}, ended) == [
         "session,site=gs,cabinet=c1,slot=3,end=full,asset_tag=GS\\ 0003 "
         f"energy_wh=31.5,duration_s=7200.0,peak_w=20.1,taper_wh=9.8 {int(ended.timestamp()) * 10**9}"]
+
+
+def test_points_become_one_line_each_with_escaped_tags() -> None:
+    points = [PointReading(device="meter", point="import_energy", value=1234.5, unit="kWh"),
+              PointReading(device="meter", point="current", channel=3, value=0.25, unit="A"),
+              PointReading(device="climate", point="humidity", value=45.0, unit="% rH"),
+              PointReading(device="io", point="count", value=7.0)]
+    lines = telemetry_lines(_telemetry(points=points), {}, RECEIVED)
+    assert lines[-4:] == [
+        f"point,site=gym-nord,cabinet=c1,device=meter,point=import_energy,unit=kWh value=1234.5 {TS_NS}",
+        f"point,site=gym-nord,cabinet=c1,device=meter,point=current,channel=3,unit=A value=0.25 {TS_NS}",
+        rf"point,site=gym-nord,cabinet=c1,device=climate,point=humidity,unit=%\ rH value=45.0 {TS_NS}",
+        f"point,site=gym-nord,cabinet=c1,device=io,point=count value=7.0 {TS_NS}",
+    ]
+
+
+@pytest.mark.parametrize("points", [None, []])
+def test_telemetry_without_points_writes_no_point_lines(points: list[PointReading] | None) -> None:
+    lines = telemetry_lines(_telemetry(points=points), {}, RECEIVED)
+    assert not any(line.startswith("point,") for line in lines) and len(lines) == 4

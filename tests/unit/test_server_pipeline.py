@@ -151,3 +151,59 @@ def test_a_failure_in_our_own_code_is_counted_not_raised(pipeline: Pipeline,
     sink.fail = True
     assert not pipeline.handle(_topic(Channel.TELEMETRY), encode(_telemetry()))
     assert pipeline.stats().rejected["internal"] == 1
+
+
+# -- a collector restart: the broker hands over a stopped agent's retained messages ---------------
+
+_RESTART_BOOT = "e" * 32
+
+
+def _boot_env(seq: int) -> dict[str, object]:
+    return {"v": 1, "site": "rs-sued", "cabinet": "c9", "boot_id": _RESTART_BOOT, "seq": seq,
+            "ts": NOW + timedelta(seconds=seq), "clock_synced": True}
+
+
+def _retained_of_a_stopped_agent() -> dict[Channel, bytes]:
+    birth = BirthMessage(**_boot_env(1), agent_version="0.1.0",  # type: ignore[arg-type]
+                         config_hash="0123abcd", cabinet_model="fuyl-tower-2", slot_count=2,
+                         slots=[SlotInfo(slot=1, asset_tag="IPAD-7"), SlotInfo(slot=2)],
+                         poll_interval_s=1.0, telemetry_interval_s=15.0)
+    state = StateMessage(**_boot_env(7), door=DoorState.CLOSED,  # type: ignore[arg-type]
+                         mains=MainsState.ON, temperature_c=20.5, devices=[],
+                         slots=[SlotSnapshot(slot=1, state=SlotState.CHARGING, power_w=9.5, since=NOW),
+                                SlotSnapshot(slot=2, state=SlotState.EMPTY, power_w=0.0, since=NOW)])
+    stopped = StatusMessage(**_boot_env(40), status=AgentStatus.STOPPED,  # type: ignore[arg-type]
+                            reason="stopped by SIGTERM")
+    return {Channel.BIRTH: encode(birth), Channel.STATE: encode(state),
+            Channel.STATUS: encode(stopped)}
+
+
+@pytest.mark.parametrize("order", list(itertools.permutations(
+    [Channel.STATUS, Channel.BIRTH, Channel.STATE])))
+def test_a_stopped_cabinet_is_restored_from_retained_messages_in_any_order(
+        order: tuple[Channel, ...], pipeline: Pipeline, fleet: Fleet) -> None:
+    # The status carries the boot's last seq; birth and state earlier ones. Each is the newest of
+    # its channel, so none is "older" than the record, whichever the broker hands over first.
+    payloads = _retained_of_a_stopped_agent()
+    for channel in order:
+        assert pipeline.handle(_topic(channel, "c9"), payloads[channel], retained=True)
+    view = fleet.get("rs-sued", "c9")
+    assert view is not None
+    assert (view.status, view.status_reason) == (FleetStatus.STOPPED, "stopped by SIGTERM")
+    assert (view.model, view.slot_count, view.stale, view.last_seq) == ("fuyl-tower-2", 2, 0, 40)
+    assert [(s.slot, s.asset_tag, s.state) for s in view.slots] == [
+        (1, "IPAD-7", SlotState.CHARGING), (2, None, SlotState.EMPTY)]
+    assert view.last_message_ts == NOW + timedelta(seconds=40)  # the retained state moved nothing back
+
+
+def test_a_retained_state_does_not_undo_newer_telemetry(pipeline: Pipeline, fleet: Fleet) -> None:
+    payloads = _retained_of_a_stopped_agent()
+    assert pipeline.handle(_topic(Channel.BIRTH, "c9"), payloads[Channel.BIRTH], retained=True)
+    telemetry = TelemetryMessage(**_boot_env(20), power_w=[0.0, 0.0],  # type: ignore[arg-type]
+                                 states=[SlotState.CHARGED, SlotState.EMPTY], temperature_c=21.0,
+                                 door=DoorState.CLOSED, mains=MainsState.ON, devices=[], poll_ms=5.0)
+    assert pipeline.handle(_topic(Channel.TELEMETRY, "c9"), encode(telemetry))  # live, newer
+    assert pipeline.handle(_topic(Channel.STATE, "c9"), payloads[Channel.STATE], retained=True)
+    view = fleet.get("rs-sued", "c9")
+    assert view is not None and view.stale == 1
+    assert [s.state for s in view.slots] == [SlotState.CHARGED, SlotState.EMPTY]

@@ -365,7 +365,7 @@ def test_views_of_a_scope_are_looked_up_not_swept() -> None:
 
 
 def test_csv_is_streamed_in_chunks() -> None:
-    response = _csv_stream("x.csv", ("a", "b"), ((n, n * 2) for n in range(5)), chunk_rows=2)
+    response = _csv_stream("x.csv", ("a", "b"), ((n, n * 2.5) for n in range(5)), chunk_rows=2)
     assert isinstance(response, StreamingResponse)
 
     async def body() -> list[str]:
@@ -373,8 +373,9 @@ def test_csv_is_streamed_in_chunks() -> None:
 
     chunks = asyncio.run(body())
     assert len(chunks) == 3
-    assert "".join(chunks).splitlines() == ['"a","b"', '"0","0"', '"1","2"', '"2","4"',
-                                            '"3","6"', '"4","8"']
+    # German Excel by default: byte order mark, ";" and a decimal comma
+    assert "".join(chunks).splitlines() == ['\ufeff"a";"b"', '"0";"0"', '"1";"2,5"', '"2";"5"',
+                                            '"3";"7,5"', '"4";"10"']
 
 
 def test_a_packed_state_change_has_room_for_every_state() -> None:
