@@ -1,6 +1,7 @@
 """Inline SVG, rendered on the server: a slot's state band with its power curve, and its charge
 sessions as bars. No JavaScript and no chart library; the colours are the slot LEDs' (style.css).
-"""
+Times are local and texts in the page's language: the page hands in its ``LocalTimes`` and its
+translator."""
 
 from __future__ import annotations
 
@@ -11,7 +12,10 @@ from typing import Final
 
 from cabinet_agent.protocol import ChargeSession
 
+from ..formatting import local, number
 from .history import Sample, Transition
+from .localtime import LocalTimes
+from .texts import Translate
 
 __all__ = ["sessions_svg", "timeline_svg"]
 
@@ -26,7 +30,7 @@ def _x(at: datetime, start: datetime, span: timedelta) -> float:
 
 
 def timeline_svg(transitions: Sequence[Transition], samples: Sequence[Sample], start: datetime,
-                 end: datetime, label: str) -> str:
+                 end: datetime, label: str, times: LocalTimes, t: Translate) -> str:
     span = end - start
     parts = [f'<svg class="timeline" viewBox="0 0 {WIDTH} {BAND_H + PLOT_H + 20}" role="img" '
              f'aria-label="{escape(label)}">']
@@ -37,7 +41,8 @@ def timeline_svg(transitions: Sequence[Transition], samples: Sequence[Sample], s
         x0, x1 = _x(change.at, start, span), _x(until, start, span)
         parts.append(f'<rect class="st-{change.state.value}" x="{x0}" y="0" '
                      f'width="{max(x1 - x0, 1):.1f}" height="{BAND_H}">'
-                     f'<title>{change.state.value} {change.at:%H:%M:%S}</title></rect>')
+                     f'<title>{escape(t("st." + change.state.value))} '
+                     f'{local(change.at, times.zone):%H:%M:%S}</title></rect>')
     points = " ".join(
         f"{_x(s.at, start, span)},{BAND_H + PLOT_H - min(s.power_w, MAX_W) / MAX_W * PLOT_H:.1f}"
         for s in samples if s.power_w is not None and s.at >= start)
@@ -51,13 +56,14 @@ def timeline_svg(transitions: Sequence[Transition], samples: Sequence[Sample], s
     tick = start
     while tick <= end:
         parts.append(f'<text x="{_x(tick, start, span)}" y="{BAND_H + PLOT_H + 16}">'
-                     f'{tick:%H:%M}</text>')
+                     f'{local(tick, times.zone):%H:%M}</text>')
         tick += step
     parts.append("</svg>")
     return "".join(parts)
 
 
-def sessions_svg(sessions: Sequence[ChargeSession], label: str) -> str:
+def sessions_svg(sessions: Sequence[ChargeSession], label: str, times: LocalTimes,
+                 t: Translate) -> str:
     """Energy per session, oldest left; the tooltip has start, duration and how it ended."""
     if not sessions:
         return ""
@@ -70,7 +76,8 @@ def sessions_svg(sessions: Sequence[ChargeSession], label: str) -> str:
         h = s.energy_wh / top * 100
         parts.append(
             f'<rect class="end-{s.end.value}" x="{i * bar + 1:.1f}" y="{110 - h:.1f}" '
-            f'width="{max(bar - 2, 1):.1f}" height="{h:.1f}"><title>{s.started_at:%Y-%m-%d %H:%M} '
-            f'{s.duration_s / 60:.0f} min {s.energy_wh:.1f} Wh ({s.end.value})</title></rect>')
-    parts.append(f'<text x="2" y="118">max {top:.1f} Wh</text></svg>')
+            f'width="{max(bar - 2, 1):.1f}" height="{h:.1f}"><title>{times.short(s.started_at)} '
+            f'{number(s.duration_s / 60, times.lang, 0)} min {number(s.energy_wh, times.lang)} Wh '
+            f'({escape(t("end." + s.end.value))})</title></rect>')
+    parts.append(f'<text x="2" y="118">max {number(top, times.lang)} Wh</text></svg>')
     return "".join(parts)

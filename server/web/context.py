@@ -115,7 +115,7 @@ class Dashboard:
         hits: list[Hit] = []
         for site, name in self.index.school_names.items():
             if scope.sees(site) and (needle in site.lower() or needle in name.lower()):
-                hits.append(Hit("school", site, None, None, f"{name} ({site})"))
+                hits.append(Hit("school", site, None, None, name))
         for view in self.views(scope):
             for slot in view.slots:
                 if slot.asset_tag and needle in slot.asset_tag.lower():

@@ -229,10 +229,12 @@ def page_router(dash: Dashboard) -> APIRouter:
             start = max(min(samples[0].at, changes[0].at if changes else now), now - timedelta(hours=24))
         sessions = ([s for _, _, s in dash.sessions.recent(site, cabinet, slot, 50)]
                     if dash.sessions else [])
+        local, t = times(request), translator(language_of(request))
         return page(request, "slot.html", who, cab=view, slot=current, live=True,
-                    times=times(request), mark=mark_of(current),
-                    timeline=timeline_svg(changes, samples, start, now, "timeline"),
-                    sessions=sessions, sessions_chart=sessions_svg(sessions, "sessions"))
+                    times=local, mark=mark_of(current),
+                    room=dash.index.cabinet_names.get((site, cabinet), cabinet),
+                    timeline=timeline_svg(changes, samples, start, now, "timeline", local, t),
+                    sessions=sessions, sessions_chart=sessions_svg(sessions, "sessions", local, t))
 
     @router.get("/alerts")
     def alerts(request: Request, show_all: Annotated[bool, Query(alias="all")] = False) -> Response:
@@ -264,7 +266,9 @@ def page_router(dash: Dashboard) -> APIRouter:
         if isinstance(who, Response):
             return who
         return page(request, "search.html", who, q=q, hits=dash.search(who.scope(org), q),
-                    cabinets_of=dash.cabinets_of)
+                    cabinets_of=dash.cabinets_of,
+                    room=lambda site, cab: dash.index.cabinet_names.get((site, cab), cab),
+                    school_name=lambda site: dash.index.school_names.get(site, site))
 
     async def acting(request: Request) -> tuple[Principal, dict[str, str]] | Response:
         """A form post: logged in, with the right CSRF token. The actor is ``who`` (the session's

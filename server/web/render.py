@@ -43,6 +43,7 @@ def _when(context: Any, value: datetime | str | None) -> str:
 
 _ENV.filters["when"] = _when
 _ENV.filters["number"] = lambda n, lang: number(n, lang, digits=0)
+_ENV.filters["decimal"] = lambda v, lang, digits=1: number(v, lang, digits=digits)
 
 
 def language_of(request: Request) -> Language:

@@ -93,6 +93,8 @@ _DE: Final[Mapping[str, str]] = {
     "rule.over_temperature": "Übertemperatur", "rule.temperature_rise": "Temperatur steigt schnell",
     "rule.mains_lost": "keine Netzspannung", "rule.battery_worn": "Akku verschlissen",
     "rule.data_lost": "Daten verloren",
+    "end.full": "voll geladen", "end.removed": "entnommen", "end.power_cut": "Strom weg",
+    "end.unknown": "unbekannt",
     "data_quality": "Datenqualität",
     "dq.rejected": "{count} Nachricht(en) abgewiesen, zuletzt: {reason}",
     "dq.out_of_window": "{count} Nachricht(en) mit unmöglicher Uhrzeit, zur Empfangszeit gespeichert",
@@ -199,6 +201,8 @@ _EN: Final[Mapping[str, str]] = {
     "rule.over_temperature": "Over temperature", "rule.temperature_rise": "Temperature rising fast",
     "rule.mains_lost": "No mains power", "rule.battery_worn": "Battery worn",
     "rule.data_lost": "Data lost",
+    "end.full": "fully charged", "end.removed": "taken out", "end.power_cut": "power cut",
+    "end.unknown": "unknown",
     "data_quality": "Data quality",
     "dq.rejected": "{count} message(s) refused, the last: {reason}",
     "dq.out_of_window": "{count} message(s) with an impossible time, stored at their receive time",
@@ -225,7 +229,10 @@ _EN: Final[Mapping[str, str]] = {
 _CATALOGUE: Final[Mapping[Language, Mapping[str, str]]] = {"de": _DE, "en": _EN}
 
 
-def translator(lang: Language) -> Callable[..., str]:
+Translate = Callable[..., str]
+
+
+def translator(lang: Language) -> Translate:
     """``t(key, **values)``: the text in ``lang``, German where English has none, else the key
     itself. Only catalogue texts are formatted: a key that is not in the catalogue is returned as
     it is, so a key that came from a request can never run ``str.format`` on its own fields."""
