@@ -185,7 +185,7 @@ class Collector:
             digest_time=n.digest_time,
             # At most twice per school and school day (the digest): a pass over the fleet is fine.
             unconfirmed=lambda site: unconfirmed_for_site(self.fleet.snapshot(), org, site),
-            queued=self.state.is_queued,
+            queued=self.state.is_queued, base_url=settings.http.public_url,
         )
         self.sender = Sender(outbox=self.state, notifier=self.notifier_named,
                              settings=n.delivery, clock=clock, dispatcher=self.dispatcher)

@@ -164,6 +164,11 @@ class HttpSettings(_Section):
     session_hours: float = Field(
         default=12.0, gt=0, le=24 * 30, description="a dashboard login lasts this long"
     )
+    public_url: str | None = Field(
+        default=None, pattern=r"^https?://[^\s/?#]+(/[^\s?#]*)?$",
+        description="the address people open the dashboard at (https://ladewache.kreis.de): "
+                    "notifications link to the cabinet's page and the digest to the missing-iPads "
+                    "list; none = no links")
     trusted_proxies: list[str] = Field(
         default=[],
         description=(

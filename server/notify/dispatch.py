@@ -138,10 +138,12 @@ class Dispatcher:
                  notifiers: Callable[[Receiver], Sequence[Notifier]], log_store: NotificationLog,
                  calendars: Calendars | None = None, digest_time: time | None = None,
                  unconfirmed: Callable[[str], Sequence[UnconfirmedSlot]] | None = None,
-                 queued: Callable[[str], bool] | None = None) -> None:
+                 queued: Callable[[str], bool] | None = None, base_url: str | None = None) -> None:
         """Without ``calendars`` there are no school days: nothing is held back, no digest.
-        ``queued(log_key)``: whether a message for that key waits in the outbox."""
+        ``queued(log_key)``: whether a message for that key waits in the outbox. ``base_url``:
+        where people open the dashboard ([http] public_url): messages link to it."""
         self._org = org
+        self._base_url = base_url
         self._router = router
         self._timing = timing
         self._notifiers = notifiers
@@ -297,10 +299,11 @@ class Dispatcher:
         if message is _Message.REMINDER:
             return render_reminder(org=self._org, lang=lang, key=group.key, receiver=receiver,
                                    site=group.site, cabinet=group.cabinet,
-                                   still_open=news.still_open, now=now)
+                                   still_open=news.still_open, now=now, base_url=self._base_url)
         return render_group(org=self._org, lang=lang, key=group.key, receiver=receiver,
                             site=group.site, cabinet=group.cabinet, firing=news.new,
-                            resolved=news.resolved, still_open=news.still_open, now=now)
+                            resolved=news.resolved, still_open=news.still_open, now=now,
+                            base_url=self._base_url)
 
     def _say_why_not(self, log_key: str, entry: LogEntry | None, sayable: _Sayable) -> None:
         """Log once per key and reason (the restart test waits for "up to date")."""
@@ -345,7 +348,7 @@ class Dispatcher:
             return []  # a daily "all fine" would teach people to ignore the digest
         notification = render_digest(org=self._org, lang=school.contacts.lang, key=key,
                                      site=school.site, day=day, statuses=mine, now=now,
-                                     unconfirmed=unconfirmed)
+                                     unconfirmed=unconfirmed, base_url=self._base_url)
         entry = LogEntry(frozenset(s.fingerprint for s in mine), frozenset(), now)
         return [Delivery(f"{key}/{n.name}", n, notification, entry, receiver.id) for n in pending]
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any, Final, Literal
+from urllib.parse import quote
 
 from server import formatting
 from server.alerts.model import Alert
@@ -99,7 +100,8 @@ def _still_open_line(count: int, lang: Language) -> str:
 
 def _group_payload(org: Organisation, *, message: Literal["update", "reminder"], key: str,
                    receiver: str, site: str, cabinet: str, title: str,
-                   alerts: list[dict[str, Any]], firing: bool, now: datetime) -> dict[str, Any]:
+                   alerts: list[dict[str, Any]], firing: bool, now: datetime,
+                   url: str | None = None) -> dict[str, Any]:
     municipality = org.municipality(site)
     school = org.school(site)
     return {
@@ -115,13 +117,27 @@ def _group_payload(org: Organisation, *, message: Literal["update", "reminder"],
         "municipality": municipality.name if municipality else None,
         "title": title,
         "alerts": alerts,
+        "url": url,  # the cabinet's page; null without [http] public_url
         "sent_at": now.isoformat(),
     }
 
 
+def cabinet_url(base_url: str | None, site: str, cabinet: str) -> str | None:
+    """The cabinet's page (alerts first, one tap to acknowledge), for a phone on the way."""
+    if base_url is None:
+        return None
+    return f"{base_url.rstrip('/')}/cabinets/{quote(site)}/{quote(cabinet)}"
+
+
+def missing_url(base_url: str | None, site: str) -> str | None:
+    """The school's missing-iPads list (printable)."""
+    return None if base_url is None else f"{base_url.rstrip('/')}/missing?school={quote(site)}"
+
+
 def render_group(*, org: Organisation, lang: Language, key: str, receiver: str, site: str,
                  cabinet: str, firing: Sequence[AlertStatus], resolved: Sequence[Alert],
-                 now: datetime, still_open: Sequence[AlertStatus] = ()) -> Notification:
+                 now: datetime, still_open: Sequence[AlertStatus] = (),
+                 base_url: str | None = None) -> Notification:
     """An update: ``firing`` (new since the last message) and ``resolved`` in full, the
     ``still_open`` ones (told before, still firing) as one count line."""
     title = cabinet_title(org, site, cabinet)
@@ -138,28 +154,34 @@ def render_group(*, org: Organisation, lang: Language, key: str, receiver: str, 
                   ""]
     if still_open:
         lines += [_still_open_line(len(still_open), lang), ""]
-    lines.append(text("body.footer", lang))
+    url = cabinet_url(base_url, site, cabinet)
+    lines.append(_footer(lang, url))
     alerts = [*(_alert_json(org, s.alert, lang, s, now, "new") for s in firing),
               *(_alert_json(org, s.alert, lang, s, now, "still_open") for s in still_open),
               *(_alert_json(org, a, lang, None, now, "resolved") for a in resolved)]
     payload = _group_payload(org, message="update", key=key, receiver=receiver, site=site,
                              cabinet=cabinet, title=title, alerts=alerts, firing=bool(open_count),
-                             now=now)
+                             now=now, url=url)
     return Notification("alerts", key, subject, "\n".join(lines), payload)
 
 
+def _footer(lang: Language, url: str | None) -> str:
+    return text("body.footer", lang) if url is None else text("body.open", lang, url=url)
+
+
 def render_reminder(*, org: Organisation, lang: Language, key: str, receiver: str, site: str,
-                    cabinet: str, still_open: Sequence[AlertStatus], now: datetime
-                    ) -> Notification:
+                    cabinet: str, still_open: Sequence[AlertStatus], now: datetime,
+                    base_url: str | None = None) -> Notification:
     """A reminder: nothing changed, but these alerts still fire; one short line each."""
     title = cabinet_title(org, site, cabinet)
     subject = text("subject.reminder", lang, count=str(len(still_open)), title=title)
     lines = [text("body.intro", lang, title=title, receiver=receiver), "",
              text("body.reminder", lang), *(_short_line(org, s, lang, now) for s in still_open), "",
-             text("body.footer", lang)]
+             _footer(lang, url := cabinet_url(base_url, site, cabinet))]
     alerts = [_alert_json(org, s.alert, lang, s, now, "still_open") for s in still_open]
     payload = _group_payload(org, message="reminder", key=key, receiver=receiver, site=site,
-                             cabinet=cabinet, title=title, alerts=alerts, firing=True, now=now)
+                             cabinet=cabinet, title=title, alerts=alerts, firing=True, now=now,
+                             url=url)
     return Notification("alerts", key, subject, "\n".join(lines), payload)
 
 
@@ -193,7 +215,8 @@ def _digest_subject(lang: Language, *, school: str, day: date, alerts: int,
 
 def render_digest(*, org: Organisation, lang: Language, key: str, site: str, day: date,
                   statuses: Sequence[AlertStatus], now: datetime,
-                  unconfirmed: Sequence[UnconfirmedSlot] = ()) -> Notification:
+                  unconfirmed: Sequence[UnconfirmedSlot] = (),
+                  base_url: str | None = None) -> Notification:
     """One school's morning: its firing alerts, and the slots whose iPad is not confirmed (the
     only place the school hears of those: no alert is raised for them)."""
     school = org.school(site)
@@ -208,6 +231,9 @@ def render_digest(*, org: Organisation, lang: Language, key: str, site: str, day
     if unconfirmed:
         lines += ["", text("digest.unconfirmed", lang),
                   *(_unconfirmed_line(org, u, lang) for u in unconfirmed)]
+    url = missing_url(base_url, site)
+    if url is not None:
+        lines += ["", text("digest.missing", lang, url=url)]
     payload = {
         "version": PAYLOAD_VERSION,
         "kind": "digest",
@@ -217,6 +243,7 @@ def render_digest(*, org: Organisation, lang: Language, key: str, site: str, day
         "date": day.isoformat(),
         "alerts": [_alert_json(org, s.alert, lang, s, now, "still_open") for s in statuses],
         "unconfirmed": [_unconfirmed_json(org, u) for u in unconfirmed],
+        "missing_url": url,  # the school's missing-iPads list; null without [http] public_url
         "sent_at": now.isoformat(),
     }
     return Notification("digest", key, subject, "\n".join(lines), payload)

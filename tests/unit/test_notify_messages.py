@@ -180,3 +180,28 @@ def test_the_digest_is_not_sent_twice_after_a_restart() -> None:
     assert len(first.run(at(MONDAY, 7, 15), at(MONDAY, 7, 16))) == 1
     second = Bench(state=first.state, digest_time=time(7, 15), unconfirmed=_slots)
     assert second.run(at(MONDAY, 7, 17), at(MONDAY, 12)) == []
+
+
+def test_with_a_public_url_a_message_links_the_cabinet_and_the_digest_the_missing_list() -> None:
+    from server.notify.render import render_digest
+
+    now = datetime(2026, 11, 17, 9, tzinfo=UTC)
+    firing = AlertStatus(alert("door_open", now), alert("x", now).state(now))
+    base = "https://ladewache.kreis.example/"
+    note = render_group(org=ORG, lang="de", key="k", receiver="IT", site="gs-park", cabinet="k1",
+                        firing=[firing], resolved=[], now=now, base_url=base)
+    link = "https://ladewache.kreis.example/cabinets/gs-park/k1"
+    assert note.body.splitlines()[-1] == (
+        f"Quittieren, Stummschalten oder „Techniker vor Ort“, mit einem Tipp: {link}")
+    assert note.payload["url"] == link
+    reminder = render_reminder(org=ORG, lang="en", key="k", receiver="IT", site="gs-park",
+                               cabinet="k1", still_open=[firing], now=now, base_url=base)
+    assert reminder.body.splitlines()[-1].endswith(link)
+    digest = render_digest(org=ORG, lang="de", key="d", site="gs-park", day=TUESDAY,
+                           statuses=[firing], now=now, base_url=base)
+    missing = "https://ladewache.kreis.example/missing?school=gs-park"
+    assert digest.body.splitlines()[-1] == f"Fehlende iPads zum Ausdrucken: {missing}"
+    assert digest.payload["missing_url"] == missing
+    plain = render_group(org=ORG, lang="de", key="k", receiver="IT", site="gs-park", cabinet="k1",
+                         firing=[firing], resolved=[], now=now)
+    assert "https://" not in plain.body and plain.payload["url"] is None
