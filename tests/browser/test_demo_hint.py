@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from simulators.demo_org import PRESENCE_CABINET, SITE
+from simulators.demo_org import CABINETS, PRESENCE_CABINET, SITE
 from tests.browser.conftest import ARTIFACTS
 from tests.support.procs import ManagedProcess, console_script
 
@@ -104,3 +104,32 @@ def test_open_door_hint_shows_its_alert_and_its_end(demo: RunningDemo, browser: 
     assert row.count() == 1
     assert "behoben" in row.inner_text()
     page.screenshot(path=str(ARTIFACTS / "demo-door-closed.png"), full_page=True)
+
+
+ISO_OR_UTC = re.compile(r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d|\bUTC\b")
+
+
+def test_no_demo_page_or_csv_shows_an_id_or_a_utc_time(demo: RunningDemo, browser: Any) -> None:
+    """Walks what a technician of the demo reads: every page and export, in German and English."""
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.set_default_timeout(15_000)
+    page.goto(demo.http + "/login")
+    page.fill("input[name=name]", USER)
+    page.fill("input[name=password]", demo.passwords[USER])
+    page.click("button[type=submit]")
+    page.wait_for_selector("table.overview")
+    paths = ["/", "/alerts?all=true", f"/schools/{SITE}", "/missing", "/search?q=DEMO",
+             *(f"/cabinets/{SITE}/{c.id}" for c in CABINETS),
+             f"/cabinets/{SITE}/{PRESENCE_CABINET.id}/slots/1"]
+    ids = [SITE, *(c.id for c in CABINETS)]
+    for lang in ("de", "en"):
+        for path in paths:
+            page.goto(f"{demo.http}{path}{'&' if '?' in path else '?'}lang={lang}")
+            text = page.inner_text("body")
+            assert not ISO_OR_UTC.search(text), (path, lang, ISO_OR_UTC.search(text))
+            shown = [i for i in ids if re.search(rf"(?<![\w/-]){re.escape(i)}(?![\w/-])", text)]
+            assert not shown, (path, lang, shown)
+        for export in ("inventory", "sessions", "alerts", "missing"):
+            response = page.request.get(f"{demo.http}/api/export/{export}.csv?lang={lang}")
+            assert response.status == 200, (export, response.status)
+            assert not ISO_OR_UTC.search(response.text()), (export, lang)
