@@ -151,6 +151,13 @@ class CabinetSim:
         self._faults = {name: DeviceFault.NONE for name in cabinet.model.devices}
         self._frozen: dict[str, CabinetTruth] = {}  # what a STUCK device keeps showing
         self._away: dict[int, IPad] = {}  # taken out by the scenario, not yet returned
+        if scenario is not None:
+            # Started in the middle of a scenario's day (in a morning window, say): the door is
+            # as that day's events left it, or an iPad would leave through a closed door.
+            midnight = start.replace(hour=0, minute=0, second=0, microsecond=0)
+            doors = [e for e in scenario.events_between(midnight, start) if e.kind is EventKind.DOOR]
+            if doors:
+                self._door_open = bool(doors[-1].door_open)
         n = cabinet.model.slots
         self._slots = [SlotPhysics(self.charger) for _ in range(n)]
         for index in sorted(self._rng.sample(range(n), round(fill * n))):

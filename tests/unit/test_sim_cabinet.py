@@ -228,3 +228,16 @@ def test_some_ipads_are_not_returned() -> None:
     events = scenario.events_between(MONDAY_7, MONDAY_7 + timedelta(days=5))
     returns = sum(e.kind is EventKind.RETURN for e in events)
     assert 0.6 * 32 * 5 < returns < 0.95 * 32 * 5
+
+
+@pytest.mark.parametrize(("start", "door_open"), [
+    (datetime(2026, 11, 30, 7, 55), True),  # inside Monday's morning window (07:50, 15 min)
+    (datetime(2026, 11, 30, 9, 0), False),  # after it
+    (datetime(2026, 11, 30, 7, 0), False),  # before it
+])
+def test_a_sim_started_inside_a_window_has_the_door_that_window_opened(
+        cab16: LoadedCabinet, start: datetime, door_open: bool) -> None:
+    """An iPad taken in the morning leaves through an open door even when the simulation starts
+    in the middle of the window (a property test drew exactly that, and an iPad left unseen)."""
+    sim = _sim(cab16, start=start, scenario=SchoolDay(1, 16))
+    assert sim.truth().door_open is door_open
