@@ -15,6 +15,7 @@ from cabinet_agent.cli import main
 from cabinet_agent.config import load
 from cabinet_agent.configfile import config_hash, redacted
 from cabinet_agent.errors import EXIT_CONFIG, ConfigError
+from tests.support.config_cases import Files, arrange
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "deploy" / "examples" / "agent.toml"
 CAB = '[cabinet]\nsite = "gs-test"\nid = "k1"\n'
@@ -269,7 +270,7 @@ _IS_ROOT = os.geteuid() == 0
 # id: (config text, or bytes; None = no file; "DIR" = a directory; env; extra files (None: a
 # directory; "FILE-RO": a file nobody may write; "DIR-RO": a directory nobody may write); the one
 # line expected, with {path} the config file and {tmp} its folder; needs a non-root user)
-AGENT_ERRORS: dict[str, tuple[str | bytes | None, dict[str, str], dict[str, str | None], str, bool]] = {
+AGENT_ERRORS: dict[str, tuple[str | bytes | None, dict[str, str], Files, str, bool]] = {
     "file not found": (None, {}, {}, "{path}: cannot read config: file not found", False),
     "a directory": ("DIR", {}, {}, "{path}: cannot read config: is a directory, not a file", False),
     "not readable": (IDENTITY, {}, {"CHMOD-000": ""},
@@ -323,39 +324,11 @@ AGENT_ERRORS: dict[str, tuple[str | bytes | None, dict[str, str], dict[str, str 
                       "{path}: cabinet.model: unknown cabinet model 'ladewache-99'; shipped: ", False),
     "model file missing": (CAB + 'model = "mine.toml"\n', {}, {},
                            "{path}: cabinet.model: {tmp}/mine.toml: cannot read cabinet model", False),
-    "model file not UTF-8": (CAB + 'model = "mine.toml"\n', {}, {"mine.toml": "name = \"m\xfc\"\n"},
+    "model file not UTF-8": (CAB + 'model = "mine.toml"\n', {},
+                             {"mine.toml": 'name = "m\xfc"\n'.encode("latin-1")},
                              "{path}: cabinet.model: mine.toml: the model or one of its profiles is "
                              "not valid UTF-8", False),
 }
-
-
-def _arrange(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, config: str | bytes | None,
-             env: dict[str, str], files: dict[str, str | None]) -> Path:
-    path = tmp_path / "agent.toml"
-    if config == "DIR":
-        path.mkdir()
-    elif isinstance(config, bytes):
-        path.write_bytes(config)
-    elif config is not None:
-        path.write_text(config, encoding="utf-8")
-    for name, content in files.items():
-        target = tmp_path / name
-        if name == "CHMOD-000":
-            path.chmod(0)
-        elif content is None:
-            target.mkdir()
-        elif content == "DIR-RO":
-            target.mkdir(mode=0o555)
-        elif content == "CHMOD-000":
-            target.write_text("x")
-            target.chmod(0)
-        elif name == "mine.toml":
-            target.write_bytes(content.encode("latin-1"))  # a model saved in the wrong encoding
-        else:
-            target.write_text(content)
-    for name, value in env.items():
-        monkeypatch.setenv(name, value.replace("{tmp}", str(tmp_path)))
-    return path
 
 
 @pytest.mark.timeout(30)  # today's code started the agent on some of these: it must not hang
@@ -367,7 +340,7 @@ def test_a_config_error_is_one_line_naming_source_and_key(
     config, env, files, expected, needs_non_root = AGENT_ERRORS[case]
     if needs_non_root and _IS_ROOT:
         pytest.skip("root reads and writes whatever the mode says; run the tests as a user")
-    path = _arrange(tmp_path, monkeypatch, config, env, files)
+    path = arrange(tmp_path / "agent.toml", monkeypatch, config, env, files)
     assert main([command, "--config", str(path)]) == EXIT_CONFIG
     [line] = _config_error_lines(capsys.readouterr().err)
     assert line.startswith(expected.format(path=path, tmp=tmp_path)), line

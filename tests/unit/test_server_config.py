@@ -15,6 +15,7 @@ from cabinet_agent.configfile import redacted
 from server.cli import main
 from server.config import ServerSettings, load_server_settings, resolve_path
 from server.errors import EXIT_CONFIG, ConfigError
+from tests.support.config_cases import Files, arrange
 
 PREFIX = "cabinet-server: config error: "
 
@@ -212,7 +213,7 @@ _NOT_PEM = "-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydA==\n-----END CERTIFICATE-
 # id: (config text, or bytes; None = no file; "DIR" = a directory; env; extra files (None: a
 # directory; "CHMOD-000": unreadable; "DIR-RO": not writable); the one line expected, with {path}
 # the config file and {tmp} its folder; needs a non-root user)
-SERVER_ERRORS: dict[str, tuple[str | bytes | None, dict[str, str], dict[str, str | None], str, bool]] = {
+SERVER_ERRORS: dict[str, tuple[str | bytes | None, dict[str, str], Files, str, bool]] = {
     "file not found": (None, {}, {}, "{path}: cannot read config: file not found", False),
     "a directory": ("DIR", {}, {}, "{path}: cannot read config: is a directory, not a file", False),
     "not readable": (_HTTP, {}, {"CHMOD-000": ""},
@@ -274,28 +275,7 @@ def test_a_config_error_is_one_line_naming_source_and_key(
     config, env, files, expected, needs_non_root = SERVER_ERRORS[case]
     if needs_non_root and _IS_ROOT:
         pytest.skip("root reads and writes whatever the mode says; run the tests as a user")
-    path = tmp_path / "server.toml"
-    if config == "DIR":
-        path.mkdir()
-    elif isinstance(config, bytes):
-        path.write_bytes(config)
-    elif config is not None:
-        path.write_text(config, encoding="utf-8")
-    for name, content in files.items():
-        target = tmp_path / name
-        if name == "CHMOD-000":
-            path.chmod(0)
-        elif content is None:
-            target.mkdir()
-        elif content == "DIR-RO":
-            target.mkdir(mode=0o555)
-        elif content == "CHMOD-000":
-            target.write_text("x")
-            target.chmod(0)
-        else:
-            target.write_text(content)
-    for name, value in env.items():
-        monkeypatch.setenv(name, value.replace("{tmp}", str(tmp_path)))
+    path = arrange(tmp_path / "server.toml", monkeypatch, config, env, files)
     assert main([command, "--config", str(path)]) == EXIT_CONFIG
     err = capsys.readouterr().err
     assert "Traceback" not in err
