@@ -29,9 +29,10 @@ from server.alerts.routing import Router
 from server.alerts.rules import CabinetOffline, RulesSettings, Severity, build_rules
 from server.alerts.status import alert_statuses
 from server.alerts.store import MemoryState
+from server.assets import AssetRegister
 from server.battery import BatteryAgeing
 from server.config import AlertSettings
-from server.fleet import Fleet
+from server.inventory import Inventory
 from server.notify.base import Notification
 from server.notify.dispatch import Dispatcher, GroupTiming
 from server.notify.settings import NotifySettings
@@ -128,7 +129,10 @@ def run_part(options: Options, part: int, parts: int) -> dict[str, Any]:
                                    incidents, t0, t_end, ledger, school.return_check))
 
         clock = [world.sim_start]
-        fleet = Fleet()
+        # The collector's inventory holds the asset tags (server/assets.py), as an MDM import would.
+        inventory = Inventory.in_memory(lambda: clock[0])
+        inventory.seed({(r.spec.site, r.spec.cabinet): r.tags for r in runs}, "bench")
+        fleet = AssetRegister(inventory).fleet()
         state = MemoryState()  # server/app.py's make_state without a [state] dir
         battery = BatteryAgeing()
         sessions = SessionRecorder(None, battery)  # as the collector: session events feed battery_worn

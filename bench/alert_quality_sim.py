@@ -229,7 +229,7 @@ class CabinetRun(Incidents, GroundTruth):
         self.boot_id = uuid.UUID(int=random.Random(f"{self.spec.seed}:{t}").getrandbits(128)).hex
         self.booted_at = t  # a restarted agent has no evidence from before: its silence counts anew
         self.seq = -1
-        self.classifier = CabinetClassifier(self.n, self.thresholds, asset_tags=dict(self.tags))
+        self.classifier = CabinetClassifier(self.n, self.thresholds)
         self.first_poll = True
         self.down = False
         # As service.py: the Will is registered at connect (its seq from then), then status, birth.
@@ -239,7 +239,7 @@ class CabinetRun(Incidents, GroundTruth):
         birth = BirthMessage(
             **self._env(t), agent_version="bench", config_hash="0" * 8,  # type: ignore[arg-type]
             cabinet_model=self.loaded.model.name, slot_count=self.n,
-            slots=[SlotInfo(slot=i, asset_tag=self.tags[i]) for i in range(1, self.n + 1)],
+            slots=[SlotInfo(slot=i) for i in range(1, self.n + 1)],
             poll_interval_s=STEP_EVENT, telemetry_interval_s=STEP_QUIET, sensing=self.sensing)
         return [status, birth]
 

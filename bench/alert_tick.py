@@ -92,7 +92,9 @@ class World:
                          for n in range(cabinets)],
         })
         self.calendars = Calendars(self.org.zone, self.org.state, [HOLIDAYS])
-        self.fleet = Fleet()
+        # Every slot holds an iPad with a tag, as the inventory would give it (Fleet's tag source).
+        self.fleet = Fleet(lambda site, cabinet: {
+            i + 1: f"T{int(site[1:]) * PER_SCHOOL + int(cabinet[1:])}-{i}" for i in range(SLOTS)})
         self.seq = [0] * cabinets
         self.now = NOW
         for n in range(cabinets):
@@ -101,7 +103,7 @@ class World:
             self.fleet.apply(BirthMessage(
                 **self._env(n, start), agent_version="0.1", config_hash="00000000",  # type: ignore[arg-type]
                 cabinet_model="m", slot_count=SLOTS,
-                slots=[SlotInfo(slot=i + 1, asset_tag=f"T{n}-{i}") for i in range(SLOTS)],
+                slots=[SlotInfo(slot=i + 1) for i in range(SLOTS)],
                 poll_interval_s=1.0, telemetry_interval_s=float(TELEMETRY_S)), start)
             self.telemetry(n, start)  # every slot's state since three hours ago ...
             # ... and the last telemetry within the last minute, spread evenly.

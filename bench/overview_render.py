@@ -75,7 +75,15 @@ def world(cabinets: int, per_school: int = 3,
         "schools": [{"site": f"s{s}", "name": f"Schule {s}", "municipality": f"m{s % municipalities}"}
                     for s in range(schools)],
     })
-    fleet, slots = Fleet(), 0
+    # Every slot holds an iPad with a tag, as the inventory would give it (Fleet's tag source).
+    sizes = {f"s{n // per_school}/k{n % per_school}": (n, SIZES[n % 3] if n % 7 else 8)
+             for n in range(cabinets)}
+
+    def tags(site: str, cabinet: str) -> dict[int, str]:
+        n, size = sizes[f"{site}/{cabinet}"]
+        return {i + 1: f"T{n}-{i}" for i in range(size)}
+
+    fleet, slots = Fleet(tags), 0
     for n in range(cabinets):
         size = SIZES[n % 3] if n % 7 else 8
         site, cabinet = f"s{n // per_school}", f"k{n % per_school}"
@@ -87,7 +95,7 @@ def world(cabinets: int, per_school: int = 3,
             integrity.observe(status, NOW)
         fleet.apply(BirthMessage(**env, agent_version="0.1", config_hash="00000000",  # type: ignore[arg-type]
                                  cabinet_model="m", slot_count=size,
-                                 slots=[SlotInfo(slot=i + 1, asset_tag=f"T{n}-{i}") for i in range(size)],
+                                 slots=[SlotInfo(slot=i + 1) for i in range(size)],
                                  poll_interval_s=1.0, telemetry_interval_s=10.0), NOW)
         fleet.apply(_telemetry(site, cabinet, 1, [STATES[(n + i) % 5] for i in range(size)], NOW),
                     NOW)

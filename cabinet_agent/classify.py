@@ -76,7 +76,6 @@ class Change:
 class SlotClassifier:
     slot: int
     thresholds: Thresholds
-    asset_tag: str | None = None
     base: SlotState = S.UNKNOWN  # what the slot holds; a fault overlays it
     certainty: Certainty = C.CANNOT_TELL
     fault: str | None = None
@@ -91,7 +90,7 @@ class SlotClassifier:
     session: SessionTracker = field(init=False)
 
     def __post_init__(self) -> None:
-        self.session = SessionTracker(self.slot, self.asset_tag)
+        self.session = SessionTracker(self.slot)
 
     @property
     def state(self) -> SlotState:
@@ -244,7 +243,6 @@ class SlotClassifier:
 class CabinetClassifier:
     slot_count: int
     thresholds: Thresholds = field(default_factory=Thresholds)
-    asset_tags: dict[int, str] = field(default_factory=dict)
     windows: ChargingWindows = field(default_factory=ChargingWindows)
     door: DoorState = DoorState.UNKNOWN
     mains: MainsState = MainsState.UNKNOWN
@@ -258,8 +256,7 @@ class CabinetClassifier:
     _others_moved: list[bool] = field(init=False)
 
     def __post_init__(self) -> None:
-        self.slots = [SlotClassifier(i + 1, self.thresholds, self.asset_tags.get(i + 1))
-                      for i in range(self.slot_count)]
+        self.slots = [SlotClassifier(i + 1, self.thresholds) for i in range(self.slot_count)]
         self._same_count = [0] * self.slot_count
         self._others_moved = [False] * self.slot_count
 

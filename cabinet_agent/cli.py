@@ -55,12 +55,7 @@ def _load_all(path: Path | None, *, starting: bool = False) -> tuple[AgentSettin
 
     settings = load(path)
     cabinet = _model(settings)
-    slots = cabinet.model.slots
     problems = []
-    for slot in settings.cabinet.asset_tags:
-        if not 1 <= slot <= slots:
-            problems.append(problem(settings, f"cabinet.asset_tags.{slot}",
-                                    f"model {cabinet.model.name} has slots 1..{slots}"))
     for name, spec in cabinet.model.devices.items():
         if spec.bus not in settings.buses:
             problems.append(problem(settings, "buses", f"device {name!r} of model "
@@ -135,6 +130,15 @@ def sensing_notes(cabinet: LoadedCabinet) -> list[str]:
     return lines
 
 
+def tag_notes(settings: AgentSettings) -> list[str]:
+    """An agent.toml from before the inventory: its asset tags are read no more."""
+    if not settings.cabinet.asset_tags:
+        return []
+    return ["note: " + problem(settings, "cabinet.asset_tags", "ignored: asset tags live in the "
+                               "server's inventory now (dashboard: Inventar, or `cabinet-server "
+                               "inventory import`); remove the section")]
+
+
 def _cmd_check(args: argparse.Namespace) -> int:
     settings, cabinet = _load_all(args.config, starting=True)
     buses = ", ".join(f"{n} ({b.transport})" for n, b in settings.buses.items())
@@ -142,7 +146,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
           f"model {cabinet.model.name} ({cabinet.model.slots} slots, "
           f"{len(cabinet.model.devices)} devices), buses {buses}, "
           f"broker {settings.mqtt.host}:{settings.mqtt.port}")
-    for note in sensing_notes(cabinet):
+    for note in sensing_notes(cabinet) + tag_notes(settings):
         print(note)
     for note in _serial_notes(settings, cabinet):
         print(note)
@@ -157,6 +161,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     settings, cabinet = _load_all(args.config, starting=True)
     log.info("cabinet-agent starting: %s", json.dumps(redacted(settings), default=str))
+    for note in tag_notes(settings):
+        log.warning("%s", note)
 
     async def _main() -> str:
         agent = Agent(settings, cabinet, open_sources(settings, cabinet))

@@ -61,7 +61,9 @@ class CabinetSection(_Section):
                     "(required)",
     )
     asset_tags: dict[int, str] = Field(
-        default_factory=dict, description="slot number -> asset tag of the iPad that lives there"
+        default_factory=dict,
+        description="ignored (kept so that an older agent.toml still loads): asset tags live in "
+                    "the server's inventory, see docs/inventory.md",
     )
 
 

@@ -31,8 +31,8 @@ def node_id(site: str, cabinet: str) -> str:
     return f"ladewache_{site}_{cabinet}".replace("-", "_")
 
 
-def discovery_messages(site: str, cabinet: str, slots: int, asset_tags: dict[int, str],
-                       agent_version: str, prefix: str = "homeassistant") -> list[tuple[str, bytes]]:
+def discovery_messages(site: str, cabinet: str, slots: int, agent_version: str,
+                       prefix: str = "homeassistant") -> list[tuple[str, bytes]]:
     """Retained discovery configs: one sensor per slot, the door, mains and temperature."""
     node = node_id(site, cabinet)
     state_topic = topic_for(site, cabinet, Channel.STATE)
@@ -52,7 +52,7 @@ def discovery_messages(site: str, cabinet: str, slots: int, asset_tags: dict[int
 
     messages = []
     for slot in range(1, slots + 1):
-        label = f"Fach {slot}" + (f" ({asset_tags[slot]})" if slot in asset_tags else "")
+        label = f"Fach {slot}"
         messages.append(config(
             "sensor", f"slot{slot}", label,
             f"{{{{ (value_json.slots | selectattr('slot', 'eq', {slot}) | first).state }}}}",

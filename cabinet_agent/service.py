@@ -80,7 +80,6 @@ class Agent:
         self.classifier = CabinetClassifier(
             cabinet.model.slots,
             cabinet.model.effective_thresholds(),
-            asset_tags=dict(settings.cabinet.asset_tags),
             windows=settings.charging.parsed(),
         )
         self._last_reading: CabinetReading | None = None
@@ -127,7 +126,6 @@ class Agent:
         return StatusMessage(**self._envelope(), status=status, reason=reason)
 
     def _birth(self) -> BirthMessage:
-        tags = self.settings.cabinet.asset_tags
         slots = self.cabinet.model.slots
         return BirthMessage(
             **self._envelope(),
@@ -135,7 +133,8 @@ class Agent:
             config_hash=self._config_hash,
             cabinet_model=self.cabinet.model.name,
             slot_count=slots,
-            slots=[SlotInfo(slot=i, asset_tag=tags.get(i)) for i in range(1, slots + 1)],
+            # No asset tags: the server's inventory is their one home (protocol.md, revision 4).
+            slots=[SlotInfo(slot=i) for i in range(1, slots + 1)],
             poll_interval_s=self.settings.polling.interval_s,
             telemetry_interval_s=self.settings.polling.telemetry_interval_s,
             sensing=self.cabinet.sensing(self.classifier.thresholds),
@@ -198,7 +197,7 @@ class Agent:
         if ha.enabled:
             c = self.settings.cabinet
             for topic, payload in discovery_messages(c.site, c.id, self.cabinet.model.slots,
-                                                     dict(c.asset_tags), __version__, ha.prefix):
+                                                     __version__, ha.prefix):
                 self.link.publish(topic, payload, 1, True)
         self.sender.notify()
 

@@ -23,7 +23,6 @@ MIN_PLATEAU_S = 120.0  # a flat plateau this long proves the session started bel
 @dataclass
 class SessionTracker:
     slot: int
-    asset_tag: str | None = None
     started_at: datetime | None = None
     _last_at: datetime | None = None
     _last_w: float = 0.0
@@ -84,7 +83,7 @@ class SessionTracker:
         if self.started_at is None:
             return None
         session = ChargeSession(
-            slot=self.slot, asset_tag=self.asset_tag, started_at=self.started_at, ended_at=now,
+            slot=self.slot, started_at=self.started_at, ended_at=now,
             duration_s=round((now - self.started_at).total_seconds(), 1),
             energy_wh=round(self.energy_wh, 3), peak_w=round(self.peak_w, 2), end=how,
             taper_wh=round(self._taper_wh, 3) if how is SessionEnd.FULL and self._taper_wh else None,

@@ -35,11 +35,13 @@ from .api_models import (
     error_responses,
 )
 from .apidocs import install_api_docs
+from .assets import AssetRegister
 from .auth import Auth, Principal, Scope
-from .clock import Clock
+from .clock import Clock, utcnow
 from .fleet import Fleet
 from .i18n import DEFAULT_LANGUAGE, Language
 from .ingest import MqttStats
+from .inventory import Inventory
 from .json_bodies import StrictJsonBodies
 from .org import Organisation
 from .pipeline import IngestStats
@@ -79,6 +81,8 @@ class ApiSources:
     org: Organisation = field(default_factory=Organisation)
     # The default knows no users, so it refuses every request: secure unless configured.
     auth: Auth = field(default_factory=Auth)
+    # The inventory's asset tags (server/assets.py); the default is an empty one in memory.
+    assets: AssetRegister = field(default_factory=lambda: AssetRegister(Inventory.in_memory(utcnow)))
 
 
 class _Body(BaseModel):

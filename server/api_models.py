@@ -33,8 +33,9 @@ from .tsdb.base import SinkHealth
 
 __all__ = [
     "AckOut", "AckResultOut", "AlertOut", "AlertsOut", "CabinetOut", "ErrorOut", "FleetOut",
-    "HealthOut", "HistoryOut", "MeOut", "OverviewOut", "SearchOut", "SilenceOut", "SilencesOut",
-    "StatsOut", "csv_responses", "error_responses",
+    "HealthOut", "HistoryOut", "IPadOut", "ImportOut", "InventoryOut", "MeOut", "OverviewOut",
+    "SearchOut",
+    "SilenceOut", "SilencesOut", "StatsOut", "csv_responses", "error_responses",
 ]
 
 Timestamp = Annotated[str, Field(json_schema_extra={"format": "date-time"},
@@ -359,3 +360,35 @@ class HitOut(_Out):
 class SearchOut(_Out):
     query: str
     hits: list[HitOut]
+
+
+# -------------------------------------------------------------- inventory
+
+class IPadOut(_Out):
+    asset_tag: str
+    serial: str | None
+    name: str | None
+    site: str | None = Field(description="where it lives; null: in no slot")
+    cabinet: str | None
+    slot: int | None
+    placed_at: Timestamp | None
+
+
+class InventoryOut(_Out):
+    ipads: list[IPadOut]
+    truncated: bool = Field(description="more iPads than listed: filter by school")
+
+
+class ImportErrorOut(_Out):
+    line: int = Field(description="line in the file (0: the file as a whole)")
+    code: str
+    message: str
+
+
+class ImportOut(_Out):
+    saved: bool = Field(description="false: nothing was changed (a dry run, or errors)")
+    added: int
+    updated: int
+    unchanged: int
+    skipped: int = Field(description="rows without an asset tag")
+    errors: list[ImportErrorOut]

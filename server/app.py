@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Final
 
 import uvicorn
+from sqlalchemy.exc import SQLAlchemyError
 
 from .alerts.engine import AlertEngine
 from .alerts.routing import Receiver, Router
@@ -29,7 +30,7 @@ from .alerts.sqlite import STATE_FILE, SqliteState
 from .alerts.status import alert_statuses
 from .alerts.store import MemoryState
 from .api import ApiSources, create_app
-from .assets import AssetRegister
+from .assets import AssetRegister, org_slots
 from .auth import USERS_FILE, Auth, UserStore
 from .battery import BatteryAgeing
 from .boundary import Boundary, Bounds
@@ -37,10 +38,10 @@ from .clock import Clock, utcnow
 from .config import ServerSettings, TsdbSettings, resolve_path
 from .errors import ServerError
 from .events import EventLog
-from .fleet import Fleet
 from .gc_policy import GcPolicy, run_gc_policy
 from .ingest import MqttCollector
 from .integrity import Integrity
+from .inventory import Inventory, InventoryError
 from .notify import NOTIFIER_KINDS, Notifier, NotifySettings
 from .notify.dispatch import Dispatcher, GroupTiming
 from .notify.sender import Sender
@@ -49,6 +50,7 @@ from .presence import unconfirmed_for_site
 from .redact import redact_url
 from .schoolcal import Calendars
 from .sessions import SessionRecorder
+from .store import open_store
 from .tsdb.base import TimeSeriesSink
 from .tsdb.null import NullSink
 from .web import Dashboard, install_dashboard
@@ -131,13 +133,32 @@ def alert_pause(tick_s: float, took_s: float) -> float:
     return max(tick_s, took_s * (1 - ALERT_SHARE) / ALERT_SHARE)
 
 
+INVENTORY_REFRESH_S: Final = 5.0  # how soon the collector sees a change the CLI made
+
+
+def open_inventory(settings: ServerSettings, state_dir: Path | None, clock: Clock) -> Inventory:
+    """The inventory in the store, filled once from ``[[cabinets]] slots`` (server/assets.py)."""
+    try:
+        inventory = Inventory(open_store(state_dir), clock)
+        seeded = inventory.seed(org_slots(settings.organisation), "server.toml")
+    except (OSError, SQLAlchemyError, InventoryError) as exc:
+        where = state_dir if state_dir is not None else "memory"
+        raise ServerError(f"cannot open the inventory in {where}: {exc}") from exc
+    if seeded:
+        log.info("took %d asset tag(s) from [[cabinets]] slots into the inventory; from now on "
+                 "the inventory is their home (dashboard: Inventar)", seeded)
+    return inventory
+
+
 class Collector:
     """All parts, built and connected, not yet running."""
 
     def __init__(self, settings: ServerSettings, clock: Clock = utcnow) -> None:
         self.settings = settings
-        self.fleet = Fleet()
         state_dir = resolve_path(settings, settings.state.dir) if settings.state.dir else None
+        self.inventory = open_inventory(settings, state_dir, clock)
+        self.assets = AssetRegister(self.inventory)
+        self.fleet = self.assets.fleet()  # its slots carry the inventory's asset tags
         self.sink = make_sink(settings.tsdb, state_dir)
         self.battery = BatteryAgeing()
         self.sessions = SessionRecorder(state_dir, self.battery)
@@ -147,8 +168,7 @@ class Collector:
         self.pipeline = Pipeline(
             self.fleet, self.sink, clock, self.sessions, self.events, self.integrity,
             Boundary(Bounds(ingest.max_slots, ingest.max_devices, ingest.max_ahead_s,
-                            ingest.max_age_days)),
-            AssetRegister(settings.organisation))
+                            ingest.max_age_days)))
         ca_file = settings.mqtt.ca_file
         self.mqtt = MqttCollector(
             settings.mqtt, self.pipeline.handle,
@@ -193,7 +213,7 @@ class Collector:
             fleet=self.fleet, alerts=self.state, clock=clock,
             ingest_stats=self.pipeline.stats, mqtt_stats=self.mqtt.stats,
             tsdb_stats=self.sink.stats, state=self.state, org=org,
-            auth=make_auth(settings, clock),
+            auth=make_auth(settings, clock), assets=self.assets,
         ))
         self.dashboard = install_dashboard(self.app, Dashboard(self.app.state.api_sources,
                                                                self.sessions))
@@ -220,6 +240,15 @@ class Collector:
         if receiver is None:
             return None
         return next((n for n in self.notifiers_for(receiver) if n.name == name), None)
+
+    async def follow_inventory(self) -> None:
+        """Notice what another process (``cabinet-server inventory import``) changed."""
+        while True:
+            try:
+                await asyncio.to_thread(self.inventory.refresh)
+            except Exception:  # top of a task: a locked or vanished file must not end following
+                log.exception("reading the inventory failed")
+            await asyncio.sleep(INVENTORY_REFRESH_S)
 
     async def tick_alerts(self) -> None:
         while True:
@@ -257,6 +286,7 @@ class Collector:
         if isinstance(self.state, SqliteState):
             self.state.close()
         self.events.close()
+        self.inventory.close()
 
 
 class _Server(uvicorn.Server):
@@ -315,6 +345,7 @@ async def serve(settings: ServerSettings, ready: Callable[[str], None]) -> None:
     notify_task = asyncio.create_task(collector.tick_notify(), name="notify")
     history_task = asyncio.create_task(collector.dashboard.sample_forever(), name="history")
     gc_task = asyncio.create_task(run_gc_policy(GcPolicy()), name="gc")
+    inventory_task = asyncio.create_task(collector.follow_inventory(), name="inventory")
     stop_task = asyncio.create_task(stop.wait(), name="stop")
     try:
         while not http.started:
@@ -336,6 +367,7 @@ async def serve(settings: ServerSettings, ready: Callable[[str], None]) -> None:
         notify_task.cancel()
         history_task.cancel()
         gc_task.cancel()
+        inventory_task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await notify_task
         if not await collector.sender.drain(NOTIFY_STOP_TIMEOUT_S):

@@ -1,55 +1,70 @@
-"""Which asset tag belongs to a slot, decided in one place.
+"""Which asset tag belongs to a slot, decided in one place: the inventory (``server/inventory``).
 
-The organisation config (``[[cabinets]] slots = { 1 = "GS-PARK-0001" }``) is the register: where it
-names a slot's iPad, that name holds, whatever the agent says. An agent's own claim (its birth and
-state messages, its sessions) counts only for a slot the register says nothing about, and only when
-the register does not give that tag to another slot: otherwise one cabinet could write charge
-sessions, time series and alerts under another school's iPad.
+The agents carry no tags (and what an older one still claims is ignored): one cabinet must never
+be able to write charge sessions, time series or alerts under another school's iPad, and one home
+for a tag means it cannot disagree with itself. The organisation config's ``[[cabinets]] slots``
+fill the inventory once (``Inventory.seed``); from then on the inventory holds.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import UTC, datetime
 
+from .fleet import Fleet
+from .inventory import Inventory, Snapshot
 from .org import Organisation
 
-__all__ = ["AssetRegister"]
+__all__ = ["AssetRegister", "changed_cabinets", "org_slots"]
 
-SlotKey = tuple[str, str, int]  # (site, cabinet, slot)
+_NONE: Mapping[int, str] = {}
+
+
+def org_slots(org: Organisation) -> dict[tuple[str, str], Mapping[int, str]]:
+    """The ``[[cabinets]] slots`` of the organisation config, per (site, cabinet)."""
+    result: dict[tuple[str, str], Mapping[int, str]] = {}
+    for cabinet in org.cabinets:
+        if cabinet.slots:
+            result.setdefault((cabinet.school, cabinet.id), dict(cabinet.slots))
+    return result
+
+
+def changed_cabinets(before: Snapshot, after: Snapshot) -> set[tuple[str, str]]:
+    """The cabinets whose slots hold other asset tags in ``after`` than in ``before``."""
+    keys = before.by_cabinet.keys() | after.by_cabinet.keys()
+    return {key for key in keys if before.by_cabinet.get(key) != after.by_cabinet.get(key)}
 
 
 class AssetRegister:
-    def __init__(self, org: Organisation) -> None:
-        self._cabinets: dict[tuple[str, str], dict[int, str]] = {}
-        self._owner: dict[str, SlotKey] = {}
-        for cabinet in org.cabinets:
-            key = (cabinet.school, cabinet.id)
-            if key in self._cabinets:
-                continue  # the organisation's validator refuses duplicates; first one wins
-            self._cabinets[key] = dict(cabinet.slots)
-            for slot, tag in cabinet.slots.items():
-                self._owner.setdefault(tag, (cabinet.school, cabinet.id, slot))
+    def __init__(self, inventory: Inventory) -> None:
+        self.inventory = inventory
 
-    def tag(self, site: str, cabinet: str, slot: int, claimed: str | None) -> str | None:
-        """The asset tag of this slot: the register's, else the claim unless it is another's."""
-        registered = self._cabinets.get((site, cabinet))
-        if registered is not None and slot in registered:
-            return registered[slot]
-        if not claimed:
-            return None
-        owner = self._owner.get(claimed)
-        return claimed if owner is None or owner == (site, cabinet, slot) else None
+    @classmethod
+    def from_org(cls, org: Organisation) -> AssetRegister:
+        """An in-memory inventory filled from the organisation config (tests, tools)."""
+        inventory = Inventory.in_memory(lambda: datetime.now(UTC))
+        inventory.seed(org_slots(org), "server.toml")
+        return cls(inventory)
 
-    def tags(self, site: str, cabinet: str, claimed: Mapping[int, str]) -> Mapping[int, str]:
-        """``tag`` for every slot the agent claims a tag for, plus every slot the register names."""
-        registered = self._cabinets.get((site, cabinet))
-        if registered is None and not any(tag in self._owner for tag in claimed.values()):
-            return claimed  # the usual case of an unregistered cabinet: its claims stand
-        result: dict[int, str] = {}
-        for slot, tag in claimed.items():
-            decided = self.tag(site, cabinet, slot, tag)
-            if decided is not None:
-                result[slot] = decided
-        if registered:
-            result.update(registered)
-        return result
+    def fleet(self) -> Fleet:
+        """A fleet whose slots carry this register's tags, and follow every change of them."""
+        fleet = Fleet(self.tags)
+
+        def follow(before: Snapshot, after: Snapshot) -> None:
+            fleet.retag(changed_cabinets(before, after))
+
+        self.inventory.listen(follow)
+        return fleet
+
+    @property
+    def revision(self) -> int:
+        """Changes whenever a tag moves: caches of tags compare it."""
+        return self.inventory.snapshot().revision
+
+    def tag(self, site: str, cabinet: str, slot: int) -> str | None:
+        """The asset tag of the iPad that lives in this slot, if the inventory names one."""
+        return self.inventory.snapshot().by_cabinet.get((site, cabinet), _NONE).get(slot)
+
+    def tags(self, site: str, cabinet: str) -> Mapping[int, str]:
+        """Slot number -> asset tag for every slot of the cabinet the inventory fills."""
+        return self.inventory.snapshot().by_cabinet.get((site, cabinet), _NONE)

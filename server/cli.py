@@ -26,6 +26,7 @@ from .auth.cli import add_user_commands, run_user_command
 from .config import ServerSettings, load_server_settings, preflight
 from .errors import EXIT_CONFIG, EXIT_RUNTIME, ConfigError, ServerError
 from .i18n import DEFAULT_LANGUAGE, LANGUAGES
+from .inventory.cli import add_inventory_commands, run_inventory_command
 from .org import Organisation, Policy
 from .provision import add_provision_commands, run_provision_command
 from .version import __version__
@@ -50,6 +51,7 @@ def _parser() -> argparse.ArgumentParser:
     alerts.add_argument("--all", action="store_true", help="also list resolved alerts")
     add_user_commands(commands)
     add_provision_commands(commands)
+    add_inventory_commands(commands)
     for sub in (run, check, alerts):
         sub.add_argument("--config", type=Path, default=None,
                          help="TOML config file (default: built-in defaults + environment)")
@@ -146,6 +148,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return EXIT_RUNTIME
     if args.command == "user":
         return run_user_command(args, settings, sys.stdout)
+    if args.command == "inventory":
+        return run_inventory_command(args, settings)
     _setup_logging(settings.log_level)
     log.info("cabinet-server %s starting; config %s: %s", __version__,
              args.config or "(none)", effective)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import operator
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -129,10 +129,23 @@ class CabinetView:
         return {s.slot: s.asset_tag for s in self.slots if s.asset_tag}
 
 
-class Fleet:
-    """Thread-safe map of cabinets. The receive time is passed in, so this stays clock-free."""
+TagSource = Callable[[str, str], Mapping[int, str]]  # (site, cabinet) -> slot -> asset tag
+_NO_TAGS: Final[Mapping[int, str]] = {}
 
-    def __init__(self) -> None:
+
+def _no_tags(_site: str, _cabinet: str) -> Mapping[int, str]:
+    return _NO_TAGS
+
+
+class Fleet:
+    """Thread-safe map of cabinets. The receive time is passed in, so this stays clock-free.
+
+    A slot's ``asset_tag`` comes from ``tags`` (the inventory, ``server.assets``), never from the
+    cabinet: it is set when a cabinet's slots are first built (its birth) and again by ``retag``
+    when the inventory changes."""
+
+    def __init__(self, tags: TagSource = _no_tags) -> None:
+        self._tags = tags
         self._lock = threading.Lock()
         self._cabinets: dict[CabinetKey, CabinetView] = {}
         self._version = 0
@@ -157,6 +170,8 @@ class Fleet:
             if integrity is not None:
                 changes["integrity"] = integrity
             new = _replace(old, changes)
+            if len(new.slots) != len(old.slots) or isinstance(message, BirthMessage):
+                new = _with_tags(new, self._tags(*key))  # new slots: their iPads, by the inventory
             self._cabinets[key] = new
             self._version += 1
             self._changed.pop(key, None)
@@ -193,6 +208,26 @@ class Fleet:
             self._changed.pop(key, None)
             self._changed[key] = self._version
 
+    def retag(self, keys: Iterable[CabinetKey]) -> int:
+        """The inventory changed for these cabinets: give their slots its asset tags (a cabinet
+        that changes counts as changed, so the alert rules look at it again). Returns how many
+        changed."""
+        changed = 0
+        with self._lock:
+            for key in keys:
+                old = self._cabinets.get(key)
+                if old is None:
+                    continue
+                new = _with_tags(old, self._tags(*key))
+                if new is old:
+                    continue
+                self._cabinets[key] = new
+                self._version += 1
+                self._changed.pop(key, None)
+                self._changed[key] = self._version
+                changed += 1
+        return changed
+
     def get(self, site: str, cabinet: str) -> CabinetView | None:
         with self._lock:
             return self._cabinets.get((site, cabinet))
@@ -219,6 +254,14 @@ def _replace(old: CabinetView, changes: Mapping[str, object]) -> CabinetView:
     for name, value in changes.items():
         values[_FIELD_INDEX[name]] = value
     return CabinetView(*values)
+
+
+def _with_tags(view: CabinetView, tags: Mapping[int, str]) -> CabinetView:
+    """The record with these asset tags on its slots (itself when they are there already)."""
+    if all(slot.asset_tag == tags.get(slot.slot) for slot in view.slots):
+        return view
+    return _replace(view, {"slots": tuple(slot._replace(asset_tag=tags.get(slot.slot))
+                                          for slot in view.slots)})
 
 
 def _is_older(old: CabinetView, message: Message, retained: bool = False) -> bool:
@@ -295,12 +338,13 @@ def _status(old: CabinetView, message: StatusMessage, received_at: datetime) -> 
 
 
 def _birth(old: CabinetView, message: BirthMessage) -> dict[str, object]:
-    tags = {info.slot: info.asset_tag for info in message.slots}
+    # The birth's own asset tags (older agents send them) are not read: Fleet.apply sets the
+    # inventory's.
     current = {s.slot: s for s in old.slots}
     make = tuple.__new__  # SlotView without its Python-level __new__ (32 per birth)
     slots = tuple(
-        make(SlotView, (n, tags.get(n), *s[2:])) if (s := current.get(n))
-        else make(SlotView, (n, tags.get(n), SlotState.UNKNOWN, None, None, None, None, None, None))
+        s if (s := current.get(n))
+        else make(SlotView, (n, None, SlotState.UNKNOWN, None, None, None, None, None, None))
         for n in range(1, message.slot_count + 1)
     )
     return {

@@ -88,6 +88,32 @@ _CATALOGUE: Final[Mapping[Language, Mapping[str, str]]] = {
         "body.footer": "Quittieren, Stummschalten oder „Techniker vor Ort“: über die Ladewache-API.",
         "body.open": "Quittieren, Stummschalten oder „Techniker vor Ort“, mit einem Tipp: {url}",
         "digest.missing": "Fehlende iPads zum Ausdrucken: {url}",
+        "no_asset_tag": "ohne Inventarnr.",
+        # the inventory (server/inventory): what it refuses, and an import's report
+        "inv.err.tag_invalid": "Inventarnummer „{value}“ ist ungültig (1–64 druckbare Zeichen).",
+        "inv.err.serial_invalid": "Seriennummer „{value}“ ist ungültig (nur Buchstaben und "
+        "Ziffern, höchstens 32).",
+        "inv.err.name_invalid": "Name „{value}“ ist zu lang (höchstens 100 Zeichen) oder enthält "
+        "Steuerzeichen.",
+        "inv.err.place_invalid": "Schrank „{value}“ ist ungültig.",
+        "inv.err.slot_invalid": "Fach {value} gibt es nicht (1–256).",
+        "inv.err.unknown_tag": "Kein iPad mit Inventarnummer „{value}“ im Inventar.",
+        "inv.err.tag_taken": "Inventarnummer „{value}“ gehört schon einem anderen iPad.",
+        "inv.err.serial_taken": "Seriennummer „{value}“ gehört schon einem anderen iPad.",
+        "inv.err.tag_twice": "Inventarnummer „{value}“ steht mehrmals in der Datei.",
+        "inv.err.serial_twice": "Seriennummer „{value}“ steht mehrmals in der Datei.",
+        "inv.err.file_too_large": "Die Datei ist zu groß ({value}; höchstens 2 MiB).",
+        "inv.err.file_empty": "Die Datei ist leer.",
+        "inv.err.no_tag_column": "Keine Spalte mit Inventarnummern gefunden (Spalten: {value}); "
+        "erwartet z. B. „Inventarnummer“ oder „Asset Tag“.",
+        "inv.err.too_many_rows": "Mehr als {value} Zeilen.",
+        "inv.err.not_csv": "Keine lesbare CSV-Datei (Zeile {value}).",
+        "inv.err.not_yours": "Das iPad „{value}“ steht an einer Schule, die Sie nicht betreuen.",
+        "inv.line": "Zeile {line}: {error}",
+        "inv.report": "{added} neu, {updated} geändert, {unchanged} unverändert, {skipped} ohne "
+        "Inventarnummer übersprungen.",
+        "inv.report.dry": "Probelauf: nichts gespeichert.",
+        "inv.report.refused": "Nichts importiert – {count} Fehler:",
         "digest.subject": "[Ladewache] Tagesübersicht {school}, {date}: {count} offene(r) Alarm(e)",
         "digest.intro": "Guten Morgen! Offene Alarme an der Schule {school}:",
         "body.new": "Neu:",
@@ -160,6 +186,31 @@ _CATALOGUE: Final[Mapping[Language, Mapping[str, str]]] = {
         "body.footer": "Acknowledge, silence or set \"technician on site\" through the Ladewache API.",
         "body.open": "Acknowledge, silence or set \"technician on site\" in one tap: {url}",
         "digest.missing": "Missing iPads, to print: {url}",
+        "no_asset_tag": "without asset tag",
+        "inv.err.tag_invalid": "Asset tag “{value}” is invalid (1–64 printable characters).",
+        "inv.err.serial_invalid": "Serial number “{value}” is invalid (letters and digits only, "
+        "at most 32).",
+        "inv.err.name_invalid": "Name “{value}” is too long (at most 100 characters) or holds "
+        "control characters.",
+        "inv.err.place_invalid": "Cabinet “{value}” is invalid.",
+        "inv.err.slot_invalid": "There is no slot {value} (1–256).",
+        "inv.err.unknown_tag": "No iPad with asset tag “{value}” in the inventory.",
+        "inv.err.tag_taken": "Asset tag “{value}” belongs to another iPad already.",
+        "inv.err.serial_taken": "Serial number “{value}” belongs to another iPad already.",
+        "inv.err.tag_twice": "Asset tag “{value}” is in the file more than once.",
+        "inv.err.serial_twice": "Serial number “{value}” is in the file more than once.",
+        "inv.err.file_too_large": "The file is too large ({value}; at most 2 MiB).",
+        "inv.err.file_empty": "The file is empty.",
+        "inv.err.no_tag_column": "No column of asset tags found (columns: {value}); expected e.g. "
+        "“Asset Tag” or “Inventarnummer”.",
+        "inv.err.too_many_rows": "More than {value} rows.",
+        "inv.err.not_csv": "Not a readable CSV file (line {value}).",
+        "inv.err.not_yours": "The iPad “{value}” is at a school you do not look after.",
+        "inv.line": "Line {line}: {error}",
+        "inv.report": "{added} new, {updated} changed, {unchanged} unchanged, {skipped} without "
+        "asset tag skipped.",
+        "inv.report.dry": "Dry run: nothing saved.",
+        "inv.report.refused": "Nothing imported – {count} error(s):",
         "digest.subject": "[Ladewache] Daily digest {school}, {date}: {count} open alert(s)",
         "digest.intro": "Good morning! Open alerts at {school}:",
         "body.new": "New:",
@@ -233,10 +284,6 @@ def place_names(labels: Mapping[str, str], org: Organisation | None) -> dict[str
     configured = org.cabinet(site, cabinet)
     if configured is not None and configured.name:
         names["cabinet"] = configured.name
-    slot = labels.get("slot", "")
-    if configured is not None and "asset_tag" not in labels and slot.isdigit() \
-            and int(slot) in configured.slots:
-        names["asset_tag"] = configured.slots[int(slot)]
     return names
 
 
@@ -246,7 +293,8 @@ def alert_summary(labels: Mapping[str, str], annotations: Mapping[str, str],
     school, cabinet and asset tag by their names; times in the organisation's zone (Berlin
     without one), numbers in the language's format."""
     zone = org.zone if org is not None else formatting.DEFAULT_ZONE
-    values = {**labels, **place_names(labels, org),
+    # A slot the inventory holds no iPad for: its alerts carry no asset_tag label.
+    values = {"asset_tag": text("no_asset_tag", lang), **labels, **place_names(labels, org),
               **{k: annotation_text(k, v, zone, lang) for k, v in annotations.items()}}
     name = labels.get("alertname", "")
     variant = annotations.get("reason") or annotations.get("state")

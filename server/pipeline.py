@@ -17,7 +17,6 @@ from datetime import datetime
 
 from cabinet_agent.protocol import EventKind, EventMessage, ProtocolError, decode, parse_topic
 
-from .assets import AssetRegister
 from .boundary import BOUNDARY_REASONS, Boundary
 from .clock import Clock, utcnow
 from .events import EventLog
@@ -50,10 +49,8 @@ class IngestStats:
 class Pipeline:
     def __init__(self, fleet: Fleet, sink: TimeSeriesSink, clock: Clock = utcnow,
                  sessions: SessionRecorder | None = None, events: EventLog | None = None,
-                 integrity: Integrity | None = None, boundary: Boundary | None = None,
-                 assets: AssetRegister | None = None) -> None:
+                 integrity: Integrity | None = None, boundary: Boundary | None = None) -> None:
         self._fleet = fleet
-        self._assets = assets
         self._boundary = boundary if boundary is not None else Boundary()
         self._sink = sink
         self._sessions = sessions
@@ -97,11 +94,9 @@ class Pipeline:
                 self.integrity.out_of_window(message.site, message.cabinet, checked.skew_s)
                 integrity = self.integrity.get(message.site, message.cabinet)
             view = self._fleet.apply(message, received_at, integrity, retained)
-            tags = view.asset_tags
-            if self._assets is not None:  # the register decides, not the cabinet's claim
-                tags = self._assets.tags(message.site, message.cabinet, tags)
+            tags = view.asset_tags  # the inventory's, never the cabinet's claim (server/assets.py)
             if isinstance(message, EventMessage):
-                self._event(self._attributed(message), tags, received_at, when)
+                self._event(_attributed(message, tags), tags, received_at, when)
             else:
                 self._sink.write(message_lines(message, tags, when))
         except Exception:  # a bug for one message must not stop the collector
@@ -113,16 +108,6 @@ class Pipeline:
         with self._lock:
             self._accepted += 1
         return True
-
-    def _attributed(self, message: EventMessage) -> EventMessage:
-        """The event with its session under the asset tag the register gives its slot."""
-        session = message.session
-        if session is None or self._assets is None:
-            return message
-        tag = self._assets.tag(message.site, message.cabinet, session.slot, session.asset_tag)
-        if tag == session.asset_tag:
-            return message
-        return message.model_copy(update={"session": session.model_copy(update={"asset_tag": tag})})
 
     def _event(self, message: EventMessage, asset_tags: Mapping[int, str],
                received_at: datetime, when: datetime) -> None:
@@ -160,3 +145,12 @@ class Pipeline:
             counts = (self._received, self._accepted, dict(self._rejected), self._duplicates)
         return IngestStats(*counts, self._events.stored,
                            self.integrity.snapshot() if integrity else {})
+
+
+def _attributed(message: EventMessage, tags: Mapping[int, str]) -> EventMessage:
+    """The event with its session under the asset tag the inventory gives its slot (an older
+    agent's own tag is not taken)."""
+    session = message.session
+    if session is None or session.asset_tag == (tag := tags.get(session.slot)):
+        return message
+    return message.model_copy(update={"session": session.model_copy(update={"asset_tag": tag})})

@@ -12,7 +12,7 @@ meaning), except ``unknown``, which never was a verdict.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -62,28 +62,19 @@ def judges_slots(cabinet: CabinetView) -> bool:
     return cabinet.sensing is None or cabinet.sensing.slot_power
 
 
-def unconfirmed(cabinet: CabinetView, tags: Sequence[str | None] | None = None) -> list[UnconfirmedSlot]:
-    """The cabinet's charged slots that may have been emptied unseen (``probable``). ``tags``: the
-    expected asset tag per slot in the order of ``cabinet.slots`` (else the birth's)."""
-    result = []
-    for index, slot in enumerate(cabinet.slots):
-        if slot.state is not SlotState.CHARGED or slot.certainty is not Certainty.PROBABLE:
-            continue
-        tag = tags[index] if tags is not None and index < len(tags) else slot.asset_tag
-        result.append(UnconfirmedSlot(cabinet.site, cabinet.cabinet, slot.slot, tag,
-                                      slot.unseen_since, slot.last_draw_at))
-    return result
+def unconfirmed(cabinet: CabinetView) -> list[UnconfirmedSlot]:
+    """The cabinet's charged slots that may have been emptied unseen (``probable``)."""
+    return [UnconfirmedSlot(cabinet.site, cabinet.cabinet, slot.slot, slot.asset_tag,
+                            slot.unseen_since, slot.last_draw_at)
+            for slot in cabinet.slots
+            if slot.state is SlotState.CHARGED and slot.certainty is Certainty.PROBABLE]
 
 
 def unconfirmed_for_site(cabinets: Iterable[CabinetView], org: Organisation,
                          site: str) -> list[UnconfirmedSlot]:
-    """Every unconfirmed slot of one school, with the organisation's asset tags where configured."""
+    """Every unconfirmed slot of one school (the slots carry the inventory's asset tags)."""
     result = []
     for cabinet in cabinets:
-        if cabinet.site != site:
-            continue
-        configured = org.cabinet(cabinet.site, cabinet.cabinet)
-        tags = [configured.slots.get(s.slot, s.asset_tag) if configured else s.asset_tag
-                for s in cabinet.slots]
-        result.extend(unconfirmed(cabinet, tags))
+        if cabinet.site == site:
+            result.extend(unconfirmed(cabinet))
     return result

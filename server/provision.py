@@ -20,7 +20,7 @@ import fcntl
 import json
 import secrets
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
@@ -154,7 +154,6 @@ def _env_file(path: Path, what: str, password: str) -> None:
 
 
 def render_agent_config(args: argparse.Namespace, user: str) -> str:
-    tags = "".join(f"{slot} = {_toml(tag)}\n" for slot, tag in sorted(args.asset_tags.items()))
     if args.transport == "tcp":
         bus = f'host = {_toml(args.modbus_host)}\nport = {args.modbus_port}\n'
     else:
@@ -166,18 +165,19 @@ def render_agent_config(args: argparse.Namespace, user: str) -> str:
         f"# Cabinet {args.site}/{args.cabinet}, written by `cabinet-server provision` {_now()}.\n"
         "# The password is in agent.env (LADEWACHE_MQTT__PASSWORD), not here.\n\n"
         f"[cabinet]\nsite = {_toml(args.site)}\nid = {_toml(args.cabinet)}\n"
-        f"model = {_toml(args.model)}\n\n[cabinet.asset_tags]\n{tags}\n"
+        f"model = {_toml(args.model)}\n\n"
         f"[buses.main]\ntransport = {_toml(args.transport)}\n{bus}\n"
         f"[mqtt]\nhost = {_toml(args.broker_host)}\nport = {args.broker_port}\n"
         f"username = {_toml(user)}\n{tls}"
     )
 
 
-def validate_agent_config(path: Path) -> None:
-    """The agent's own loader, model and slot checks: what `cabinet-agent check-config` does."""
+def validate_agent_config(path: Path, asset_tags: Mapping[int, str]) -> None:
+    """The agent's own loader and model checks (what `cabinet-agent check-config` does), and the
+    asset tags' slots against the model (the tags go to the server's snippet, not the agent)."""
     settings = load_agent_config(path)
     model = load_cabinet_model(settings.cabinet.model, settings.base_dir).model
-    for slot in settings.cabinet.asset_tags:
+    for slot in asset_tags:
         if not 1 <= slot <= model.slots:
             raise ConfigError(f"asset tag for slot {slot}: model {model.name} has slots 1..{model.slots}")
     for name, spec in model.devices.items():
@@ -212,7 +212,7 @@ def _add(p: Provisioner, args: argparse.Namespace, out: TextIO) -> int:
         candidate = folder / ".agent.toml.new"
         atomic_write(candidate, render_agent_config(args, user), mode=0o644)
         try:
-            validate_agent_config(candidate)
+            validate_agent_config(candidate, args.asset_tags)
         except ConfigError as exc:
             candidate.unlink()
             raise ProvisionError(f"the agent config would not load: {exc}") from exc

@@ -176,10 +176,9 @@ def _server_toml(broker_port: int, http_port: int, slot_counts: dict[str, int], 
 
 def _agent_toml(cabinet: DemoCabinet, slots: int, modbus: str, broker_port: int) -> str:
     host, port = modbus.rsplit(":", 1)
-    tags = "\n".join(f'{n} = "{tag}"' for n, tag in cabinet.asset_tags(slots).items())
+    # No asset tags: the server's inventory holds them (filled from the demo's server.toml).
     return (
         f"[cabinet]\nsite = \"{SITE}\"\nid = \"{cabinet.id}\"\nmodel = \"{cabinet.model}\"\n"
-        f"[cabinet.asset_tags]\n{tags}\n"
         f"[buses.main]\ntransport = \"tcp\"\nhost = \"{host}\"\nport = {port}\n"
         f"[mqtt]\nhost = \"127.0.0.1\"\nport = {broker_port}\nusername = \"{SITE}-{cabinet.id}\"\n"
         "keepalive_s = 10\n[polling]\ninterval_s = 1.0\ntelemetry_interval_s = 5.0\n")

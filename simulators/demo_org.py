@@ -2,9 +2,9 @@
 made for the demo, and the demo's shortened alert times — rendered into the server's and the
 agents' TOML by ``demo.py``.
 
-Asset tags come from one function (``DemoCabinet.asset_tag``) for the simulator (``--asset-prefix``),
-the agent (``[cabinet.asset_tags]``) and the organisation (``[organisation.cabinets.slots]``), so
-the three never disagree.
+Asset tags come from one function (``DemoCabinet.asset_tag``) for the simulator's iPads
+(``--asset-prefix``) and the server's inventory (filled at its first start from
+``[organisation.cabinets.slots]``); the agents carry none, so nothing can disagree.
 """
 
 from __future__ import annotations

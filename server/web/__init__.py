@@ -9,6 +9,8 @@ from fastapi.staticfiles import StaticFiles
 
 from .context import Dashboard
 from .data import data_router
+from .inventory_api import inventory_api_router
+from .inventory_pages import inventory_router
 from .metrics import metrics_router
 from .missing_pages import missing_router
 from .pages import page_router
@@ -21,5 +23,7 @@ def install_dashboard(app: FastAPI, dash: Dashboard) -> Dashboard:
     app.include_router(metrics_router(dash))
     app.include_router(page_router(dash))
     app.include_router(missing_router(dash))
+    app.include_router(inventory_api_router(dash))
+    app.include_router(inventory_router(dash))
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
     return dash

@@ -5,7 +5,8 @@ CSV cells are neutralised against formula injection (``csv_cell``): a spreadshee
 that starts with ``=``, ``+``, ``-`` or ``@`` as a formula, and asset tags, school names, label
 values and comments come from cabinets, the organisation file and users. The exports are written
 for German Excel by default (``;``, decimal comma, a byte order mark, local times; ``csv_format``)
-and for ``,`` and ``3.5`` with ``?lang=en``; they name schools and cabinets beside their ids.
+and for ``,`` and ``3.5`` with ``?lang=en``; they name schools and cabinets beside their ids. The
+header row is in words of the same language ("Schule", "Schul-Kennung"; ``server/web/texts.py``).
 """
 
 from __future__ import annotations
@@ -37,8 +38,29 @@ from ..views import cabinet_json
 from .context import Dashboard, OutOfScope
 from .csv_format import CsvFormat
 from .overview import Counts, Overview
+from .texts import translator
 
-__all__ = ["csv_cell", "data_router", "overview_json"]
+__all__ = ["ALERTS_COLUMNS", "INVENTORY_COLUMNS", "SESSIONS_COLUMNS", "csv_cell", "csv_header",
+           "data_router", "overview_json"]
+
+# Each export's columns as text keys (server/web/texts.py): the header row says them in the file's
+# language. Ids have a column of their own ("csv.site", "csv.cabinet_id") beside the names.
+INVENTORY_COLUMNS: Final = ("municipality", "csv.site", "school", "csv.cabinet_id", "cabinet",
+                            "slot", "asset_tag", "state", "csv.power_w", "csv.since",
+                            "csv.cabinet_status")
+SESSIONS_COLUMNS: Final = ("csv.site", "school", "csv.cabinet_id", "cabinet", "slot", "asset_tag",
+                           "csv.started_at", "csv.ended_at", "csv.duration_s", "csv.energy_wh",
+                           "csv.peak_w", "csv.end_reason", "csv.taper_wh")
+ALERTS_COLUMNS: Final = ("csv.fingerprint", "csv.alertname", "state", "severity", "csv.site",
+                         "school", "csv.cabinet_id", "cabinet", "slot", "asset_tag", "csv.summary",
+                         "csv.active_at", "csv.starts_at", "csv.ends_at", "csv.acknowledged_by",
+                         "csv.ack_comment", "csv.silenced")
+
+
+def csv_header(columns: Sequence[str], lang: Language) -> list[str]:
+    """An export's header row in ``lang``."""
+    t = translator(lang)
+    return [t(key) for key in columns]
 
 
 def _counts(c: Counts) -> dict[str, int]:
@@ -213,9 +235,7 @@ def data_router(dash: Dashboard) -> APIRouter:
                     yield (mun_name, view.site, school, view.cabinet, room, s.slot, s.asset_tag,
                            s.state.value, s.power_w, fmt.time(s.since), view.status.value)
         # 2.56 million rows at 80,000 cabinets: written out in chunks, never all in memory.
-        return _csv_stream("inventory.csv", ("municipality", "site", "school", "cabinet",
-                                             "cabinet_name", "slot", "asset_tag", "state",
-                                             "power_w", "since", "cabinet_status"), rows(), fmt=fmt)
+        return _csv_stream("inventory.csv", csv_header(INVENTORY_COLUMNS, lang), rows(), fmt=fmt)
 
     @router.get("/export/sessions.csv", response_class=CsvResponse,
                 responses=csv_responses("one row per charge session"))
@@ -223,9 +243,7 @@ def data_router(dash: Dashboard) -> APIRouter:
         """Stored charge sessions in your scope, newest first."""
         fmt = CsvFormat(lang, zone)
         sessions = dash.sessions.recent() if dash.sessions else []
-        return _csv("sessions.csv", ("site", "school", "cabinet", "cabinet_name", "slot",
-                                     "asset_tag", "started_at", "ended_at", "duration_s",
-                                     "energy_wh", "peak_w", "end", "taper_wh"),
+        return _csv("sessions.csv", csv_header(SESSIONS_COLUMNS, lang),
                     ((site, index.school_names.get(site, site), cab,
                       index.cabinet_names.get((site, cab), cab), s.slot, s.asset_tag,
                       fmt.time(s.started_at), fmt.time(s.ended_at), s.duration_s, s.energy_wh,
@@ -249,10 +267,7 @@ def data_router(dash: Dashboard) -> APIRouter:
                     fmt.time(alert.active_at), fmt.time(alert.starts_at),
                     fmt.time(alert.ends_at), ack.by if ack else None,
                     ack.comment if ack else None, bool(status.silenced_by))
-        return _csv("alerts.csv", ("fingerprint", "alertname", "state", "severity", "site",
-                                   "school", "cabinet", "cabinet_name", "slot", "asset_tag",
-                                   "summary", "active_at", "starts_at", "ends_at",
-                                   "acknowledged_by", "ack_comment", "silenced"),
+        return _csv("alerts.csv", csv_header(ALERTS_COLUMNS, lang),
                     (row(status) for status in dash.statuses(scope)), fmt)
 
     return router

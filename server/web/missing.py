@@ -31,7 +31,6 @@ from zoneinfo import ZoneInfo
 from cabinet_agent.protocol import Certainty, SlotState
 
 from ..alerts.model import Alert, AlertState
-from ..assets import AssetRegister
 from ..fleet import CabinetView
 from .overview import OrgIndex
 
@@ -129,7 +128,7 @@ def _rank(alert: Alert) -> tuple[bool, datetime]:
 
 
 def missing_ipads(cabinets: Iterable[CabinetView], alerts: Iterable[Alert], index: OrgIndex,
-                  register: AssetRegister, sees: Callable[[str], bool], now: datetime,
+                  sees: Callable[[str], bool], now: datetime,
                   zone: ZoneInfo) -> list[MissingIPad]:
     """The missing iPads of the sites ``sees`` admits, ordered by municipality, school, cabinet
     name and slot. ``cabinets``: the fleet's cabinets (of those sites or more); ``alerts``: the
@@ -158,7 +157,7 @@ def missing_ipads(cabinets: Iterable[CabinetView], alerts: Iterable[Alert], inde
             if slot.state is not SlotState.EMPTY or slot.certainty is not Certainty.PROBABLE:
                 continue
             key = (view.site, view.cabinet, slot.slot)
-            tag = register.tag(view.site, view.cabinet, slot.slot, slot.asset_tag)
+            tag = slot.asset_tag  # the inventory's (server/assets.py)
             if key in found or tag is None:
                 continue
             found[key] = _item(index, view.site, view.cabinet, slot.slot, tag,

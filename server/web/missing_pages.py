@@ -25,7 +25,6 @@ from fastapi.responses import RedirectResponse, Response
 
 from ..api import InScope
 from ..api_models import ErrorOut, csv_responses
-from ..assets import AssetRegister
 from ..auth import COOKIE, Scope
 from ..auth.redirects import local_path
 from ..formatting import csv_time
@@ -122,11 +121,10 @@ def _csv_errors() -> dict[int | str, dict[str, object]]:
 def missing_router(dash: Dashboard) -> APIRouter:
     router = APIRouter()
     org = dash.sources.org
-    register = AssetRegister(org)
 
     def build(selection: Selection) -> list[MissingIPad]:
         cabinets = dash.views(Scope(selection.sites, False))
-        return missing_ipads(cabinets, dash.sources.alerts.all(), dash.index, register,
+        return missing_ipads(cabinets, dash.sources.alerts.all(), dash.index,
                              selection.sees, dash.sources.clock(), org.zone)
 
     @router.get("/missing", include_in_schema=False)

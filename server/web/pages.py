@@ -11,8 +11,8 @@ from __future__ import annotations
 import logging
 import secrets
 from datetime import timedelta
-from typing import Annotated, Final, Literal
-from urllib.parse import parse_qs, quote
+from typing import Annotated, Any, Final, Literal
+from urllib.parse import quote
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import RedirectResponse, Response
@@ -28,6 +28,7 @@ from ..views import alerts_json, silence_json
 from .certainty import mark_of
 from .chart import sessions_svg, timeline_svg
 from .context import Dashboard, OutOfScope
+from .forms import FormTooLarge, read_form
 from .localtime import LocalTimes
 from .overview import overview_filter
 from .render import language_of, page
@@ -40,27 +41,11 @@ log = logging.getLogger(__name__)
 
 LOGIN_COOKIE = "ladewache_login"
 MAX_HOURS = 168  # a silence or a technician's visit lasts at most a week
-MAX_FORM_BYTES: Final = 16 * 1024  # the longest form (a comment of 1,000 characters) fits easily
 # The only messages ``/login?error=`` shows, each a fixed text (server/web/texts.py); any other
 # value is ignored. "login_failed"/"login_wait"/"login_busy" come from the POST itself.
 LOGIN_NOTICES: Final = frozenset({"session_expired"})
 
 Problem = Literal["forbidden", "not_found", "bad_request", "too_large"]  # error.html's texts
-
-
-class _TooLarge(Exception):
-    pass
-
-
-async def _form(request: Request) -> dict[str, str]:
-    """The urlencoded form, read up to ``MAX_FORM_BYTES`` (more raises ``_TooLarge``)."""
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_FORM_BYTES:
-            raise _TooLarge
-    text = body.decode("utf-8", "replace")
-    return {k: v[-1] for k, v in parse_qs(text, keep_blank_values=True).items()}
 
 
 def _hours(value: str) -> timedelta:
@@ -96,7 +81,7 @@ def page_router(dash: Dashboard) -> APIRouter:
     def times(request: Request) -> LocalTimes:
         return LocalTimes(org.zone, language_of(request), dash.sources.clock())
 
-    def evidence(cabinets: list[CabinetView]) -> dict[str, object]:
+    def evidence(cabinets: list[CabinetView]) -> dict[str, Any]:
         """What the certainty marks, the notices and the "not confirmed" list need."""
         return {"mark": mark_of, "blind": blind_to_full_removal, "judges": judges_slots,
                 "unconfirmed": dash.unconfirmed(cabinets),
@@ -114,8 +99,8 @@ def page_router(dash: Dashboard) -> APIRouter:
     @router.post("/login")
     async def login(request: Request) -> Response:
         try:
-            form = await _form(request)
-        except _TooLarge:
+            form = await read_form(request)
+        except FormTooLarge:
             return problem(request, None, 413, "too_large")
         sent, expected = form.get("csrf", ""), request.cookies.get(LOGIN_COOKIE, "")
         if not expected or not secrets.compare_digest(sent, expected):
@@ -148,8 +133,8 @@ def page_router(dash: Dashboard) -> APIRouter:
         who = auth.principal(request)
         if who is not None:
             try:
-                form = await _form(request)
-            except _TooLarge:
+                form = await read_form(request)
+            except FormTooLarge:
                 return problem(request, who, 413, "too_large")
             auth.check_csrf(who, form.get("csrf"))
             auth.logout(request)
@@ -231,7 +216,7 @@ def page_router(dash: Dashboard) -> APIRouter:
                     if dash.sessions else [])
         local, t = times(request), translator(language_of(request))
         return page(request, "slot.html", who, cab=view, slot=current, live=True,
-                    times=local, mark=mark_of(current),
+                    times=local, mark=mark_of(current), can_assign=who.scope(org).acts_on(site),
                     room=dash.index.cabinet_names.get((site, cabinet), cabinet),
                     timeline=timeline_svg(changes, samples, start, now, "timeline", local, t),
                     sessions=sessions, sessions_chart=sessions_svg(sessions, "sessions", local, t))
@@ -277,8 +262,8 @@ def page_router(dash: Dashboard) -> APIRouter:
         if who is None:
             return RedirectResponse("/login", 303)
         try:
-            form = await _form(request)
-        except _TooLarge:
+            form = await read_form(request)
+        except FormTooLarge:
             return problem(request, who, 413, "too_large")
         auth.check_csrf(who, form.get("csrf"))
         return who, form

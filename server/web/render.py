@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl, urlencode
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse
@@ -15,7 +16,7 @@ from ..formatting import DEFAULT_ZONE, date_time, number
 from ..i18n import DEFAULT_LANGUAGE, Language, text
 from .texts import pick_language, translator
 
-__all__ = ["LANG_COOKIE", "language_of", "page"]
+__all__ = ["LANG_COOKIE", "language_of", "language_switch", "page"]
 
 LANG_COOKIE = "ladewache_lang"
 _ENV = Environment(loader=FileSystemLoader(Path(__file__).parent / "templates"),
@@ -50,13 +51,31 @@ def language_of(request: Request) -> Language:
     return pick_language(request.query_params.get("lang"), request.cookies.get(LANG_COOKIE))
 
 
+def language_switch(request: Request, lang: Language, page_at: str | None = None) -> str:
+    """The link to this page in ``lang``: every query parameter kept (the overview's and the
+    missing list's filters, a login's ``next``), in its order, only ``lang`` replaced. A relative
+    ``?…`` URL, percent-encoded; the template escapes it once more for the attribute.
+
+    A page that answers a form (a POST) is not at its URL: the link goes to ``page_at`` (a local
+    path with its query, where the page is seen by GET), else to the overview."""
+    if request.method not in ("GET", "HEAD"):
+        base, _, query = (page_at or "/").partition("?")
+        pairs = [(k, v) for k, v in parse_qsl(query, keep_blank_values=True) if k != "lang"]
+        return base + "?" + urlencode([*pairs, ("lang", lang)])
+    pairs = [(k, v) for k, v in request.query_params.multi_items() if k != "lang"]
+    return "?" + urlencode([*pairs, ("lang", lang)])
+
+
 def page(request: Request, template_name: str, who: Principal | None, status: int = 200, /,
-         **values: Any) -> HTMLResponse:
-    """Render ``name``; with ``?partial=1`` only its ``live`` block (for the live refresh)."""
+         page_at: str | None = None, **values: Any) -> HTMLResponse:
+    """Render ``name``; with ``?partial=1`` only its ``live`` block (for the live refresh).
+    ``page_at``: for an answer to a form, where the same page is seen by GET (``language_switch``)."""
     lang = language_of(request)
     context = {"t": translator(lang), "tx": lambda key: text(key, lang), "lang": lang,
                "who": who, "path": request.url.path,
-               "query": request.url.query, "csrf": who.csrf if who else None, **values}
+               "query": request.url.query, "csrf": who.csrf if who else None,
+               "lang_switch": language_switch(request, "en" if lang == "de" else "de", page_at),
+               **values}
     template = _ENV.get_template(template_name)
     # Only the block is rendered: whatever it uses (macros above all) must be imported inside it.
     if request.query_params.get("partial") == "1" and "live" in template.blocks:

@@ -117,6 +117,38 @@ _DE: Final[Mapping[str, str]] = {
     "missing.found.evidence": "kein Lebenszeichen im Beweisfenster",
     "missing.back": "wieder da seit {at}",
     "missing.how.check": "Rückgabeprüfung", "missing.how.evidence": "Indizien (kein Nachladen)",
+    # the CSV exports' header rows (server/web/data.py), beside municipality, school, cabinet (the
+    # cabinet's name), slot, asset_tag, state and severity above
+    "csv.site": "Schul-Kennung", "csv.cabinet_id": "Schrank-Kennung",
+    "csv.power_w": "Leistung (W)", "csv.since": "Zustand seit", "csv.cabinet_status": "Schrank-Status",
+    "csv.started_at": "Beginn", "csv.ended_at": "Ende", "csv.duration_s": "Dauer (s)",
+    "csv.energy_wh": "Energie (Wh)", "csv.peak_w": "Spitzenleistung (W)",
+    "csv.end_reason": "Grund des Endes", "csv.taper_wh": "Energie Ladeschluss (Wh)",
+    "csv.fingerprint": "Alarm-Kennung", "csv.alertname": "Alarmregel", "csv.summary": "Meldung",
+    "csv.active_at": "Aktiv seit", "csv.starts_at": "Alarm seit", "csv.ends_at": "Behoben am",
+    "csv.acknowledged_by": "Quittiert von", "csv.ack_comment": "Kommentar zur Quittierung",
+    "csv.silenced": "Stummgeschaltet",
+    # the inventory (server/web/inventory_pages.py)
+    "inv.count": "{count} iPads", "inv.name": "Name",
+    "inv.serial": "Seriennummer", "inv.place": "Ort", "inv.unplaced": "in keinem Fach",
+    "inv.none": "Keine iPads im Inventar.", "inv.search_hint": "Inventarnr., Name, Seriennr.",
+    "inv.truncated": "Gezeigt werden die ersten {count} – bitte nach Schule filtern.",
+    "inv.new": "iPad hinzufügen", "inv.add": "Hinzufügen",
+    "inv.import": "Aus dem MDM importieren (CSV)",
+    "inv.import_hint": "Die Geräteliste aus Jamf, Relution, Mosyle oder Intune als CSV-Datei "
+    "(höchstens {kib} KiB): Seriennummer, Inventarnummer, Name. Alles oder nichts: bei einem "
+    "Fehler wird nichts übernommen. iPads, die in der Datei fehlen, bleiben im Inventar.",
+    "inv.file": "Datei", "inv.dry_run": "nur prüfen, nichts speichern",
+    "inv.do_import": "Importieren", "inv.changed": "Zuletzt geändert", "inv.edit": "Ändern",
+    "inv.save": "Speichern", "inv.remove_from_slot": "Aus dem Fach nehmen",
+    "inv.delete": "Aus dem Inventar löschen", "inv.moves": "Ortswechsel",
+    "inv.no_moves": "Noch kein Ortswechsel.", "inv.assign": "iPad zuordnen",
+    "inv.change_ipad": "anderes iPad zuordnen", "inv.assign_button": "Zuordnen",
+    "inv.this_slot_ipad": "iPad in diesem Fach", "inv.none_here": "keines eingetragen",
+    "inv.assign_hint": "Die Inventarnummer des iPads, das jetzt in diesem Fach wohnt. Ein anderes "
+    "iPad, das hier eingetragen war, wird aus dem Fach genommen (es bleibt im Inventar); eine "
+    "neue Nummer wird ins Inventar aufgenommen.",
+    "inv.clear": "Fach leeren (kein iPad eintragen)",
 }
 
 _EN: Final[Mapping[str, str]] = {
@@ -224,6 +256,36 @@ _EN: Final[Mapping[str, str]] = {
     "missing.found.evidence": "no sign of life for the evidence window",
     "missing.back": "back since {at}",
     "missing.how.check": "return check", "missing.how.evidence": "evidence (no top-up)",
+    # the CSV exports' header rows (server/web/data.py)
+    "csv.site": "School id", "csv.cabinet_id": "Cabinet id",
+    "csv.power_w": "Power (W)", "csv.since": "State since", "csv.cabinet_status": "Cabinet status",
+    "csv.started_at": "Started", "csv.ended_at": "Ended", "csv.duration_s": "Duration (s)",
+    "csv.energy_wh": "Energy (Wh)", "csv.peak_w": "Peak power (W)",
+    "csv.end_reason": "End reason", "csv.taper_wh": "Taper energy (Wh)",
+    "csv.fingerprint": "Alert id", "csv.alertname": "Alert rule", "csv.summary": "Summary",
+    "csv.active_at": "Active since", "csv.starts_at": "Firing since", "csv.ends_at": "Resolved at",
+    "csv.acknowledged_by": "Acknowledged by", "csv.ack_comment": "Acknowledgement comment",
+    "csv.silenced": "Silenced",
+    "inv.count": "{count} iPads", "inv.name": "Name",
+    "inv.serial": "Serial number", "inv.place": "Place", "inv.unplaced": "in no slot",
+    "inv.none": "No iPads in the inventory.", "inv.search_hint": "Asset tag, name, serial",
+    "inv.truncated": "Showing the first {count} – please filter by school.",
+    "inv.new": "Add an iPad", "inv.add": "Add",
+    "inv.import": "Import from the MDM (CSV)",
+    "inv.import_hint": "The device list from Jamf, Relution, Mosyle or Intune as a CSV file (at "
+    "most {kib} KiB): serial number, asset tag, name. All or nothing: with any error nothing is "
+    "taken. iPads missing from the file stay in the inventory.",
+    "inv.file": "File", "inv.dry_run": "check only, save nothing",
+    "inv.do_import": "Import", "inv.changed": "Last changed", "inv.edit": "Edit",
+    "inv.save": "Save", "inv.remove_from_slot": "Take out of the slot",
+    "inv.delete": "Delete from the inventory", "inv.moves": "Moves",
+    "inv.no_moves": "No moves yet.", "inv.assign": "Assign an iPad",
+    "inv.change_ipad": "assign another iPad", "inv.assign_button": "Assign",
+    "inv.this_slot_ipad": "iPad in this slot", "inv.none_here": "none entered",
+    "inv.assign_hint": "The asset tag of the iPad that lives in this slot now. Another iPad "
+    "entered here is taken out of the slot (it stays in the inventory); a new tag is added to the "
+    "inventory.",
+    "inv.clear": "Empty the slot (enter no iPad)",
 }
 
 _CATALOGUE: Final[Mapping[Language, Mapping[str, str]]] = {"de": _DE, "en": _EN}

@@ -1,6 +1,7 @@
 """The API as README.md tells a district IT lead to use it, on a network without internet: an admin
 token from `cabinet-server user token`, `GET /api/fleet` with it, and /docs rendered by a real
-browser (Debian's chromium) that may reach nothing but this server. Screenshot in test-artifacts/."""
+browser (Debian's chromium) that may reach nothing but this server, with its "Authorize" button for
+the token. Screenshot in test-artifacts/."""
 
 from __future__ import annotations
 
@@ -61,6 +62,16 @@ def test_token_from_the_cli_and_docs_without_internet(tmp_path: Path, broker: Br
         page.route("**/*", only_this_server)
         page.goto(f"{http}/docs")
         page.locator(".opblock-summary-path", has_text="/api/fleet").first.wait_for(timeout=20_000)
+        # the bearer scheme in /openapi.json: "Authorize" takes the token, a lock on each route
+        authorize = page.locator(".scheme-container button.authorize")
+        authorize.wait_for(timeout=20_000)
+        assert "Authorize" in authorize.inner_text()
+        fleet_route = page.locator(".opblock", has=page.locator(".opblock-summary-path",
+                                                                has_text="/api/fleet")).first
+        assert fleet_route.locator("button.authorization__btn").count() == 1
+        healthz = page.locator(".opblock", has=page.locator(".opblock-summary-path",
+                                                            has_text="/healthz")).first
+        assert healthz.locator("button.authorization__btn").count() == 0
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "api-docs-offline.png"))
         assert outside == []

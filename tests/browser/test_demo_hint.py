@@ -120,7 +120,9 @@ def test_no_demo_page_or_csv_shows_an_id_or_a_utc_time(demo: RunningDemo, browse
     page.wait_for_selector("table.overview")
     paths = ["/", "/alerts?all=true", f"/schools/{SITE}", "/missing", "/search?q=DEMO",
              *(f"/cabinets/{SITE}/{c.id}" for c in CABINETS),
-             f"/cabinets/{SITE}/{PRESENCE_CABINET.id}/slots/1"]
+             f"/cabinets/{SITE}/{PRESENCE_CABINET.id}/slots/1",
+             "/inventory", f"/inventory/ipad?tag={PRESENCE_CABINET.asset_tag(1)}",
+             f"/inventory/slot?site={SITE}&cabinet={PRESENCE_CABINET.id}&slot=1"]
     ids = [SITE, *(c.id for c in CABINETS)]
     for lang in ("de", "en"):
         for path in paths:

@@ -2,6 +2,9 @@
 chromium (issue 16, items 2 and 4): the overview's filters and its "cannot tell" column, the
 cabinet page an alert leads to, acknowledging and silencing an alert in one tap each without
 sideways scrolling, a comment being typed that survives the live refresh, and silences in words.
+Overview, cabinet page and alerts run at both widths in both languages: each page's headings,
+buttons and state words in its language and none of the other's, and on a phone the key controls
+on the first screen and a finger wide.
 
 The server is the real ASGI app (uvicorn in a thread) over an in-memory fleet and alert state with
 a fixed clock: no broker, no agent, so the pages show exactly what the test put there. Screenshots
@@ -11,6 +14,7 @@ or test-artifacts/."""
 from __future__ import annotations
 
 import os
+import re
 import socket
 import threading
 from collections.abc import Iterator
@@ -45,7 +49,7 @@ from server.org import Organisation
 from server.pipeline import IngestStats
 from server.tsdb.base import SinkHealth, SinkStats
 from server.web import Dashboard, install_dashboard
-from tests.browser.conftest import ARTIFACTS
+from tests.browser.conftest import ARGS, ARTIFACTS, CHROMIUM
 from tests.support.procs import wait_until
 
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -66,6 +70,35 @@ ORG = Organisation.model_validate({
                  {"school": "gs-linde", "id": "k1", "name": "Raum 3"},
                  {"school": "gs-nord", "id": "k1", "name": "Bibliothek"}],
 })
+# What a page says in each language: headings, button labels and state words. ``_speaks`` wants
+# every word of the page's language and none of the other's (whole words: "Temperatur" is not
+# found in "Temperature"). Names from the configuration (schools, rooms) are German in both.
+OVERVIEW_WORDS = {
+    "de": ["Übersicht", "Alarme", "Abmelden", "Gemeinde", "Schule", "alle", "Filtern",
+           "Schränke online", "geladen", "lädt", "leer", "nicht beurteilbar", "offene Alarme",
+           "Fehlende iPads"],
+    "en": ["Overview", "Alerts", "Log out", "Municipality", "School", "all", "Filter",
+           "cabinets online", "charged", "charging", "empty", "cannot tell", "open alerts",
+           "Missing iPads"],
+}
+CABINET_WORDS = {
+    "de": ["Schrank", "Alarme", "Warnung", "aktiv", "Tür steht zu lange offen", "lädt nicht",
+           "Quittieren", "Stummschalten", "Tür", "offen", "Netz", "Temperatur", "21,5 °C",
+           "zuletzt gesehen", "Erfassung", "Ladefehler", "Techniker vor Ort", "Stunden"],
+    "en": ["Cabinet", "Alerts", "warning", "firing", "door open too long", "not charging",
+           "Acknowledge", "Silence", "Door", "open", "Mains", "Temperature", "21.5 °C",
+           "last seen", "Sensing", "charge fault", "Technician on site", "hours"],
+}
+ALERTS_WORDS = {
+    "de": ["Alarme", "auch behobene", "Stummschaltungen", "Techniker vor Ort", "Stummschalten",
+           "von", "bis", "quittiert von", "stumm", "Tür zu lange offen"],
+    "en": ["Alerts", "include resolved", "Silences", "Technician on site", "Silence", "by",
+           "until", "acknowledged by", "silenced", "Door open too long"],
+}
+WIDTHS_AND_LANGUAGES = [pytest.param(viewport, lang, id=f"{viewport['width']}-{lang}")
+                        for viewport in (PHONE, DESKTOP) for lang in ("de", "en")]
+ACK = {"de": "Quittieren", "en": "Acknowledge"}
+SILENCE = {"de": "Stummschalten", "en": "Silence"}
 _STATES = [SlotState.CHARGED] * 6 + [SlotState.CHARGING] * 4 + [
     SlotState.EMPTY, SlotState.EMPTY, SlotState.FAULT, SlotState.PRESENT_IDLE,
     SlotState.UNKNOWN, SlotState.UNKNOWN]
@@ -92,6 +125,28 @@ def _cabinet(fleet: Fleet, site: str, states: list[SlotState], door: DoorState) 
 def _alert(name: str, site: str, **labels: str) -> Alert:
     return Alert({"alertname": name, "site": site, "cabinet": "k1", **labels}, {},
                  NOW - timedelta(minutes=20), NOW - timedelta(minutes=15))
+
+
+@pytest.fixture(scope="module", name="browser")
+def module_browser() -> Iterator[Any]:
+    """One chromium for the module (conftest's ``browser`` starts one per test): a launch a test
+    fewer on a small machine. Each test still gets fresh pages (``fresh_pages`` closes them)."""
+    if not CHROMIUM.exists():
+        pytest.fail("chromium is missing: `make test` installs it (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture(autouse=True)
+def fresh_pages(browser: Any) -> Iterator[None]:
+    """Whatever a test opened (its pages, their cookies) is closed after it, passed or not."""
+    yield
+    for context in browser.contexts:
+        context.close()
 
 
 @pytest.fixture
@@ -145,6 +200,20 @@ def _login(browser: Any, http: str, viewport: dict[str, int], user: str = "techn
     return page
 
 
+def _speaks(page: Any, lang: str, words: dict[str, list[str]]) -> None:
+    """The page is in ``lang``: ``<html lang>``, each of its ``words`` shown, none of the other
+    language's (whole words, case-sensitive, in the rendered text)."""
+    assert page.locator("html").get_attribute("lang") == lang
+    text = page.locator("body").inner_text()
+
+    def shown(word: str) -> bool:
+        return re.search(rf"(?<!\w){re.escape(word)}(?!\w)", text) is not None
+
+    other = "en" if lang == "de" else "de"
+    assert [w for w in words[lang] if not shown(w)] == [], text
+    assert [w for w in words[other] if shown(w)] == [], text
+
+
 def _no_sideways_scrolling(page: Any) -> None:
     sizes = page.evaluate("""() => ({scroll: document.scrollingElement.scrollWidth,
                                      viewport: window.innerWidth})""")
@@ -172,8 +241,7 @@ def _shot(page: Any, name: str) -> None:
     page.screenshot(path=str(folder / f"{name}.png"), full_page=True)
 
 
-@pytest.mark.parametrize(("viewport", "lang"), [(PHONE, "de"), (PHONE, "en"), (DESKTOP, "de"),
-                                                (DESKTOP, "en")])
+@pytest.mark.parametrize(("viewport", "lang"), WIDTHS_AND_LANGUAGES)
 def test_overview_filters_and_the_cannot_tell_column(
         dashboard: tuple[str, Dashboard], browser: Any, viewport: dict[str, int], lang: str) -> None:
     http, _ = dashboard
@@ -181,6 +249,11 @@ def test_overview_filters_and_the_cannot_tell_column(
     page.clock.install()
     width = viewport["width"]
     _no_sideways_scrolling(page)
+    _speaks(page, lang, OVERVIEW_WORDS)
+    for control in ("select[name=municipality]", "select[name=school]", "form.filters button"):
+        _in_viewport_and_big(page, page.locator(control))  # the filters on the first screen
+    assert page.locator("form.filters button").inner_text() == \
+        ("Filtern" if lang == "de" else "Filter")
     cannot_tell = "nicht beurteilbar" if lang == "de" else "cannot tell"
     assert page.locator("li[data-count='cannot_tell'] b").inner_text() == "5"  # 2 + 3
     row = page.locator("tr[data-cabinet='gs-nord/k1'] td.cannot-tell")
@@ -201,15 +274,17 @@ def test_overview_filters_and_the_cannot_tell_column(
     assert page.locator("tr.cabinet").count() == 1
     assert page.locator("li[data-count='missing'] b").inner_text() == "2"
     _no_sideways_scrolling(page)
+    _speaks(page, lang, OVERVIEW_WORDS)  # the language survives the filter's reload
 
     page.clock.run_for(REFRESH_MS)  # the live refresh keeps the filter
     page.wait_for_function("document.getElementById('live').dataset.updated")
     assert page.locator("tr.cabinet").evaluate_all(
         "rs => rs.map(r => r.dataset.cabinet)") == ["gs-park/k1"]
     assert page.locator("select[name=school]").input_value() == "gs-park"
+    assert page.locator("li[data-count='cannot_tell']").inner_text().endswith(cannot_tell)
 
 
-@pytest.mark.parametrize(("viewport", "lang"), [(PHONE, "de"), (PHONE, "en"), (DESKTOP, "de")])
+@pytest.mark.parametrize(("viewport", "lang"), WIDTHS_AND_LANGUAGES)
 def test_acknowledge_and_silence_in_one_tap_each(
         dashboard: tuple[str, Dashboard], browser: Any, viewport: dict[str, int], lang: str) -> None:
     http, dash = dashboard
@@ -218,6 +293,9 @@ def test_acknowledge_and_silence_in_one_tap_each(
     page.goto(f"{http}/cabinets/gs-park/k1")  # where an alert's link leads
     page.wait_for_selector(".cabinet-alerts tr.alert")
     _no_sideways_scrolling(page)
+    _speaks(page, lang, CABINET_WORDS)  # the language chosen at login (its cookie)
+    assert page.locator("h1").inner_text().startswith(
+        f"{'Schrank' if lang == 'de' else 'Cabinet'} Raum 12")
     _shot(page, f"cabinet-{width}-{lang}")
     door = next(a for a in dash.sources.alerts.active() if a.labels["alertname"] == "door_open")
     row = page.locator(f"tr[data-fingerprint='{door.fingerprint}']")
@@ -226,25 +304,34 @@ def test_acknowledge_and_silence_in_one_tap_each(
     silence = row.locator("form.silence-form button")
     _in_viewport_and_big(page, ack)  # the first alert's buttons are on the first screen
     _in_viewport_and_big(page, silence)
+    assert (ack.inner_text(), silence.inner_text()) == (ACK[lang], SILENCE[lang])
     assert page.locator(".slots .slot").count() == 16  # and the slots below them
 
     ack.click()  # one tap
     page.wait_for_selector(f"tr[data-fingerprint='{door.fingerprint}'] div.ack")
+    assert page.locator(f"tr[data-fingerprint='{door.fingerprint}'] div.ack").inner_text() == \
+        f"{'quittiert von' if lang == 'de' else 'acknowledged by'} technik-musterdorf"
     assert [a.by for a in dash.sources.state.acks() if a.fingerprint == door.fingerprint] == \
         ["technik-musterdorf"]
     _no_sideways_scrolling(page)
     row = page.locator(f"tr[data-fingerprint='{door.fingerprint}']")
     silence = row.locator("form.silence-form button")
     _in_viewport_and_big(page, silence)
+    assert silence.inner_text() == SILENCE[lang]
     silence.click()  # one tap: 4 hours
     page.wait_for_selector(f"tr[data-fingerprint='{door.fingerprint}'] td.state:has-text("
                            f"'{'stumm' if lang == 'de' else 'silenced'}')")
+    assert page.locator(f"tr[data-fingerprint='{door.fingerprint}'] td.state").inner_text() == \
+        ("aktiv · stumm" if lang == "de" else "firing · silenced")
+    _speaks(page, lang, CABINET_WORDS)
+    _no_sideways_scrolling(page)
     made = [s for s in dash.sources.state.silences() if s.matchers.get("alertname") == "door_open"]
     assert len(made) == 1 and made[0].created_by == "technik-musterdorf"
 
     page.goto(f"{http}/alerts")
     page.wait_for_selector("ul.silences li")
     _no_sideways_scrolling(page)
+    _speaks(page, lang, ALERTS_WORDS)
     texts = page.locator("ul.silences li .what").all_inner_texts()
     door_text = "Tür zu lange offen" if lang == "de" else "Door open too long"
     assert any("Grundschule am Park" in t and "Raum 12" in t and door_text in t for t in texts), texts

@@ -191,6 +191,9 @@ def _seed(api: Api, broker: Broker) -> None:
     counters and a stored session; an offline one with a firing alert, acknowledged; a weekly
     silence, a technician's, and an expired one."""
     wait_until(lambda: api.get("/healthz")["mqtt_connected"], 20, "collector subscribed")
+    for slot, tag in ((1, HOSTILE_TAG), (2, "-1")):  # the inventory's tags, as hostile as can be
+        api.post("/api/inventory/place", {"asset_tag": tag, "site": SITE, "cabinet": CABINET,
+                                          "slot": slot, "create": True})
     _publish(broker, _messages(datetime.now(UTC)))
     alert = wait_until(lambda: next(iter(api.get("/api/alerts?state=firing")["alerts"]), None),
                        20, "the offline cabinet's alert firing")

@@ -52,7 +52,7 @@ def test_demo_runs_a_school_and_stops_on_ctrl_c(tmp_path: Path) -> None:
         assert sorted(c["slot_count"] for c in cabinets) == [8, 16, 32]
         assert {c["cabinet"]: c["model"] for c in cabinets} == {c.id: c.model for c in CABINETS}
         assert any(s["state"] == "charging" for c in cabinets for s in c["slots"])
-        # the agents publish the same asset tags as the organisation has
+        # the slots carry the inventory's asset tags (filled once from the organisation config)
         presence = next(c for c in cabinets if c["cabinet"] == PRESENCE_CABINET.id)
         assert [s["asset_tag"] for s in presence["slots"]] == list(PRESENCE_CABINET.asset_tags(16).values())
 

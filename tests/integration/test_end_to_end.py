@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -11,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.api_auth import admin_token, api_get
+from tests.support.api_auth import admin_token, api_get, api_post
 from tests.support.procs import ManagedProcess, console_script, wait_until
 from tests.support.services import Broker, VictoriaMetrics
 
@@ -78,10 +79,20 @@ def system(tmp_path: Path, broker: Broker, victoria: VictoriaMetrics) -> Iterato
     token = admin_token(tmp_path / "state")
     server = ManagedProcess("server", [console_script("cabinet-server"), "run", "--config", str(server_conf)])
     http = server.wait_for_line(lambda line: line.startswith("READY")).split("http=", 1)[1]
+    # The iPad comes from the MDM's export (imported by the CLI while the collector runs) and
+    # is put in slot 1 by a technician: the agent carries no asset tags.
+    mdm = tmp_path / "jamf.csv"
+    mdm.write_text("Display Name,Serial Number,Asset Tag\nKlasse 3a - 01,DMPXE2E00001,E2E-0001\n")
+    imported = subprocess.run([console_script("cabinet-server"), "inventory", "import", str(mdm),
+                               "--config", str(server_conf)], capture_output=True, text=True,
+                              timeout=60)
+    assert imported.returncode == 0 and "1 neu" in imported.stdout, imported
+    placed = api_post(f"{http}/api/inventory/place", token,
+                      {"asset_tag": "E2E-0001", "site": SITE, "cabinet": CABINET, "slot": 1})
+    assert placed["slot"] == 1 and placed["serial"] == "DMPXE2E00001"
     agent_conf = tmp_path / "agent.toml"
     agent_conf.write_text(
         f'[cabinet]\nsite = "{SITE}"\nid = "{CABINET}"\nmodel = "ladewache-8"\n'
-        '[cabinet.asset_tags]\n1 = "E2E-0001"\n'
         f'[buses.main]\ntransport = "tcp"\nhost = "127.0.0.1"\nport = {modbus_port}\n'
         f'[mqtt]\nhost = "127.0.0.1"\nport = {broker.port}\nkeepalive_s = {KEEPALIVE_S}\n'
         "reconnect_min_s = 0.2\nreconnect_max_s = 1\n"

@@ -33,7 +33,7 @@ from cabinet_agent.protocol import (
     topic_for,
 )
 from server.errors import EXIT_CONFIG
-from tests.support.api_auth import admin_token, api_get
+from tests.support.api_auth import admin_token, api_get, place_ipad
 from tests.support.procs import ManagedProcess, console_script, wait_until
 from tests.support.services import Broker, VictoriaMetrics
 
@@ -65,6 +65,9 @@ class Server:
         return next((c for c in self.get("/api/fleet")["cabinets"]
                      if (c["site"], c["cabinet"]) == (site, cabinet)), None)
 
+    def place(self, asset_tag: str, site: str, cabinet: str, slot: int) -> None:
+        place_ipad(self.url, self.token, asset_tag, site, cabinet, slot)
+
     def wait_connected(self) -> None:
         wait_until(lambda: self.get("/healthz")["mqtt_connected"], 20, "collector subscribed")
 
@@ -78,8 +81,9 @@ def start_server(tmp_path: Path, broker: Broker,
     started: list[ManagedProcess] = []
 
     def start(tsdb: bool = True, flush_interval_s: float = 0.2, pending_s: float = 120.0,
-              client_id: str | None = None) -> Server:
+              client_id: str | None = None, state: str | None = None) -> Server:
         config = tmp_path / f"server-{len(started)}.toml"
+        state = state or f"state-{len(started)}"
         config.write_text(
             f"[mqtt]\nhost = '{broker.host}'\nport = {broker.port}\n"
             f"client_id = '{client_id or 'collector-' + uuid.uuid4().hex[:8]}'\n"
@@ -87,11 +91,11 @@ def start_server(tmp_path: Path, broker: Broker,
             + (f"[tsdb]\nurl = '{victoria.url}'\nflush_interval_s = {flush_interval_s}\n"
                if tsdb else "")
             + "[http]\nport = 0\n"
-            + f"[state]\ndir = 'state-{len(started)}'\n"
+            + f"[state]\ndir = '{state}'\n"
             f"[alerts]\noffline_pending_s = {pending_s}\ntick_s = 0.1\nsettle_s = 0.5\n",
             encoding="utf-8",
         )
-        token = admin_token(tmp_path / f"state-{len(started)}")
+        token = admin_token(tmp_path / state)
         process = ManagedProcess("cabinet-server",
                                  [console_script("cabinet-server"), "run", "--config", str(config)])
         started.append(process)
@@ -137,7 +141,7 @@ def _status(site: str, cabinet: str, status: AgentStatus) -> StatusMessage:
 def _birth(site: str, cabinet: str) -> BirthMessage:
     return BirthMessage(**_env(site, cabinet, 1), agent_version="0.1.0",  # type: ignore[arg-type]
                         config_hash="0123abcd", cabinet_model="test-3", slot_count=3,
-                        slots=[SlotInfo(slot=1, asset_tag=ASSET_TAG), SlotInfo(slot=2),
+                        slots=[SlotInfo(slot=1), SlotInfo(slot=2),
                                SlotInfo(slot=3)],
                         poll_interval_s=1.0, telemetry_interval_s=10.0)
 
@@ -167,6 +171,7 @@ def test_messages_reach_fleet_state_and_victoria_metrics(
     site, cabinet = _site(), "k1"
     _announce(publisher, site, cabinet)  # retained: delivered whenever the collector subscribes
     server = start_server()
+    server.place(ASSET_TAG, site, cabinet, 1)  # the inventory knows the iPad; the agent does not
     wait_until(lambda: server.cabinet(site, cabinet), 20, "the retained birth in /api/fleet")
     publisher(topic_for(site, cabinet, Channel.TELEMETRY), encode(_telemetry(site, cabinet)))
 
@@ -323,8 +328,9 @@ def test_a_restarted_collector_gets_what_was_sent_meanwhile(start_server: Server
                                                             publisher: Callable[..., None]) -> None:
     site, cabinet = _site(), "k5"
     client_id = f"collector-{uuid.uuid4().hex[:8]}"
-    first = start_server(tsdb=False, client_id=client_id)
+    first = start_server(tsdb=False, client_id=client_id, state="state-k7")
     first.wait_connected()
+    first.place(ASSET_TAG, site, cabinet, 1)
     _announce(publisher, site, cabinet)
     wait_until(lambda: first.cabinet(site, cabinet), 20, "cabinet known")
     assert first.process.stop() == 0
@@ -335,7 +341,7 @@ def test_a_restarted_collector_gets_what_was_sent_meanwhile(start_server: Server
         door=DoorState.CLOSED, temperature_c=None, mains=MainsState.ON, devices=[])
     publisher(topic_for(site, cabinet, Channel.STATE), encode(state), retain=False)
 
-    second = start_server(tsdb=False, client_id=client_id)
+    second = start_server(tsdb=False, client_id=client_id, state="state-k7")  # same inventory
     wait_until(lambda: (c := second.cabinet(site, cabinet)) and c["slots"]
                and c["slots"][0]["state"] == "charged", 20, "the queued state message")
 
@@ -346,8 +352,9 @@ def test_a_restarted_collector_restores_a_cabinet_that_stopped_before(
     # (earlier seqs of the same boot): they must not be dropped as older than the status.
     site, cabinet = _site(), "k7"
     client_id = f"collector-{uuid.uuid4().hex[:8]}"
-    first = start_server(tsdb=False, client_id=client_id)
+    first = start_server(tsdb=False, client_id=client_id, state="state-k7")
     first.wait_connected()
+    first.place(ASSET_TAG, site, cabinet, 1)
     _announce(publisher, site, cabinet)
     state = StateMessage(**_env(site, cabinet), slots=[  # type: ignore[arg-type]
         SlotSnapshot(slot=1, state=SlotState.CHARGING, power_w=9.5, since=datetime.now(UTC)),
@@ -361,7 +368,7 @@ def test_a_restarted_collector_restores_a_cabinet_that_stopped_before(
                "the first collector saw the agent stop")
     assert first.process.stop() == 0
 
-    second = start_server(tsdb=False, client_id=client_id)
+    second = start_server(tsdb=False, client_id=client_id, state="state-k7")  # same inventory
     restored = wait_until(lambda: (c := second.cabinet(site, cabinet)) and c["model"] and c, 20,
                           "the stopped cabinet restored from retained messages")
     wait_until(lambda: second.cabinet(site, cabinet)["slots"][0]["state"] == "charging",  # type: ignore[index]

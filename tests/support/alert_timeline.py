@@ -36,7 +36,7 @@ from server.alerts.routing import Receiver, Router
 from server.alerts.rules import BatteryHealthSource, CabinetOffline, RulesSettings, build_rules
 from server.alerts.status import AlertStatus, alert_statuses
 from server.alerts.store import MemoryState
-from server.fleet import Fleet
+from server.assets import AssetRegister
 from server.notify import Notification, Notifier
 from server.notify.dispatch import Dispatcher, GroupTiming
 from server.org import Organisation
@@ -110,8 +110,7 @@ class Cabinet:
         status = StatusMessage(**self._env(), status=AgentStatus.ONLINE)  # type: ignore[arg-type]
         birth = BirthMessage(**self._env(), agent_version="0.1.0",  # type: ignore[arg-type]
                              config_hash="abcdef12", cabinet_model="test", slot_count=self.slots,
-                             slots=[SlotInfo(slot=n, asset_tag=self.tags.get(n))
-                                    for n in range(1, self.slots + 1)],
+                             slots=[SlotInfo(slot=n) for n in range(1, self.slots + 1)],
                              poll_interval_s=1.0, telemetry_interval_s=self.telemetry_interval_s)
         return [status, birth]
 
@@ -158,7 +157,8 @@ class AlertTimeline:
         self.step = timedelta(seconds=step_s)
         self.org = org or Organisation()
         self.calendars = Calendars(self.org.zone, self.org.state, [HOLIDAYS_ICS], extra_ics)
-        self.fleet = Fleet()
+        self.register = AssetRegister.from_org(self.org)  # the config's slots fill the inventory
+        self.fleet = self.register.fleet()
         self.state = state or MemoryState()
         offline = CabinetOffline(pending_s=offline_pending_s, silence_factor=3.0, min_silence_s=1e9)
         self.engine = AlertEngine(build_rules(rules or RulesSettings(), offline, battery),
@@ -182,7 +182,11 @@ class AlertTimeline:
         return [_Recorder(receiver.id, "rec", self.deliveries, lambda: self.receiver_down)]
 
     def cabinet(self, **kwargs: object) -> Cabinet:
-        return Cabinet(self, **kwargs)  # type: ignore[arg-type]
+        """A cabinet; its ``tags`` go into the inventory (the agent carries none)."""
+        cabinet = Cabinet(self, **kwargs)  # type: ignore[arg-type]
+        if cabinet.tags:
+            self.register.inventory.seed({(cabinet.site, cabinet.cabinet): cabinet.tags}, "test")
+        return cabinet
 
     def moment(self, t: float) -> datetime:
         return self.start + timedelta(seconds=t)

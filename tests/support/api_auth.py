@@ -29,3 +29,20 @@ def api_get(url: str, token: str) -> Any:
     request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})
     with urllib.request.urlopen(request, timeout=5) as response:
         return json.loads(response.read())
+
+
+def api_post(url: str, token: str, body: Any) -> Any:
+    request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",
+                                     headers={"Authorization": f"Bearer {token}",
+                                              "Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=5) as response:
+        return json.loads(response.read())
+
+
+def place_ipad(base_url: str, token: str, asset_tag: str, site: str, cabinet: str,
+               slot: int) -> Any:
+    """Put an iPad in a slot through the API, as a technician would (the inventory is the home
+    of asset tags: agents carry none)."""
+    return api_post(f"{base_url}/api/inventory/place", token,
+                    {"asset_tag": asset_tag, "site": site, "cabinet": cabinet, "slot": slot,
+                     "create": True})

@@ -91,10 +91,23 @@ def test_the_example_config_is_valid(capsys: pytest.CaptureFixture[str], ca_pem:
 def test_check_config_exits_non_zero_naming_the_key(tmp_path: Path,
                                                     capsys: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "agent.toml"
-    path.write_text(IDENTITY + 'asset_tags = { 9 = "IPAD-9" }\n')
+    path.write_text(IDENTITY + '[devices.ghost]\n')
     assert main(["check-config", "--config", str(path)]) == EXIT_CONFIG
-    assert _config_error_lines(capsys.readouterr().err) == [
-        f"{path}: cabinet.asset_tags.9: model ladewache-8 has slots 1..8"]
+    lines = _config_error_lines(capsys.readouterr().err)
+    assert len(lines) == 1 and lines[0].startswith(f"{path}: devices.ghost: model ladewache-8 has "
+                                                   "no such device"), lines
+
+
+def test_an_older_agent_toml_with_asset_tags_still_loads_and_says_they_are_ignored(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Asset tags live in the server's inventory: an agent.toml from before still starts (an
+    upgrade must not stop a cabinet), and check-config says what to do."""
+    path = tmp_path / "agent.toml"
+    path.write_text(IDENTITY + 'asset_tags = { 9 = "IPAD-9" }\n')
+    assert main(["check-config", "--config", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert f"note: {path}: cabinet.asset_tags: ignored: asset tags live in the server's " \
+           "inventory" in out
 
 
 def test_run_logs_no_secret(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
@@ -393,11 +406,11 @@ def test_check_config_accepts_a_ca_file_that_is_there(
 def test_every_problem_is_reported_at_once(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "agent.toml"
     (tmp_path / "state").write_text("")
-    path.write_text(IDENTITY + 'asset_tags = { 9 = "X" }\n' + _TLS + 'ca_file = "ca.pem"\n'
-                    '[outbox]\npath = "state/o.sqlite"\n')
+    path.write_text(IDENTITY + _TLS + 'ca_file = "ca.pem"\n[outbox]\npath = "state/o.sqlite"\n'
+                    '[devices.ghost]\n')
     assert main(["check-config", "--config", str(path)]) == EXIT_CONFIG
     keys = [line.split(": ")[1] for line in _config_error_lines(capsys.readouterr().err)]
-    assert keys == ["cabinet.asset_tags.9", "mqtt.ca_file", "outbox.path"]
+    assert keys == ["devices.ghost", "mqtt.ca_file", "outbox.path"]
 
 
 def test_the_installed_command_prints_no_traceback(tmp_path: Path) -> None:

@@ -46,7 +46,7 @@ from server.alerts.rules import (
     TemperatureRise,
     build_rules,
 )
-from server.alerts.rules.base import RuleCache, SlotGroups, expected_asset_tag
+from server.alerts.rules.base import RuleCache, SlotGroups
 from server.alerts.rules.temperature import TemperatureRiseSettings
 from server.alerts.store import AlertStore, MemoryState
 from server.fleet import CabinetKey, CabinetView, Fleet, FleetStatus, SlotView
@@ -54,6 +54,7 @@ from server.org import Organisation
 from server.schoolcal import Calendars
 from tests.support.alert_timeline import HOLIDAYS_ICS, Cabinet
 from tests.support.explore import examples
+from tests.support.inventory import register_with, tagged_fleet
 
 # Monday 2026-11-02, 15:29:30 local (UTC+1): school hours, the return check, the morning check
 # (moved for the test) and the charging window all turn at 15:30, 30 s into every timeline.
@@ -228,7 +229,8 @@ class World:
     def __init__(self, cabinets: int, sweep_s: float, min_slice: int,
                  gap: tuple[int, int] | None = None) -> None:
         self.clock = Clock()
-        self.fleet = Fleet()
+        self.register = register_with(ORG)
+        self.fleet = self.register.fleet()
         self.recorder = Recorder()
         self.sweep = timedelta(seconds=sweep_s)
         self.gap = gap  # ticks in which the collector does not receive
@@ -253,6 +255,8 @@ class World:
         self.boxes = [_box(self.clock, "pool" if n % 2 == 0 else "own", f"k{n // 2}")
                       for n in range(cabinets)]
         self.late = _box(self.clock, "own", "late")  # has an alert from the state file
+        self.register.inventory.seed({(b.site, b.cabinet): b.tags for b in [*self.boxes, self.late]},
+                                     "test")  # pool/k0 keeps the organisation's P-1 … P-3
         # Each cabinet's absences (its agent offline or stopped) as the ticks saw them: (went away,
         # came back or None). Offline then stopped is one absence (``status_since`` restarts).
         self.absences: dict[CabinetKey, list[tuple[datetime, datetime | None]]] = {}
@@ -636,11 +640,11 @@ def test_the_cache_answers_as_the_organisation() -> None:
         for cabinet in ("k0", "k1"):
             assert cache.cabinet_config(site, cabinet) == ORG.cabinet(site, cabinet)
     clock = Clock()
-    fleet = Fleet()
+    fleet = tagged_fleet(ORG)
     for site, cabinet in (("pool", "k0"), ("pool", "k1"), ("own", "k0")):
         _apply(fleet, _box(clock, site, cabinet).online(), clock.now)
     for view in fleet.snapshot():
-        expected = tuple(expected_asset_tag(ORG, view, slot) for slot in view.slots)
+        expected = tuple(slot.asset_tag for slot in view.slots)
         assert cache.expected_tags(view) == expected
         assert cache.expected_tags(view) is cache.expected_tags(view)  # once per record
     configured = fleet.get("pool", "k0")

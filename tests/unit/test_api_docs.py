@@ -16,9 +16,9 @@ from fastapi import FastAPI
 
 from server.alerts.store import MemoryState
 from server.api import ApiSources, create_app
-from server.apidocs import ASSETS
+from server.apidocs import API_TOKEN, ASSETS
 from server.app import make_auth
-from server.auth import Auth, UserStore
+from server.auth import Auth, Role, User, UserStore
 from server.cli import main
 from server.config import load_server_settings
 from server.fleet import Fleet
@@ -106,6 +106,60 @@ def test_docs_and_schema_are_public_the_api_is_not(docs_app: FastAPI) -> None:
     refused = _get(docs_app, "/api/fleet")
     assert refused.status_code == 401
     assert "cabinet-server user token" in refused.json()["detail"]
+
+
+def _call(app: FastAPI, method: str, path: str, token: str | None = None) -> httpx.Response:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+
+    async def call() -> httpx.Response:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                     base_url="http://collector.school.example") as client:
+            if method == "get":
+                return await client.get(path, headers=headers)
+            return await client.request(method.upper(), path, headers=headers, json={})
+    return asyncio.run(call())
+
+
+def test_the_schema_declares_the_api_token_for_the_authorize_button(docs_app: FastAPI) -> None:
+    """Swagger UI shows "Authorize" for a security scheme; a protected operation lists it, the
+    public ones do not, and the pages that are no API (/docs, /login) are not in the schema."""
+    schema = _get(docs_app, "/openapi.json").json()
+    scheme = schema["components"]["securitySchemes"][API_TOKEN]
+    assert (scheme["type"], scheme["scheme"]) == ("http", "bearer")
+    assert "cabinet-server user token" in scheme["description"]
+    paths = schema["paths"]
+    assert paths["/api/fleet"]["get"]["security"] == [{API_TOKEN: []}]
+    assert paths["/api/export/inventory.csv"]["get"]["security"] == [{API_TOKEN: []}]
+    assert paths["/api/silences"]["post"]["security"] == [{API_TOKEN: []}]
+    for public in ("/healthz", "/metrics"):
+        assert "security" not in paths[public]["get"], public
+    assert "security" not in schema  # no default for every operation: each says its own
+    for page in ("/docs", "/openapi.json", "/login", "/", "/missing"):
+        assert page not in paths, page
+    assert docs_app.openapi() is docs_app.openapi()  # built once, as FastAPI does
+
+
+def test_the_scheme_is_listed_exactly_where_a_login_is_needed() -> None:
+    """Every operation in the schema, called without credentials: 401 (as before, with its
+    Bearer challenge) exactly where the schema lists the token, and the token gets past it."""
+    store = UserStore(None)
+    store.add_user(User("chefin", Role.ADMIN), "a-long-password", NOW)
+    app = _app(Auth(store, lambda: NOW))
+    token = store.create_token("chefin", "t", NOW)
+    values = {"fingerprint": "f", "site": "gs", "cabinet": "k1", "slot": "1", "silence_id": "s"}
+    operations = 0
+    for template, methods in app.openapi()["paths"].items():
+        path = template.format(**values)
+        for method, operation in methods.items():
+            operations += 1
+            anonymous = _call(app, method, path)
+            if "security" in operation:
+                assert anonymous.status_code == 401, (method, template)
+                assert anonymous.headers["www-authenticate"] == "Bearer"
+                assert _call(app, method, path, token).status_code != 401, (method, template)
+            else:
+                assert anonymous.status_code == 200, (method, template)
+    assert operations >= 19
 
 
 def test_docs_without_the_dashboard() -> None:

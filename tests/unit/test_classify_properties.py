@@ -201,7 +201,7 @@ def _charge(ipad: IPad, rng: random.Random, step_s: float = 60.0,
             start: datetime = MONDAY) -> tuple[list, float]:
     """Charge ``ipad`` in a slot to full and a bit beyond; returns sessions and the sim integral."""
     physics = SlotPhysics(ipad=ipad)
-    classifier = CabinetClassifier(1, asset_tags={1: ipad.asset_tag})
+    classifier = CabinetClassifier(1)
     # The agent runs already: its last poll saw the slot empty, somewhere in the interval before.
     empty = CabinetReading((0.05,), DoorState.CLOSED, MainsState.ON, 21.0, (), 0)
     classifier.update(empty, start - timedelta(seconds=rng.uniform(0, step_s)))
@@ -213,7 +213,8 @@ def _charge(ipad: IPad, rng: random.Random, step_s: float = 60.0,
         sessions += [c.session for c in classifier.update(reading, now) if c.session is not None]
         if sessions:
             break
-    return sessions, energy
+    # The collector files each session under the asset tag its inventory gives the slot.
+    return [s.model_copy(update={"asset_tag": ipad.asset_tag}) for s in sessions], energy
 
 
 @given(soc=st.floats(0.05, 0.7), step_s=st.sampled_from([10.0, 30.0, 60.0]), seed=st.integers(0, 999))

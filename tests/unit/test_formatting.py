@@ -102,12 +102,16 @@ ORG = Organisation.model_validate({
 
 
 @pytest.mark.parametrize(("labels", "lang", "expected"), [
-    ({"site": "gs-nord", "cabinet": "c1", "slot": "7"}, "de",
+    ({"site": "gs-nord", "cabinet": "c1", "slot": "7", "asset_tag": "GSN-0007"}, "de",
      "Schrank Raum 12 (Grundschule Nord), Fach 7: iPad GSN-0007 lädt zu lange "
      "(seit Di 01.12.2026, 13:05)"),
-    ({"site": "gs-nord", "cabinet": "c1", "slot": "7"}, "en",
+    ({"site": "gs-nord", "cabinet": "c1", "slot": "7", "asset_tag": "GSN-0007"}, "en",
      "Cabinet Raum 12 (Grundschule Nord), slot 7: iPad GSN-0007 charging too long "
      "(since Tue 1 Dec 2026, 13:05)"),
+    # A slot the inventory holds no iPad for (the alert has no asset_tag label): said in words.
+    ({"site": "gs-nord", "cabinet": "c1", "slot": "8"}, "de",
+     "Schrank Raum 12 (Grundschule Nord), Fach 8: iPad ohne Inventarnr. lädt zu lange "
+     "(seit Di 01.12.2026, 13:05)"),
     # The cabinet has no name: its id, the school by name.
     ({"site": "gs-ohne", "cabinet": "c1", "slot": "2", "asset_tag": "X-2"}, "de",
      "Schrank c1 (Grundschule ohne Raum), Fach 2: iPad X-2 lädt zu lange (seit Di 01.12.2026, 13:05)"),

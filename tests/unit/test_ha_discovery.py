@@ -11,7 +11,7 @@ from cabinet_agent.protocol import StateMessage
 
 
 def test_one_config_per_slot_plus_door_mains_temperature() -> None:
-    messages = discovery_messages("gs-park", "k-1", 3, {2: "GS-0002"}, "0.1.0")
+    messages = discovery_messages("gs-park", "k-1", 3, "0.1.0")
     topics = [t for t, _ in messages]
     assert topics[0] == "homeassistant/sensor/ladewache_gs_park_k_1/slot1/config"
     assert len(topics) == 3 + 3 and len(set(topics)) == len(topics)
@@ -19,7 +19,7 @@ def test_one_config_per_slot_plus_door_mains_temperature() -> None:
     pattern = r"homeassistant/[a-z_]+/ladewache_gs_park_k_1/[a-z0-9]+/config"
     assert all(re.fullmatch(pattern, t) for t in topics)
     payloads = [json.loads(p) for _, p in messages]
-    assert payloads[1]["name"] == "Fach 2 (GS-0002)"
+    assert payloads[1]["name"] == "Fach 2"  # no asset tag: the agent carries none
     assert {p["state_topic"] for p in payloads} == {"ladewache/v1/gs-park/k-1/state"}
     assert payloads[0]["availability"][0]["topic"] == "ladewache/v1/gs-park/k-1/status"
     assert len({p["unique_id"] for p in payloads}) == len(payloads)
@@ -27,7 +27,7 @@ def test_one_config_per_slot_plus_door_mains_temperature() -> None:
 
 def test_templates_name_fields_the_state_message_has() -> None:
     fields = StateMessage.model_fields
-    for _, payload in discovery_messages("s", "c", 1, {}, "0.1.0"):
+    for _, payload in discovery_messages("s", "c", 1, "0.1.0"):
         template = json.loads(payload)["value_template"]
         used = set(re.findall(r"value_json\.(\w+)", template))
         assert used <= set(fields), used - set(fields)

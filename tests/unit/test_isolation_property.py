@@ -29,7 +29,6 @@ from server.assets import AssetRegister
 from server.battery import BatteryAgeing
 from server.boundary import Boundary
 from server.events import EventLog
-from server.fleet import Fleet
 from server.integrity import Integrity
 from server.org import Organisation
 from server.pipeline import Pipeline
@@ -236,11 +235,10 @@ class Clock:
 
 
 def _b_products(a_messages: list[tuple[int, Channel, bytes]]) -> dict[str, Any]:
-    clock, sink, fleet = Clock(), ListSink(), Fleet()
+    clock, sink, fleet = Clock(), ListSink(), AssetRegister.from_org(ORG).fleet()
     battery = BatteryAgeing()
     sessions = SessionRecorder(None, battery)
-    pipeline = Pipeline(fleet, sink, clock, sessions, EventLog(None), Integrity(), Boundary(),
-                        AssetRegister(ORG))
+    pipeline = Pipeline(fleet, sink, clock, sessions, EventLog(None), Integrity(), Boundary())
     history = SlotHistory()
     state = MemoryState()
     offline = CabinetOffline(pending_s=120, silence_factor=3, min_silence_s=30)

@@ -30,7 +30,6 @@ from server.alerts.store import Ack, MemoryState
 from server.api import ApiSources, create_app
 from server.auth import Auth, Role, User, UserStore
 from server.battery import BatteryAgeing
-from server.fleet import Fleet
 from server.i18n import _CATALOGUE
 from server.ingest import MqttStats
 from server.notify.base import Notification
@@ -41,6 +40,7 @@ from server.presence import UnconfirmedSlot
 from server.sessions import SessionRecorder
 from server.tsdb.base import SinkHealth, SinkStats
 from server.web import Dashboard, install_dashboard
+from tests.support.inventory import tagged_fleet
 
 NOW: Final = datetime(2026, 11, 17, 9, 0, tzinfo=UTC)
 SITE, CAB, SLOT, TAG = "gs-nord", "c1", 7, "GSN-0007"
@@ -87,7 +87,7 @@ def _alerts() -> list[AlertStatus]:
         name = key.split(".")[0]
         labels = {"alertname": name, "site": SITE, "cabinet": CAB}
         if name in SLOT_RULES:
-            labels["slot"] = str(SLOT)  # no asset_tag label: the organisation names it
+            labels["slot"], labels["asset_tag"] = str(SLOT), TAG  # as the rules label it
         annotations = ANNOTATIONS.get(key, {})
         if "." in key and "reason" not in annotations:
             annotations = {"reason": key.split(".")[1]}
@@ -161,12 +161,12 @@ def _env(seq: int) -> dict[str, Any]:
 
 
 def _app() -> tuple[Any, str]:
-    fleet = Fleet()
+    fleet = tagged_fleet({(SITE, CAB): {SLOT: TAG}})
     fleet.apply(StatusMessage(**_env(0), status=AgentStatus.ONLINE), NOW)
     fleet.apply(BirthMessage(**_env(1), agent_version="0.1", config_hash="00000000",
                              cabinet_model="m", slot_count=SLOT, poll_interval_s=1.0,
                              telemetry_interval_s=10.0,
-                             slots=[SlotInfo(slot=SLOT, asset_tag=TAG)]), NOW)
+                             slots=[SlotInfo(slot=SLOT)]), NOW)
     sessions = SessionRecorder(None, BatteryAgeing())
     sessions.record(EventMessage(**_env(2), event=EventKind.SESSION_ENDED, slot=SLOT,
                                  session=ChargeSession(

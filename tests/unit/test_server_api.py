@@ -36,6 +36,7 @@ from server.integrity import CabinetIntegrity
 from server.org import Organisation
 from server.pipeline import IngestStats
 from server.tsdb.base import SinkHealth, SinkStats
+from tests.support.inventory import tagged_fleet
 
 NOW = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)
 BOOT = "d" * 32
@@ -76,11 +77,11 @@ def store() -> MemoryState:
 
 @pytest.fixture
 def client(store: MemoryState) -> ApiClient:
-    fleet = Fleet()
+    fleet = tagged_fleet({("gs-mitte", "k1"): {1: "A-1"}})
     fleet.apply(StatusMessage(**_env(), status=AgentStatus.ONLINE), NOW)  # type: ignore[arg-type]
     fleet.apply(BirthMessage(**_env(), agent_version="0.1.0", config_hash="0123abcd",  # type: ignore[arg-type]
                              cabinet_model="m", slot_count=2,
-                             slots=[SlotInfo(slot=1, asset_tag="A-1"), SlotInfo(slot=2)],
+                             slots=[SlotInfo(slot=1), SlotInfo(slot=2)],
                              poll_interval_s=1.0, telemetry_interval_s=10.0), NOW)
     fleet.apply(TelemetryMessage(**_env(), power_w=[10.0, None],  # type: ignore[arg-type]
                                  states=[SlotState.CHARGING, SlotState.EMPTY], temperature_c=20.0,
@@ -144,11 +145,11 @@ def _client_for(fleet: Fleet) -> ApiClient:
 
 def test_fleet_carries_certainty_evidence_and_sensing() -> None:
     drew, unseen = NOW - timedelta(hours=20), NOW - timedelta(hours=2)
-    fleet = Fleet()
+    fleet = tagged_fleet({("gs-mitte", "k1"): {1: "A-1"}})
     fleet.apply(StatusMessage(**_env(), status=AgentStatus.ONLINE), NOW)  # type: ignore[arg-type]
     fleet.apply(BirthMessage(**{**_env(), "seq": 1}, agent_version="0.2.0",  # type: ignore[arg-type]
                              config_hash="0123abcd", cabinet_model="ladewache-16", slot_count=3,
-                             slots=[SlotInfo(slot=1, asset_tag="A-1"), SlotInfo(slot=2),
+                             slots=[SlotInfo(slot=1), SlotInfo(slot=2),
                                     SlotInfo(slot=3)],
                              poll_interval_s=1.0, telemetry_interval_s=10.0,
                              sensing=Sensing(slot_power=True, presence=False, door=True,

@@ -25,6 +25,7 @@ from cabinet_agent.protocol import (
 )
 from server.fleet import Fleet, FleetStatus
 from server.pipeline import REJECT_REASONS, Pipeline
+from tests.support.inventory import tagged_fleet
 from tests.support.sinks import ListSink
 
 NOW = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)
@@ -44,7 +45,8 @@ def _env(cabinet: str = "c1") -> dict[str, object]:
 def _birth() -> BirthMessage:
     return BirthMessage(**_env(), agent_version="0.1.0", config_hash="0123abcd",  # type: ignore[arg-type]
                         cabinet_model="fuyl-tower-2", slot_count=2,
-                        slots=[SlotInfo(slot=1, asset_tag="IPAD-7"), SlotInfo(slot=2)],
+                        # what an older agent still claims: the inventory's IPAD-7 holds
+                        slots=[SlotInfo(slot=1, asset_tag="CLAIMED-1"), SlotInfo(slot=2)],
                         poll_interval_s=1.0, telemetry_interval_s=15.0)
 
 
@@ -65,7 +67,7 @@ def sink() -> ListSink:
 
 @pytest.fixture
 def fleet() -> Fleet:
-    return Fleet()
+    return tagged_fleet({("rs-sued", "c1"): {1: "IPAD-7"}, ("rs-sued", "c9"): {1: "IPAD-9"}})
 
 
 @pytest.fixture
@@ -82,6 +84,7 @@ def test_good_messages_update_the_fleet_and_reach_the_sink(pipeline: Pipeline, f
     assert pipeline.handle(_topic(Channel.TELEMETRY), encode(_telemetry()))
     assert len(sink.lines) == 3
     assert sink.lines[0].startswith("slot,site=rs-sued,cabinet=c1,slot=1,asset_tag=IPAD-7 ")
+    assert not any("CLAIMED" in line for line in sink.lines)  # the birth's own tag is not taken
     cabinet = fleet.get("rs-sued", "c1")
     assert cabinet is not None
     assert cabinet.status is FleetStatus.ONLINE
@@ -166,7 +169,7 @@ def _boot_env(seq: int) -> dict[str, object]:
 def _retained_of_a_stopped_agent() -> dict[Channel, bytes]:
     birth = BirthMessage(**_boot_env(1), agent_version="0.1.0",  # type: ignore[arg-type]
                          config_hash="0123abcd", cabinet_model="fuyl-tower-2", slot_count=2,
-                         slots=[SlotInfo(slot=1, asset_tag="IPAD-7"), SlotInfo(slot=2)],
+                         slots=[SlotInfo(slot=1, asset_tag="CLAIMED-9"), SlotInfo(slot=2)],
                          poll_interval_s=1.0, telemetry_interval_s=15.0)
     state = StateMessage(**_boot_env(7), door=DoorState.CLOSED,  # type: ignore[arg-type]
                          mains=MainsState.ON, temperature_c=20.5, devices=[],
@@ -192,7 +195,7 @@ def test_a_stopped_cabinet_is_restored_from_retained_messages_in_any_order(
     assert (view.status, view.status_reason) == (FleetStatus.STOPPED, "stopped by SIGTERM")
     assert (view.model, view.slot_count, view.stale, view.last_seq) == ("fuyl-tower-2", 2, 0, 40)
     assert [(s.slot, s.asset_tag, s.state) for s in view.slots] == [
-        (1, "IPAD-7", SlotState.CHARGING), (2, None, SlotState.EMPTY)]
+        (1, "IPAD-9", SlotState.CHARGING), (2, None, SlotState.EMPTY)]
     assert view.last_message_ts == NOW + timedelta(seconds=40)  # the retained state moved nothing back
 
 

@@ -37,6 +37,7 @@ from server.web import Dashboard, install_dashboard, texts
 from server.web.certainty import mark_of
 from server.web.localtime import duration_text, long_time, short_time
 from server.web.overview import build_overview
+from tests.support.inventory import tagged_fleet
 
 BERLIN = ZoneInfo("Europe/Berlin")
 NOW = datetime(2026, 12, 2, 8, 0, tzinfo=UTC)  # a Wednesday, 09:00 in Berlin
@@ -143,7 +144,7 @@ def _snap(slot: int, state: SlotState, certainty: Certainty | None,
 
 
 def _fleet() -> Fleet:
-    fleet = Fleet()
+    fleet = tagged_fleet(ORG)
     _cabinet(fleet, "k1", Sensing(slot_power=True, presence=False, door=True,
                                   evidence_window_s=WINDOW_S), [
         _snap(1, S.CHARGED, C.PROBABLE, LAST_DRAW, UNSEEN),

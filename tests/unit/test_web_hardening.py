@@ -6,12 +6,14 @@ to this site, the live block of every page, and the actor of a form taken from t
 from __future__ import annotations
 
 import asyncio
+import html
 import re
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from urllib.parse import parse_qsl, urlsplit
 
 import httpx
 import pytest
@@ -212,14 +214,34 @@ def test_the_login_page_ignores_unknown_error_codes(world: World, error: str) ->
 
     response, plain = asyncio.run(scenario())
     assert response.status_code == 200
-    shown = _without_csrf(response.text)  # a random token may contain anything
+    # a random token may contain anything; the language switch keeps the query (below)
+    shown = _without_lang_switch(_without_csrf(response.text))
     for leak in ("__", "<class", "<script>", "99999", 'role="alert"'):
         assert leak not in shown, leak
-    assert shown == _without_csrf(plain.text)  # as if none was given
+    assert shown == _without_lang_switch(_without_csrf(plain.text))  # as if none was given
+    # The switch to English keeps the query as it came, percent-encoded inside its attribute:
+    # a link to this very page, never text on it.
+    href = _lang_switch(response.text)
+    assert not set(href) & set("{}<>\"' "), href
+    parts = urlsplit(html.unescape(href))
+    assert (parts.scheme, parts.netloc, parts.path) == ("", "", "")
+    assert parse_qsl(parts.query) == [("error", error), ("wait", "99999"), ("lang", "en")]
 
 
-def _without_csrf(html: str) -> str:
-    return re.sub(r'name="csrf" value="[^"]+"', "", html)
+def _without_csrf(page: str) -> str:
+    return re.sub(r'name="csrf" value="[^"]+"', "", page)
+
+
+_LANG_SWITCH = re.compile(r'<a href="([^"]*)" class="lang">')
+
+
+def _lang_switch(page: str) -> str:
+    (href,) = _LANG_SWITCH.findall(page)
+    return href
+
+
+def _without_lang_switch(page: str) -> str:
+    return _LANG_SWITCH.sub('<a class="lang">', page)
 
 
 @pytest.mark.parametrize(("lang", "text"), [

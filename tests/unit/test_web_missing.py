@@ -30,7 +30,6 @@ from cabinet_agent.protocol import (
 from server.alerts.model import Alert
 from server.alerts.store import MemoryState
 from server.api import ApiSources, create_app
-from server.assets import AssetRegister
 from server.auth import Auth, Role, Scope, User, UserStore
 from server.fleet import Fleet
 from server.ingest import MqttStats
@@ -41,6 +40,7 @@ from server.web import Dashboard, install_dashboard
 from server.web.context import OutOfScope
 from server.web.missing import Found, MissingIPad, by_school, missing_ipads
 from server.web.missing_pages import csv_rows, csv_time, select
+from tests.support.inventory import tagged_fleet
 
 BERLIN = ZoneInfo("Europe/Berlin")
 NOW = datetime(2026, 12, 2, 8, 0, tzinfo=UTC)  # Wednesday 09:00 in Berlin
@@ -91,7 +91,7 @@ def _snap(slot: int, state: SlotState, certainty: Certainty, since: datetime = T
 
 
 def _fleet() -> Fleet:
-    fleet = Fleet()
+    fleet = tagged_fleet(ORG)
     _cabinet(fleet, "gs-park", "k1", [_snap(1, S.EMPTY, C.CERTAIN), _snap(2, S.CHARGING, C.CERTAIN),
                                       _snap(3, S.CHARGED, C.CERTAIN), _snap(4, S.EMPTY, C.CERTAIN)])
     _cabinet(fleet, "gs-park", "k2", [_snap(1, S.EMPTY, C.PROBABLE, NOW - timedelta(hours=9),
@@ -138,7 +138,7 @@ def _alerts() -> MemoryState:
 def _build(sees: Callable[[str], bool] = lambda _: True) -> list[MissingIPad]:
     dash = Dashboard(sources())
     return missing_ipads(dash.sources.fleet.snapshot(), dash.sources.alerts.all(), dash.index,
-                         AssetRegister(ORG), sees, NOW, BERLIN)
+                         sees, NOW, BERLIN)
 
 
 # -- the list --------------------------------------------------------------------------------------
@@ -171,7 +171,7 @@ def test_a_firing_alert_wins_over_a_resolved_one_of_the_same_slot() -> None:
     store.resolve(earlier.fingerprint, NOW - timedelta(hours=2))
     store.put_active(Alert(earlier.labels, {"check": CHECK, "reason": "no_sign"},
                            NOW - timedelta(hours=1), NOW - timedelta(hours=1)))
-    items = missing_ipads([], store.all(), Dashboard(sources()).index, AssetRegister(ORG),
+    items = missing_ipads([], store.all(), Dashboard(sources()).index,
                           lambda _: True, NOW, BERLIN)
     assert [(i.slot, i.certainty, i.back_at) for i in items] == [(1, C.PROBABLE, None)]
 

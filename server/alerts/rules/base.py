@@ -17,7 +17,6 @@ from typing import NamedTuple, Protocol
 from pydantic import BaseModel, ConfigDict, Field
 
 from cabinet_agent.protocol import Certainty, SlotState
-from server.assets import AssetRegister
 from server.fleet import CabinetKey, CabinetView, SlotView
 from server.org import CabinetConfig, Organisation, SchoolConfig
 from server.schoolcal import Calendars, SchoolCalendar
@@ -32,7 +31,6 @@ __all__ = [
     "Severity",
     "SlotGroups",
     "cabinet_labels",
-    "expected_asset_tag",
     "slot_labels",
 ]
 
@@ -123,7 +121,6 @@ class RuleCache:
 
     def __init__(self, org: Organisation) -> None:
         self.org = org
-        self.assets = AssetRegister(org)
         self._schools: dict[str, SchoolConfig] = {}
         for school in org.schools:
             self._schools.setdefault(school.site, school)
@@ -149,12 +146,11 @@ class RuleCache:
         return self._facts(cabinet).groups
 
     def expected_tags(self, cabinet: CabinetView) -> tuple[str | None, ...]:
-        """``expected_asset_tag`` of every slot of the cabinet, in the order of ``slots``."""
+        """The asset tag of every slot of the cabinet (the inventory's, carried by the fleet's
+        records: server/assets.py), in the order of ``slots``."""
         facts = self._facts(cabinet)
         if facts.tags is None:
-            tag = self.assets.tag
-            facts.tags = tuple(tag(cabinet.site, cabinet.cabinet, slot.slot, slot.asset_tag)
-                               for slot in cabinet.slots)
+            facts.tags = tuple(slot.asset_tag for slot in cabinet.slots)
         return facts.tags
 
 
@@ -210,7 +206,8 @@ class RuleContext:
         return self._by_key.get(key)
 
     def expected_tags(self, cabinet: CabinetView) -> tuple[str | None, ...]:
-        """``expected_asset_tag`` of every slot of the cabinet, in the order of ``slots``."""
+        """The asset tag of every slot of the cabinet (the inventory's, carried by the fleet's
+        records: server/assets.py), in the order of ``slots``."""
         return self._cache().expected_tags(cabinet)
 
     def slot_groups(self, cabinet: CabinetView) -> SlotGroups:
@@ -278,9 +275,3 @@ def slot_labels(name: str, cabinet: CabinetView, slot: SlotView, tag: str | None
     if tag:
         labels["asset_tag"] = tag
     return labels
-
-
-def expected_asset_tag(org: Organisation, cabinet: CabinetView, slot: SlotView) -> str | None:
-    """The asset tag that belongs in this slot (server/assets.py: the organisation config, else
-    the birth's unless the config gives that tag to another slot)."""
-    return AssetRegister(org).tag(cabinet.site, cabinet.cabinet, slot.slot, slot.asset_tag)
