@@ -33,12 +33,12 @@ from ..api_models import (
     csv_responses,
     error_responses,
 )
-from ..i18n import DEFAULT_LANGUAGE, Language, alert_summary
+from ..i18n import DEFAULT_LANGUAGE, Language, alert_summary, text
 from ..views import cabinet_json
 from .context import Dashboard, OutOfScope
 from .csv_format import CsvFormat
 from .overview import Counts, Overview
-from .texts import translator
+from .texts import Translate, translator
 
 __all__ = ["ALERTS_COLUMNS", "INVENTORY_COLUMNS", "SESSIONS_COLUMNS", "csv_cell", "csv_header",
            "data_router", "overview_json"]
@@ -55,6 +55,14 @@ ALERTS_COLUMNS: Final = ("csv.fingerprint", "csv.alertname", "state", "severity"
                          "school", "csv.cabinet_id", "cabinet", "slot", "asset_tag", "csv.summary",
                          "csv.active_at", "csv.starts_at", "csv.ends_at", "csv.acknowledged_by",
                          "csv.ack_comment", "csv.silenced")
+
+
+def _word(t: Translate, prefix: str, value: str) -> str:
+    """A state, status, rule or reason in the file's language (the value itself where the
+    catalogue has no word for it)."""
+    key = prefix + value
+    said = t(key)
+    return value if said == key else said
 
 
 def csv_header(columns: Sequence[str], lang: Language) -> list[str]:
@@ -223,7 +231,7 @@ def data_router(dash: Dashboard) -> APIRouter:
                 responses=csv_responses("one row per slot"))
     def inventory_csv(scope: InScope, lang: CsvLang = DEFAULT_LANGUAGE) -> Response:
         """One row per slot of every cabinet in your scope."""
-        fmt = CsvFormat(lang, zone)
+        fmt, t = CsvFormat(lang, zone), translator(lang)
 
         def rows() -> Iterator[tuple[object, ...]]:
             for view in dash.views(scope):
@@ -231,9 +239,10 @@ def data_router(dash: Dashboard) -> APIRouter:
                 mun_name = index.municipality_names.get(mun, mun)
                 school = index.school_names.get(view.site, view.site)
                 room = index.cabinet_names.get(view.key, view.cabinet)
+                status = _word(t, "cs.", view.status.value)
                 for s in view.slots:
                     yield (mun_name, view.site, school, view.cabinet, room, s.slot, s.asset_tag,
-                           s.state.value, s.power_w, fmt.time(s.since), view.status.value)
+                           _word(t, "st.", s.state.value), s.power_w, fmt.time(s.since), status)
         # 2.56 million rows at 80,000 cabinets: written out in chunks, never all in memory.
         return _csv_stream("inventory.csv", csv_header(INVENTORY_COLUMNS, lang), rows(), fmt=fmt)
 
@@ -241,32 +250,35 @@ def data_router(dash: Dashboard) -> APIRouter:
                 responses=csv_responses("one row per charge session"))
     def sessions_csv(scope: InScope, lang: CsvLang = DEFAULT_LANGUAGE) -> Response:
         """Stored charge sessions in your scope, newest first."""
-        fmt = CsvFormat(lang, zone)
+        fmt, t = CsvFormat(lang, zone), translator(lang)
         sessions = dash.sessions.recent() if dash.sessions else []
         return _csv("sessions.csv", csv_header(SESSIONS_COLUMNS, lang),
                     ((site, index.school_names.get(site, site), cab,
                       index.cabinet_names.get((site, cab), cab), s.slot, s.asset_tag,
                       fmt.time(s.started_at), fmt.time(s.ended_at), s.duration_s, s.energy_wh,
-                      s.peak_w, s.end.value, s.taper_wh)
+                      s.peak_w, _word(t, "end.", s.end.value), s.taper_wh)
                      for site, cab, s in sessions if scope.sees(site)), fmt)
 
     @router.get("/export/alerts.csv", response_class=CsvResponse,
                 responses=csv_responses("one row per alert"))
     def alerts_csv(scope: InScope, lang: CsvLang = DEFAULT_LANGUAGE) -> Response:
         """Every alert in your scope (resolved ones for the retention time), with its summary."""
-        fmt = CsvFormat(lang, zone)
+        fmt, t = CsvFormat(lang, zone), translator(lang)
+        yes, no = t("csv.yes"), t("csv.no")
 
         def row(status: AlertStatus) -> tuple[object, ...]:
             alert, ack = status.alert, status.ack
             labels = alert.labels
             site, cab = alert.cabinet_key
-            return (alert.fingerprint, alert.name, status.state.value, alert.severity, site,
+            return (alert.fingerprint, _word(t, "rule.", alert.name),
+                    text(f"state.{status.state.value}", lang),
+                    text(f"severity.{alert.severity}", lang), site,
                     index.school_names.get(site, site), cab,
                     index.cabinet_names.get((site, cab), cab), labels.get("slot"),
                     labels.get("asset_tag"), alert_summary(labels, alert.annotations, lang, org),
                     fmt.time(alert.active_at), fmt.time(alert.starts_at),
                     fmt.time(alert.ends_at), ack.by if ack else None,
-                    ack.comment if ack else None, bool(status.silenced_by))
+                    ack.comment if ack else None, yes if status.silenced_by else no)
         return _csv("alerts.csv", csv_header(ALERTS_COLUMNS, lang),
                     (row(status) for status in dash.statuses(scope)), fmt)
 

@@ -129,6 +129,7 @@ _DE: Final[Mapping[str, str]] = {
     "csv.acknowledged_by": "Quittiert von", "csv.ack_comment": "Kommentar zur Quittierung",
     "csv.silenced": "Stummgeschaltet",
     # the inventory (server/web/inventory_pages.py)
+    "csv.yes": "ja", "csv.no": "nein",
     "inv.count": "{count} iPads", "inv.name": "Name",
     "inv.serial": "Seriennummer", "inv.place": "Ort", "inv.unplaced": "in keinem Fach",
     "inv.none": "Keine iPads im Inventar.", "inv.search_hint": "Inventarnr., Name, Seriennr.",
@@ -266,6 +267,7 @@ _EN: Final[Mapping[str, str]] = {
     "csv.active_at": "Active since", "csv.starts_at": "Firing since", "csv.ends_at": "Resolved at",
     "csv.acknowledged_by": "Acknowledged by", "csv.ack_comment": "Acknowledgement comment",
     "csv.silenced": "Silenced",
+    "csv.yes": "yes", "csv.no": "no",
     "inv.count": "{count} iPads", "inv.name": "Name",
     "inv.serial": "Serial number", "inv.place": "Place", "inv.unplaced": "in no slot",
     "inv.none": "No iPads in the inventory.", "inv.search_hint": "Asset tag, name, serial",

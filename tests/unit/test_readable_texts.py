@@ -217,3 +217,11 @@ def test_csv_exports_are_local_and_named(export: str) -> None:
     if export == "alerts.csv":
         assert "Schrank Raum 12 (Grundschule Am Nordhang), Fach 7: iPad GSN-0007" in german
         assert "Cabinet Raum 12 (Grundschule Am Nordhang), slot 7: iPad GSN-0007" in english
+        # rule, state, severity and "silenced" in words, not the program's
+        assert '"Tür zu lange offen";"wartet";"Warnung"' in german and '"nein"\r\n' in german
+        assert '"Door open too long","pending","warning"' in english and '"no"\r\n' in english
+        assert '"door_open"' not in german + english and '"False"' not in german + english
+    if export == "sessions.csv":
+        assert '"voll geladen"' in german and '"fully charged"' in english
+    if export == "inventory.csv":
+        assert '"unbekannt"' in german and '"unknown"' in english  # the slot's state
