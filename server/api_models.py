@@ -9,7 +9,7 @@ Timestamps stay the strings the views made (ISO 8601 with offset), so their form
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -34,7 +34,7 @@ from .tsdb.base import SinkHealth
 __all__ = [
     "AckOut", "AckResultOut", "AlertOut", "AlertsOut", "CabinetOut", "ErrorOut", "FleetOut",
     "HealthOut", "HistoryOut", "IPadOut", "ImportOut", "InventoryOut", "MeOut", "OverviewOut",
-    "SearchOut",
+    "ReportOut", "SearchOut",
     "SilenceOut", "SilencesOut", "StatsOut", "csv_responses", "error_responses",
 ]
 
@@ -392,3 +392,63 @@ class ImportOut(_Out):
     unchanged: int
     skipped: int = Field(description="rows without an asset tag")
     errors: list[ImportErrorOut]
+
+
+# ---------------------------------------------------------------- reports
+
+class ReportDayOut(_Out):
+    day: date = Field(description="a local day")
+    school_day: bool
+    ready: int = Field(description="iPads charged at school start (shared-pool schools)")
+    ready_known: int = Field(description="iPads judged at school start, charged or not")
+    readiness: float | None = Field(description="ready / ready_known; null: none judged")
+    not_returned: int = Field(description="iPads not back at the day's last return check")
+    return_known: int = Field(description="iPads judged at the return check")
+    sessions: int = Field(description="charge sessions that ended that day")
+    energy_kwh: float
+    cost_eur: float
+
+
+class ReportFiguresOut(_Out):
+    """One school's, one municipality's or everybody's figures for the period."""
+
+    id: str = Field(description="the school's site id, the municipality's id, '' for the total")
+    name: str
+    municipality: str | None = Field(description="a school's municipality id; null otherwise")
+    school_days: int
+    ready: int
+    ready_known: int
+    readiness: float | None = Field(description="share charged at school start, 0..1")
+    not_returned: int
+    not_returned_per_school_day: float | None
+    sessions: int
+    energy_kwh: float
+    cost_eur: float = Field(description="energy at the configured price per kWh")
+    availability: float | None = Field(description="share of the known time the cabinets were "
+                                                   "online, 0..1")
+    days: list[ReportDayOut] = Field(description="per day with data; schools only")
+
+
+class ReportBatteryOut(_Out):
+    asset_tag: str
+    site: str | None
+    school: str | None = Field(description="the school's name")
+    cabinet: str | None
+    cabinet_name: str | None
+    slot: int | None
+    remaining: float = Field(description="recent taper energy / the iPad's early baseline")
+    baseline_wh: float
+    recent_wh: float
+    full_charges: int
+    worn: bool
+
+
+class ReportOut(_Out):
+    title: str = Field(description="the school's, municipality's or district's name")
+    first: date
+    last: date
+    price_eur_kwh: float
+    schools: list[ReportFiguresOut]
+    municipalities: list[ReportFiguresOut]
+    total: ReportFiguresOut
+    batteries: list[ReportBatteryOut] = Field(description="most worn first")

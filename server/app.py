@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Final
 
 import uvicorn
+from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from .alerts.engine import AlertEngine
@@ -39,11 +40,14 @@ from .config import ServerSettings, TsdbSettings, resolve_path
 from .errors import ServerError
 from .events import EventLog
 from .gc_policy import GcPolicy, run_gc_policy
+from .history import HistoryRecorder
+from .history.source import ReportSource
 from .ingest import MqttCollector
 from .integrity import Integrity
 from .inventory import Inventory, InventoryError
 from .notify import NOTIFIER_KINDS, Notifier, NotifySettings
 from .notify.dispatch import Dispatcher, GroupTiming
+from .notify.monthly import MonthlyReports
 from .notify.sender import Sender
 from .pipeline import Pipeline
 from .presence import unconfirmed_for_site
@@ -134,16 +138,24 @@ def alert_pause(tick_s: float, took_s: float) -> float:
 
 
 INVENTORY_REFRESH_S: Final = 5.0  # how soon the collector sees a change the CLI made
+PRUNE_EVERY_S: Final = 86_400.0
 
 
-def open_inventory(settings: ServerSettings, state_dir: Path | None, clock: Clock) -> Inventory:
+def open_state(state_dir: Path | None) -> Engine:
+    """The store (server/store) in the state dir, migrated; in memory without one."""
+    try:
+        return open_store(state_dir)
+    except (OSError, SQLAlchemyError) as exc:
+        raise ServerError(f"cannot open the store in {state_dir}: {exc}") from exc
+
+
+def open_inventory(settings: ServerSettings, store: Engine, clock: Clock) -> Inventory:
     """The inventory in the store, filled once from ``[[cabinets]] slots`` (server/assets.py)."""
     try:
-        inventory = Inventory(open_store(state_dir), clock)
+        inventory = Inventory(store, clock)
         seeded = inventory.seed(org_slots(settings.organisation), "server.toml")
     except (OSError, SQLAlchemyError, InventoryError) as exc:
-        where = state_dir if state_dir is not None else "memory"
-        raise ServerError(f"cannot open the inventory in {where}: {exc}") from exc
+        raise ServerError(f"cannot open the inventory: {exc}") from exc
     if seeded:
         log.info("took %d asset tag(s) from [[cabinets]] slots into the inventory; from now on "
                  "the inventory is their home (dashboard: Inventar)", seeded)
@@ -156,12 +168,15 @@ class Collector:
     def __init__(self, settings: ServerSettings, clock: Clock = utcnow) -> None:
         self.settings = settings
         state_dir = resolve_path(settings, settings.state.dir) if settings.state.dir else None
-        self.inventory = open_inventory(settings, state_dir, clock)
+        self.store = open_state(state_dir)
+        self.inventory = open_inventory(settings, self.store, clock)
         self.assets = AssetRegister(self.inventory)
-        self.fleet = self.assets.fleet()  # its slots carry the inventory's asset tags
+        self.history = HistoryRecorder(self.store, clock)
+        # its slots carry the inventory's asset tags; every change goes to the durable history
+        self.fleet = self.assets.fleet(observer=self.history.see)
         self.sink = make_sink(settings.tsdb, state_dir)
         self.battery = BatteryAgeing()
-        self.sessions = SessionRecorder(state_dir, self.battery)
+        self.sessions = SessionRecorder(self.store, self.battery, legacy_dir=state_dir)
         self.events = EventLog(state_dir)
         self.integrity = Integrity()
         ingest = settings.ingest
@@ -215,8 +230,16 @@ class Collector:
             tsdb_stats=self.sink.stats, state=self.state, org=org,
             auth=make_auth(settings, clock), assets=self.assets,
         ))
-        self.dashboard = install_dashboard(self.app, Dashboard(self.app.state.api_sources,
-                                                               self.sessions))
+        self.reports = ReportSource(self.store, org, self.calendars, self.battery, self.inventory,
+                                    settings.history.energy_price_eur_kwh, clock)
+        self.monthly = MonthlyReports(
+            org=org, calendars=self.calendars, reports=self.reports.report,
+            notifiers=self.notifiers_for, log_store=self.state, queued=self.state.is_queued,
+            send_time=n.digest_time if n.monthly_report else None,
+            base_url=settings.http.public_url)
+        self.dashboard = install_dashboard(self.app, Dashboard(
+            self.app.state.api_sources, self.sessions, store=self.store,
+            grafana_url=settings.history.grafana_url, reports=self.reports))
 
     @property
     def _notify_settings(self) -> NotifySettings:
@@ -250,6 +273,30 @@ class Collector:
                 log.exception("reading the inventory failed")
             await asyncio.sleep(INVENTORY_REFRESH_S)
 
+    async def record_history(self) -> None:
+        """Write the fleet's changes to the durable history; once a day drop what is older
+        than [history] keep_days."""
+        pruned_at = time.monotonic()
+        while True:
+            try:
+                await asyncio.to_thread(self.history.flush)
+                if time.monotonic() - pruned_at > PRUNE_EVERY_S:
+                    pruned_at = time.monotonic()
+                    await asyncio.to_thread(self.daily)
+            except Exception:  # top of a task: a bad record must not end the history for good
+                log.exception("recording the history failed")
+            await asyncio.sleep(self.settings.history.record_s)
+
+    def daily(self) -> None:
+        """Once a day: yesterday's roll-ups for every school, and what is older than the
+        retention dropped ([history] keep_days, rollup_keep_days)."""
+        now, keep = self.clock(), self.settings.history
+        rollups = self.reports.rollups
+        yesterday = now.astimezone(self.settings.organisation.zone).date() - timedelta(days=1)
+        rollups.ensure(rollups.sites(), yesterday - timedelta(days=6), yesterday, now)
+        self.history.prune(keep.keep_days)
+        rollups.prune(keep.rollup_keep_days, now)
+
     async def tick_alerts(self) -> None:
         while True:
             started = time.monotonic()
@@ -268,6 +315,8 @@ class Collector:
         due = self.dispatcher.due(statuses, now)
         self.notify_judged_s = time.monotonic() - started
         self.sender.submit(due)
+        # last month's school reports (reading the store: in a thread, not on the loop)
+        self.sender.submit(await asyncio.to_thread(self.monthly.due, now))
         return self.sender.pump()
 
     async def tick_notify(self) -> None:
@@ -286,7 +335,8 @@ class Collector:
         if isinstance(self.state, SqliteState):
             self.state.close()
         self.events.close()
-        self.inventory.close()
+        self.sessions.close()
+        self.store.dispose()
 
 
 class _Server(uvicorn.Server):
@@ -346,6 +396,7 @@ async def serve(settings: ServerSettings, ready: Callable[[str], None]) -> None:
     history_task = asyncio.create_task(collector.dashboard.sample_forever(), name="history")
     gc_task = asyncio.create_task(run_gc_policy(GcPolicy()), name="gc")
     inventory_task = asyncio.create_task(collector.follow_inventory(), name="inventory")
+    record_task = asyncio.create_task(collector.record_history(), name="record-history")
     stop_task = asyncio.create_task(stop.wait(), name="stop")
     try:
         while not http.started:
@@ -368,6 +419,7 @@ async def serve(settings: ServerSettings, ready: Callable[[str], None]) -> None:
         history_task.cancel()
         gc_task.cancel()
         inventory_task.cancel()
+        record_task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await notify_task
         if not await collector.sender.drain(NOTIFY_STOP_TIMEOUT_S):
@@ -376,6 +428,7 @@ async def serve(settings: ServerSettings, ready: Callable[[str], None]) -> None:
         with contextlib.suppress(TimeoutError, asyncio.CancelledError):
             await asyncio.wait_for(http_task, HTTP_STOP_TIMEOUT_S)
         await asyncio.to_thread(collector.mqtt.stop, MQTT_STOP_TIMEOUT_S)
+        await asyncio.to_thread(collector.history.flush)  # the last changes, before the store closes
         await asyncio.to_thread(collector.sink.close, TSDB_CLOSE_TIMEOUT_S)
         collector.close()
         sock.close()

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import UTC, datetime
 
-from .fleet import Fleet
+from .fleet import Fleet, Observer
 from .inventory import Inventory, Snapshot
 from .org import Organisation
 
@@ -46,9 +46,9 @@ class AssetRegister:
         inventory.seed(org_slots(org), "server.toml")
         return cls(inventory)
 
-    def fleet(self) -> Fleet:
+    def fleet(self, observer: Observer | None = None) -> Fleet:
         """A fleet whose slots carry this register's tags, and follow every change of them."""
-        fleet = Fleet(self.tags)
+        fleet = Fleet(self.tags, observer)
 
         def follow(before: Snapshot, after: Snapshot) -> None:
             fleet.retag(changed_cabinets(before, after))

@@ -15,6 +15,7 @@ from __future__ import annotations
 import statistics
 import threading
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from cabinet_agent.protocol import ChargeSession, SessionEnd
@@ -92,3 +93,13 @@ class BatteryAgeing:
         with self._lock:
             verdicts = [d.verdict for d in self._devices.values() if d.verdict and d.verdict.worn]
         return sorted(verdicts, key=lambda v: v.asset_tag)
+
+    def verdicts(self, asset_tags: Iterable[str] | None = None) -> list[BatteryVerdict]:
+        """Every device with a verdict (of these tags), most worn first."""
+        with self._lock:
+            if asset_tags is None:
+                found = [d.verdict for d in self._devices.values() if d.verdict]
+            else:
+                found = [d.verdict for tag in set(asset_tags)
+                         if (d := self._devices.get(tag)) is not None and d.verdict]
+        return sorted(found, key=lambda v: (v.remaining, v.asset_tag))

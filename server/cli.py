@@ -25,6 +25,7 @@ from .app import make_calendars, serve
 from .auth.cli import add_user_commands, run_user_command
 from .config import ServerSettings, load_server_settings, preflight
 from .errors import EXIT_CONFIG, EXIT_RUNTIME, ConfigError, ServerError
+from .history.cli import add_history_commands, run_history_command
 from .i18n import DEFAULT_LANGUAGE, LANGUAGES
 from .inventory.cli import add_inventory_commands, run_inventory_command
 from .org import Organisation, Policy
@@ -52,6 +53,7 @@ def _parser() -> argparse.ArgumentParser:
     add_user_commands(commands)
     add_provision_commands(commands)
     add_inventory_commands(commands)
+    add_history_commands(commands)
     for sub in (run, check, alerts):
         sub.add_argument("--config", type=Path, default=None,
                          help="TOML config file (default: built-in defaults + environment)")
@@ -150,6 +152,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_user_command(args, settings, sys.stdout)
     if args.command == "inventory":
         return run_inventory_command(args, settings)
+    if args.command == "history":
+        return run_history_command(args, settings)
     _setup_logging(settings.log_level)
     log.info("cabinet-server %s starting; config %s: %s", __version__,
              args.config or "(none)", effective)

@@ -37,6 +37,7 @@ from .redact import redact_url
 
 __all__ = [
     "AlertSettings",
+    "HistorySettings",
     "HttpSettings",
     "IngestSettings",
     "MqttSettings",
@@ -255,6 +256,23 @@ class IngestSettings(_Section):
                     "outbox replayed after the summer holidays")
 
 
+class HistorySettings(_Section):
+    keep_days: int = Field(default=730, ge=30, le=3660,
+                           description="days of slot and cabinet changes and charge sessions kept "
+                                       "(default two school years)")
+    rollup_keep_days: int = Field(default=1830, ge=30, le=7320,
+                                  description="days of daily roll-ups kept for the reports "
+                                              "(default five years)")
+    record_s: float = Field(default=5.0, gt=0, le=300,
+                            description="how often the changes of the fleet are written")
+    energy_price_eur_kwh: float = Field(default=0.30, ge=0, le=10,
+                                        description="electricity price for the reports' cost (EUR "
+                                                    "per kWh)")
+    grafana_url: str | None = Field(default=None, max_length=500, pattern=r"^https?://\S+$",
+                                    description="Grafana dashboard URL; the slot page links to it "
+                                                "with var-site, var-cabinet and var-slot")
+
+
 class StateSettings(_Section):
     dir: Path | None = Field(
         default=None,
@@ -281,6 +299,8 @@ class ServerSettings(FileSettings):
         default_factory=NotifySettings, description="[notify] grouping, SMTP, webhooks, digest"
     )
     state: StateSettings = Field(default_factory=StateSettings, description="[state] durable state")
+    history: HistorySettings = Field(default_factory=HistorySettings,
+                                     description="[history] durable history and school reports")
     organisation: Organisation = Field(
         default_factory=Organisation,
         description="[organisation] district, teams, municipalities, schools, cabinets",

@@ -130,6 +130,8 @@ class CabinetView:
 
 
 TagSource = Callable[[str, str], Mapping[int, str]]  # (site, cabinet) -> slot -> asset tag
+# (the record replaced, None for a cabinet new to this fleet; the new record; when or None)
+Observer = Callable[["CabinetView | None", "CabinetView", "datetime | None"], None]
 _NO_TAGS: Final[Mapping[int, str]] = {}
 
 
@@ -142,10 +144,14 @@ class Fleet:
 
     A slot's ``asset_tag`` comes from ``tags`` (the inventory, ``server.assets``), never from the
     cabinet: it is set when a cabinet's slots are first built (its birth) and again by ``retag``
-    when the inventory changes."""
+    when the inventory changes.
 
-    def __init__(self, tags: TagSource = _no_tags) -> None:
+    ``observer`` sees every replacement (old record, new record), under the fleet's lock: it must
+    only look and queue (the durable history, ``server.history.recorder``)."""
+
+    def __init__(self, tags: TagSource = _no_tags, observer: Observer | None = None) -> None:
         self._tags = tags
+        self._observer = observer
         self._lock = threading.Lock()
         self._cabinets: dict[CabinetKey, CabinetView] = {}
         self._version = 0
@@ -159,7 +165,7 @@ class Fleet:
         ``retained``: delivered from the broker's store on subscribing (see ``_is_older``)."""
         key = (message.site, message.cabinet)
         with self._lock:
-            old = self._cabinets.get(key)
+            old = known = self._cabinets.get(key)
             if old is None:
                 old = CabinetView(message.site, message.cabinet, received_at, received_at, message.ts)
             changes: dict[str, object]
@@ -173,6 +179,8 @@ class Fleet:
             if len(new.slots) != len(old.slots) or isinstance(message, BirthMessage):
                 new = _with_tags(new, self._tags(*key))  # new slots: their iPads, by the inventory
             self._cabinets[key] = new
+            if self._observer is not None:
+                self._observer(known, new, received_at)
             self._version += 1
             self._changed.pop(key, None)
             self._changed[key] = self._version
@@ -222,6 +230,8 @@ class Fleet:
                 if new is old:
                     continue
                 self._cabinets[key] = new
+                if self._observer is not None:
+                    self._observer(old, new, None)
                 self._version += 1
                 self._changed.pop(key, None)
                 self._changed[key] = self._version

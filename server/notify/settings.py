@@ -1,5 +1,5 @@
 """``[notify]``: grouping and repeat timing, delivery (timeouts, retries), the SMTP server,
-webhooks, the daily digest."""
+webhooks, the daily digest and the monthly report."""
 
 from __future__ import annotations
 
@@ -98,6 +98,11 @@ class NotifySettings(_Section):
     digest_time: time | None = Field(
         default=time(7, 15),
         description="daily digest per school at this local time on school days; none = off",
+    )
+    monthly_report: bool = Field(
+        default=True,
+        description="e-mail last month's school report to each school's contacts with e-mail "
+                    "addresses, on the month's first school day at digest_time (none there: off)",
     )
     tick_s: float = Field(default=1.0, gt=0, le=60, description="how often groups are flushed")
     delivery: DeliverySettings = Field(

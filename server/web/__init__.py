@@ -14,6 +14,8 @@ from .inventory_pages import inventory_router
 from .metrics import metrics_router
 from .missing_pages import missing_router
 from .pages import page_router
+from .report_export import report_api_router
+from .report_pages import report_router
 
 __all__ = ["Dashboard", "install_dashboard"]
 
@@ -25,5 +27,7 @@ def install_dashboard(app: FastAPI, dash: Dashboard) -> Dashboard:
     app.include_router(missing_router(dash))
     app.include_router(inventory_api_router(dash))
     app.include_router(inventory_router(dash))
+    app.include_router(report_router(dash))
+    app.include_router(report_api_router(dash))
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
     return dash

@@ -17,7 +17,7 @@ from .history import Sample, Transition
 from .localtime import LocalTimes
 from .texts import Translate
 
-__all__ = ["sessions_svg", "timeline_svg"]
+__all__ = ["battery_svg", "sessions_svg", "timeline_svg"]
 
 WIDTH: Final = 800
 BAND_H: Final = 18
@@ -80,4 +80,37 @@ def sessions_svg(sessions: Sequence[ChargeSession], label: str, times: LocalTime
             f'{number(s.duration_s / 60, times.lang, 0)} min {number(s.energy_wh, times.lang)} Wh '
             f'({escape(t("end." + s.end.value))})</title></rect>')
     parts.append(f'<text x="2" y="118">max {number(top, times.lang)} Wh</text></svg>')
+    return "".join(parts)
+
+
+def battery_svg(sessions: Sequence[ChargeSession], baseline_wh: float | None, worn_below: float,
+                label: str, times: LocalTimes, t: Translate) -> str:
+    """The battery's trend: the taper energy of each full charge (what its capacity shows in)
+    over time, with the early baseline and the line below which it counts as worn."""
+    full = sorted((s for s in sessions if s.taper_wh), key=lambda s: s.ended_at)
+    if len(full) < 2:
+        return ""
+    start, end = full[0].ended_at, full[-1].ended_at
+    span = max(end - start, timedelta(hours=1))
+    top = max(max(s.taper_wh or 0.0 for s in full), baseline_wh or 0.0) * 1.15
+
+    def y(wh: float) -> float:
+        return round(110 - wh / top * 100, 1)
+
+    parts = [f'<svg class="battery" viewBox="0 0 {WIDTH} 130" role="img" aria-label="{escape(label)}">']
+    if baseline_wh:
+        for wh, css, key in ((baseline_wh, "baseline", "bat.baseline"),
+                             (baseline_wh * worn_below, "worn-line", "bat.worn_line")):
+            parts.append(f'<line class="{css}" x1="0" x2="{WIDTH}" y1="{y(wh)}" y2="{y(wh)}"/>'
+                         f'<text x="{WIDTH - 4}" y="{y(wh) - 3}" text-anchor="end">'
+                         f'{escape(t(key))} {number(wh, times.lang)} Wh</text>')
+    points = " ".join(f"{_x(s.ended_at, start, span)},{y(s.taper_wh or 0.0)}" for s in full)
+    parts.append(f'<polyline class="taper" points="{points}"/>')
+    for s in full:
+        parts.append(f'<circle class="taper" cx="{_x(s.ended_at, start, span)}" '
+                     f'cy="{y(s.taper_wh or 0.0)}" r="3"><title>{times.short(s.ended_at)} '
+                     f'{number(s.taper_wh or 0.0, times.lang)} Wh</title></circle>')
+    parts.append(f'<text x="2" y="126">{escape(times.short(start))}</text>'
+                 f'<text x="{WIDTH - 2}" y="126" text-anchor="end">{escape(times.short(end))}'
+                 "</text></svg>")
     return "".join(parts)

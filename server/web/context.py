@@ -6,16 +6,21 @@ import asyncio
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Final
+
+from sqlalchemy import Engine
 
 from ..alerts.model import AlertState
 from ..alerts.status import AlertStatus, alert_statuses
 from ..api import ApiSources
 from ..auth import Scope
 from ..fleet import CabinetKey, CabinetView
+from ..history import slot_changes_between
+from ..history.source import ReportSource
 from ..presence import UnconfirmedSlot, unconfirmed_for_site
 from ..sessions import SessionRecorder
-from .history import SlotHistory
+from .history import SlotHistory, Transition
 from .overview import OrgIndex, Overview, OverviewCache
 
 __all__ = ["Dashboard", "Hit", "OutOfScope"]
@@ -43,6 +48,10 @@ class Dashboard:
     sources: ApiSources
     sessions: SessionRecorder | None = None
     history: SlotHistory = field(default_factory=SlotHistory)
+    # The durable history (server/history) in the store; None: only the in-memory recent one.
+    store: Engine | None = None
+    grafana_url: str | None = None
+    reports: ReportSource | None = None  # school reports (server/history); None: no store
     sample_s: float = 5.0
     index: OrgIndex = field(init=False)
     counts: OverviewCache = field(init=False)
@@ -130,6 +139,15 @@ class Dashboard:
         version, changed = self.sources.fleet.changed_since(self._sampled_version)
         self._sampled_version = version
         return self.history.observe(changed, self.sources.clock())
+
+    def transitions(self, site: str, cabinet: str, slot: int, start: datetime,
+                    end: datetime) -> list[Transition]:
+        """The slot's state changes from ``start`` (with the state it started in): from the
+        store when there is one (they survive restarts), else from memory."""
+        if self.store is None:
+            return list(self.history.transitions(site, cabinet, slot))
+        return [Transition(c.at, c.state)
+                for c in slot_changes_between(self.store, site, cabinet, slot, start, end)]
 
     async def sample_forever(self) -> None:
         """Feed the slot history from the fleet state (a task of the server's event loop)."""

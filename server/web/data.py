@@ -15,6 +15,7 @@ import csv
 import io
 import re
 from collections.abc import Iterable, Iterator, Sequence
+from datetime import timedelta
 from typing import Annotated, Any, Final
 
 from fastapi import APIRouter, HTTPException, Path, Query
@@ -206,15 +207,18 @@ def data_router(dash: Dashboard) -> APIRouter:
     @router.get("/cabinets/{site}/{cabinet}/slots/{slot}/history", response_model=HistoryOut,
                 responses=one_cabinet)
     def slot_history(scope: InScope, site: str, cabinet: str,
-                     slot: Annotated[int, Path(ge=1, le=MAX_SLOTS)]) -> dict[str, Any]:
-        """State changes and power samples the server kept (source ``server``), and the slot's
-        stored charge sessions."""
+                     slot: Annotated[int, Path(ge=1, le=MAX_SLOTS)],
+                     hours: Annotated[int, Query(ge=1, le=24 * 366)] = 24) -> dict[str, Any]:
+        """State changes of the last ``hours`` (from the server's store: they survive restarts;
+        the first one is the state the range began in), power samples the server kept in memory
+        (source ``server``), and the slot's stored charge sessions."""
         cabinet_or_raise(scope, site, cabinet)
         sessions = dash.sessions.recent(site, cabinet, slot, 200) if dash.sessions else []
+        now = dash.sources.clock()
         return {
             "source": "server",
-            "transitions": [{"at": t.at.isoformat(), "state": t.state.value}
-                            for t in dash.history.transitions(site, cabinet, slot)],
+            "transitions": [{"at": t.at.isoformat(), "state": t.state.value} for t in
+                            dash.transitions(site, cabinet, slot, now - timedelta(hours=hours), now)],
             "samples": [{"at": s.at.isoformat(), "power_w": s.power_w}
                         for s in dash.history.samples(site, cabinet, slot)],
             "sessions": [s.model_dump(mode="json") for _, _, s in sessions],

@@ -20,15 +20,18 @@ from ..auth.redirects import local_path
 from ..inventory import Inventory, InventoryError, IPad, Place, error_text, report_lines
 from ..inventory.mdm_csv import MAX_BYTES, import_csv
 from ..inventory.model import check_place
+from .chart import battery_svg, sessions_svg
 from .context import Dashboard
 from .forms import FormTooLarge, read_form, read_upload
 from .localtime import LocalTimes
 from .render import language_of, page
+from .texts import translator
 
 __all__ = ["inventory_router", "may_change"]
 
 MAX_LISTED: Final = 2000  # a page lists at most this many iPads; the filters narrow it
 MAX_SUGGESTED: Final = 300  # iPads in no slot offered when assigning one
+MAX_SESSIONS: Final = 500  # an iPad's page draws at most this many charges (two school years)
 
 
 def may_change(scope: Scope, ipad: IPad | None, target: Place | None) -> bool:
@@ -158,12 +161,23 @@ def inventory_router(dash: Dashboard) -> APIRouter:
     def ipad_page(request: Request, who: Principal, ipad: IPad, status: int = 200,
                   error: str = "") -> Response:
         scope = who.scope(org)
+        local, t = times(request), translator(language_of(request))
+        recorder = dash.sessions
+        sessions = recorder.of_ipad(ipad.asset_tag, MAX_SESSIONS) if recorder else []
+        verdict = recorder.ageing.verdict(ipad.asset_tag) if recorder else None
+        worn_below = 1 - recorder.ageing.policy.worn_drop if recorder else 0.8
         return page(request, "ipad.html", who, status,
                     page_at="/inventory/ipad?" + urlencode({"tag": ipad.asset_tag}),
-                    ipad=ipad, place_text=place_text,
-                    moves=inventory().moves(ipad.asset_tag), times=times(request),
+                    ipad=ipad, place_text=place_text, place_of=Place,
+                    moves=inventory().moves(ipad.asset_tag), times=local,
                     can_change=may_change(scope, ipad, ipad.place),
-                    can_delete=_district_wide(scope), error=error)
+                    can_delete=_district_wide(scope), error=error,
+                    sessions=sessions, verdict=verdict,
+                    battery_chart=battery_svg([s for _, _, s in sessions],
+                                              verdict.baseline_wh if verdict else None,
+                                              worn_below, t("bat.title"), local, t),
+                    sessions_chart=sessions_svg([s for _, _, s in sessions[:60]], t("sessions"),
+                                                local, t))
 
     def visible(scope: Scope, ipad: IPad | None) -> bool:
         if ipad is None:

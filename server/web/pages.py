@@ -12,7 +12,7 @@ import logging
 import secrets
 from datetime import timedelta
 from typing import Annotated, Any, Final, Literal
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import RedirectResponse, Response
@@ -41,11 +41,20 @@ log = logging.getLogger(__name__)
 
 LOGIN_COOKIE = "ladewache_login"
 MAX_HOURS = 168  # a silence or a technician's visit lasts at most a week
+MAX_HISTORY_HOURS: Final = 24 * 31  # a slot page draws at most a month of changes
 # The only messages ``/login?error=`` shows, each a fixed text (server/web/texts.py); any other
 # value is ignored. "login_failed"/"login_wait"/"login_busy" come from the POST itself.
 LOGIN_NOTICES: Final = frozenset({"session_expired"})
 
 Problem = Literal["forbidden", "not_found", "bad_request", "too_large"]  # error.html's texts
+
+
+def grafana_link(base: str | None, site: str, cabinet: str, slot: int) -> str | None:
+    """The configured Grafana dashboard for this slot (its variables as Grafana names them)."""
+    if not base:
+        return None
+    joiner = "&" if "?" in base else "?"
+    return base + joiner + urlencode({"var-site": site, "var-cabinet": cabinet, "var-slot": slot})
 
 
 def _hours(value: str) -> timedelta:
@@ -195,7 +204,8 @@ def page_router(dash: Dashboard) -> APIRouter:
                     **evidence(cabinets))
 
     @router.get("/cabinets/{site}/{cabinet}/slots/{slot}")
-    def slot(request: Request, site: str, cabinet: str, slot: int) -> Response:
+    def slot(request: Request, site: str, cabinet: str, slot: int,
+             hours: Annotated[int, Query(ge=1, le=MAX_HISTORY_HOURS)] = 24) -> Response:
         who = who_or_login(request)
         if isinstance(who, Response):
             return who
@@ -207,11 +217,9 @@ def page_router(dash: Dashboard) -> APIRouter:
         if view is None or current is None:
             return problem(request, who, 404, "not_found")
         now = dash.sources.clock()
-        start = now - timedelta(hours=2)
-        changes = dash.history.transitions(site, cabinet, slot)
+        start = now - timedelta(hours=hours)
+        changes = dash.transitions(site, cabinet, slot, start, now)
         samples = dash.history.samples(site, cabinet, slot)
-        if samples:
-            start = max(min(samples[0].at, changes[0].at if changes else now), now - timedelta(hours=24))
         sessions = ([s for _, _, s in dash.sessions.recent(site, cabinet, slot, 50)]
                     if dash.sessions else [])
         local, t = times(request), translator(language_of(request))
@@ -219,7 +227,9 @@ def page_router(dash: Dashboard) -> APIRouter:
                     times=local, mark=mark_of(current), can_assign=who.scope(org).acts_on(site),
                     room=dash.index.cabinet_names.get((site, cabinet), cabinet),
                     timeline=timeline_svg(changes, samples, start, now, "timeline", local, t),
-                    sessions=sessions, sessions_chart=sessions_svg(sessions, "sessions", local, t))
+                    sessions=sessions, sessions_chart=sessions_svg(sessions, "sessions", local, t),
+                    hours=hours, durable=dash.store is not None,
+                    grafana=grafana_link(dash.grafana_url, site, cabinet, slot))
 
     @router.get("/alerts")
     def alerts(request: Request, show_all: Annotated[bool, Query(alias="all")] = False) -> Response:

@@ -81,7 +81,8 @@ def start_server(tmp_path: Path, broker: Broker,
     started: list[ManagedProcess] = []
 
     def start(tsdb: bool = True, flush_interval_s: float = 0.2, pending_s: float = 120.0,
-              client_id: str | None = None, state: str | None = None) -> Server:
+              client_id: str | None = None, state: str | None = None,
+              extra: str = "") -> Server:
         config = tmp_path / f"server-{len(started)}.toml"
         state = state or f"state-{len(started)}"
         config.write_text(
@@ -92,7 +93,8 @@ def start_server(tmp_path: Path, broker: Broker,
                if tsdb else "")
             + "[http]\nport = 0\n"
             + f"[state]\ndir = '{state}'\n"
-            f"[alerts]\noffline_pending_s = {pending_s}\ntick_s = 0.1\nsettle_s = 0.5\n",
+            f"[alerts]\noffline_pending_s = {pending_s}\ntick_s = 0.1\nsettle_s = 0.5\n"
+            + extra,
             encoding="utf-8",
         )
         token = admin_token(tmp_path / state)

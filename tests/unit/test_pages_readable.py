@@ -6,6 +6,7 @@ acknowledgement, a silence, a charge session) in German and English."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import re
 from datetime import timedelta
 
@@ -17,13 +18,15 @@ from server.alerts import Alert
 from server.alerts.silence import Silence, SilenceKind
 from server.alerts.store import Ack
 from server.api import create_app
+from server.assets import AssetRegister
 from server.battery import BatteryAgeing
 from server.sessions import SessionRecorder
 from server.web import Dashboard, install_dashboard
-from tests.unit.test_web_certainty import NOW, _fleet, _sources
+from tests.unit.test_web_certainty import NOW, ORG, _fleet, _sources
 
 PAGES = ["/", "/schools/gs-park", "/cabinets/gs-park/k1", "/cabinets/gs-park/k1/slots/1",
-         "/cabinets/gs-park/k2", "/alerts", "/alerts?all=true", "/missing", "/search?q=Park"]
+         "/cabinets/gs-park/k2", "/alerts", "/alerts?all=true", "/missing", "/search?q=Park",
+         "/inventory", "/inventory/ipad?tag=GS-PARK-0001", "/reports"]
 ISO = re.compile(r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d|\bUTC\b")
 DECIMAL_POINT = re.compile(r"\d\.\d+ ?(W|Wh|°C|%|min)\b")
 IDS = ("gs-park", "nord")  # the school's site id and its municipality's id: both have names
@@ -36,7 +39,8 @@ def _visible(html: str) -> str:
 
 @pytest.fixture(scope="module")
 def pages() -> dict[tuple[str, str], str]:
-    sources = _sources(_fleet())
+    # the inventory the fleet's tags come from, for the inventory's pages
+    sources = dataclasses.replace(_sources(_fleet()), assets=AssetRegister.from_org(ORG))
     state = sources.state
     labels = {"alertname": "ipad_not_charging", "severity": "warning", "site": "gs-park",
               "cabinet": "k1", "slot": "3", "asset_tag": "GS-PARK-0003"}
