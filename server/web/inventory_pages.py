@@ -10,13 +10,12 @@ admin's: both reach across the district.
 from __future__ import annotations
 
 from typing import Annotated, Final
-from urllib.parse import quote, urlencode
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
 from ..auth import Principal, Scope
-from ..auth.redirects import local_path
 from ..inventory import Inventory, InventoryError, IPad, Place, error_text, report_lines
 from ..inventory.mdm_csv import MAX_BYTES, import_csv
 from ..inventory.model import check_place
@@ -25,6 +24,7 @@ from .context import Dashboard
 from .forms import FormTooLarge, read_form, read_upload
 from .localtime import LocalTimes
 from .render import language_of, page
+from .signin import user_or_login
 from .texts import translator
 
 __all__ = ["inventory_router", "may_change"]
@@ -57,12 +57,7 @@ def inventory_router(dash: Dashboard) -> APIRouter:
         return dash.sources.assets.inventory
 
     def login(request: Request) -> Principal | Response:
-        who = auth.principal(request)
-        if who is None:
-            target = local_path(request.url.path + (f"?{request.url.query}" if request.url.query
-                                                    else ""))
-            return RedirectResponse(f"/login?next={quote(target)}", 303)
-        return who
+        return user_or_login(auth, request)
 
     def problem(request: Request, who: Principal, status: int, key: str) -> Response:
         return page(request, "error.html", who, status, message_key=key)

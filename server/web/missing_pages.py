@@ -17,16 +17,15 @@ import io
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Annotated, Final
-from urllib.parse import quote, urlencode
+from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, HTTPException, Query, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import Response
 
 from ..api import InScope
 from ..api_models import ErrorOut, csv_responses
-from ..auth import COOKIE, Scope
-from ..auth.redirects import local_path
+from ..auth import Scope
 from ..formatting import csv_time
 from ..i18n import DEFAULT_LANGUAGE, Language
 from .context import Dashboard, OutOfScope
@@ -34,6 +33,7 @@ from .data import CsvResponse, csv_cell
 from .localtime import LocalTimes
 from .missing import MissingIPad, by_school, local_day, missing_ipads
 from .render import language_of, page
+from .signin import user_or_login
 from .texts import translator
 
 __all__ = ["Selection", "missing_router", "select"]
@@ -131,12 +131,9 @@ def missing_router(dash: Dashboard) -> APIRouter:
     def missing_page(request: Request, school: SchoolFilter = "",
                      municipality: MunicipalityFilter = "", print_view: Annotated[
                          bool, Query(alias="print")] = False) -> Response:
-        who = dash.sources.auth.principal(request)
-        if who is None:
-            target = local_path(request.url.path + (f"?{request.url.query}"
-                                                    if request.url.query else ""))
-            expired = "&error=session_expired" if request.cookies.get(COOKIE) else ""
-            return RedirectResponse(f"/login?next={quote(target)}{expired}", 303)
+        who = user_or_login(dash.sources.auth, request)
+        if isinstance(who, Response):
+            return who
         scope = who.scope(org)
         try:
             selection = select(dash, scope, school, municipality)

@@ -12,7 +12,7 @@ import logging
 import secrets
 from datetime import timedelta
 from typing import Annotated, Any, Final, Literal
-from urllib.parse import quote, urlencode
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import RedirectResponse, Response
@@ -32,6 +32,7 @@ from .forms import FormTooLarge, read_form
 from .localtime import LocalTimes
 from .overview import overview_filter
 from .render import language_of, page
+from .signin import user_or_login
 from .silences import describe_silence
 from .texts import translator
 
@@ -73,13 +74,7 @@ def page_router(dash: Dashboard) -> APIRouter:
     org = dash.sources.org
 
     def who_or_login(request: Request) -> Principal | Response:
-        who = auth.principal(request)
-        if who is None:
-            target = local_path(request.url.path + (f"?{request.url.query}" if request.url.query
-                                                    else ""))
-            expired = "&error=session_expired" if request.cookies.get(COOKIE) else ""
-            return RedirectResponse(f"/login?next={quote(target)}{expired}", 303)
-        return who
+        return user_or_login(auth, request)
 
     def problem(request: Request, who: Principal | None, status: int, key: Problem) -> Response:
         return page(request, "error.html", who, status, message_key=key)

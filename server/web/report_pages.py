@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Annotated, Any, Final
-from urllib.parse import parse_qsl, quote, urlencode
+from urllib.parse import parse_qsl, urlencode
 
 from babel import Locale
 from babel.dates import format_date
@@ -26,8 +26,7 @@ from babel.numbers import format_currency, format_percent
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
-from ..auth import COOKIE, Scope
-from ..auth.redirects import local_path
+from ..auth import Scope
 from ..formatting import number
 from ..history.reports import DayFigures, Figures, Report
 from ..i18n import Language
@@ -35,6 +34,7 @@ from .context import Dashboard, OutOfScope
 from .localtime import LocalTimes
 from .missing_pages import MunicipalityFilter, SchoolFilter, Selection, select
 from .render import language_of, page
+from .signin import user_or_login
 from .texts import Translate, translator
 
 __all__ = ["MAX_DAYS", "BadPeriod", "Fmt", "choose", "period", "report_router", "sites_of"]
@@ -282,12 +282,9 @@ def report_router(dash: Dashboard) -> APIRouter:
                     first_text: Annotated[str, Query(alias="from", max_length=20)] = "",
                     last_text: Annotated[str, Query(alias="to", max_length=20)] = "",
                     print_view: Annotated[bool, Query(alias="print")] = False) -> Response:
-        who = dash.sources.auth.principal(request)
-        if who is None:
-            target = local_path(request.url.path + (f"?{request.url.query}"
-                                                    if request.url.query else ""))
-            expired = "&error=session_expired" if request.cookies.get(COOKIE) else ""
-            return RedirectResponse(f"/login?next={quote(target)}{expired}", 303)
+        who = user_or_login(dash.sources.auth, request)
+        if isinstance(who, Response):
+            return who
         scope = who.scope(org)
         try:
             selection = choose(dash, scope, school, municipality)
