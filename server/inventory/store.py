@@ -116,6 +116,11 @@ class Inventory:
         self._snapshot = Snapshot(revision, by_cabinet)
 
     def get(self, tag: str) -> IPad | None:
+        """The iPad with this tag, as the inventory writes it (spacing does not count)."""
+        try:
+            tag = clean_tag(tag)
+        except InventoryError:
+            return None
         with self._engine.connect() as db:
             row = self._row(db, tag)
         return _ipad(row) if row is not None else None

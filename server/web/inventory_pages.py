@@ -18,7 +18,7 @@ from fastapi.responses import RedirectResponse, Response
 from ..auth import Principal, Scope
 from ..inventory import Inventory, InventoryError, IPad, Place, error_text, report_lines
 from ..inventory.mdm_csv import MAX_BYTES, import_csv
-from ..inventory.model import check_place
+from ..inventory.model import check_place, clean_tag
 from .chart import battery_svg, sessions_svg
 from .context import Dashboard
 from .forms import FormTooLarge, read_form, read_upload
@@ -143,11 +143,10 @@ def inventory_router(dash: Dashboard) -> APIRouter:
         who, form = got
         if not may_change(who.scope(org), None, None):
             return problem(request, who, 403, "forbidden")
-        tag = form.get("tag", "")
-        if inventory().get(tag.strip()) is not None:
-            return listing(request, who, "", "", 422, [error_text(InventoryError("tag_taken", tag),
-                                                                  language_of(request))], True)
         try:
+            tag = clean_tag(form.get("tag", ""))
+            if inventory().get(tag) is not None:  # adding is not editing another's iPad
+                raise InventoryError("tag_taken", tag)
             ipad = inventory().save(tag, form.get("serial"), form.get("name"), who.name)
         except InventoryError as exc:
             return listing(request, who, "", "", 422, [error_text(exc, language_of(request))], True)
@@ -271,10 +270,10 @@ def inventory_router(dash: Dashboard) -> APIRouter:
             return RedirectResponse(back, 303)
         typed = form.get("tag", "")
         try:
-            ipad = inventory().get(typed.strip())
-            if not may_change(scope, ipad, place):
-                raise InventoryError("not_yours", typed.strip())
-            inventory().place(typed, place, who.name, create=True)
+            tag = clean_tag(typed)  # the tag as stored: "GS  0001" is "GS 0001", and may be theirs
+            if not may_change(scope, inventory().get(tag), place):
+                raise InventoryError("not_yours", tag)
+            inventory().place(tag, place, who.name, create=True)
         except InventoryError as exc:
             return slot_page(request, who, place, 422, error_text(exc, lang), typed[:100])
         return RedirectResponse(back, 303)

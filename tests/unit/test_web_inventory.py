@@ -289,3 +289,20 @@ def test_placed_since_is_local_time(world: World) -> None:
     page, = session(world, "admin", get("/inventory"))
     assert NOW.isoformat()[:10] not in page.text  # no ISO date; German format instead
     assert re.search(r"09:00", page.text), page.text[-2000:]  # 08:00 UTC, in Berlin
+
+
+def test_a_tag_typed_with_other_spacing_is_the_same_ipad_and_stays_theirs(world: World) -> None:
+    """"GS  SUED 7" is "GS SUED 7": typed with a double space it must not slip past the check
+    that keeps a technician out of another municipality's cabinets, nor overwrite it as new."""
+    world.inventory.place("GS SUED 7", Place("gs-sued", "k1", 2), "admin", create=True)
+    world.cabinet_online("gs-park")
+    moved, added = session(
+        world, "tech-nord",
+        post_form("/inventory/slot", {"site": "gs-park", "cabinet": "k1", "slot": "3",
+                                      "tag": "GS  SUED   7", "action": "place"}),
+        post_form("/inventory/new", {"tag": " GS SUED  7 ", "serial": "DMPX99999999",
+                                     "name": "überschrieben"}))
+    assert moved.status_code == 422 and "nicht betreuen" in moved.text
+    assert added.status_code == 422 and "gehört schon einem anderen iPad" in added.text
+    ipad = world.inventory.get("GS SUED 7")
+    assert ipad is not None and ipad.place == Place("gs-sued", "k1", 2) and ipad.serial is None
