@@ -139,6 +139,7 @@ def alert_pause(tick_s: float, took_s: float) -> float:
 
 INVENTORY_REFRESH_S: Final = 5.0  # how soon the collector sees a change the CLI made
 PRUNE_EVERY_S: Final = 86_400.0
+FIRST_DAILY_S: Final = 600.0  # after the start: past the burst of retained messages
 
 
 def open_state(state_dir: Path | None) -> Engine:
@@ -276,7 +277,9 @@ class Collector:
     async def record_history(self) -> None:
         """Write the fleet's changes to the durable history; once a day drop what is older
         than [history] keep_days."""
-        pruned_at = time.monotonic()
+        # the first daily pass soon after the start: a collector restarted every night (updates)
+        # would otherwise never prune nor roll up
+        pruned_at = time.monotonic() - PRUNE_EVERY_S + FIRST_DAILY_S
         while True:
             try:
                 await asyncio.to_thread(self.history.flush)
