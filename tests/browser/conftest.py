@@ -24,3 +24,12 @@ def browser() -> Iterator[Any]:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
         yield browser
         browser.close()
+
+
+def token_page(browser: Any, token: str, width: int) -> Any:
+    """A page at ``width`` px that sends an API token (no login form needed)."""
+    context = browser.new_context(viewport={"width": width, "height": 800},
+                                  extra_http_headers={"Authorization": f"Bearer {token}"})
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    return page

@@ -18,12 +18,10 @@ with ``LADEWACHE_SCREENSHOTS=1``, else test-artifacts/."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import uvicorn
 
 from server.auth.http import COOKIE as SESSION_COOKIE
 from server.inventory import Place
@@ -35,7 +33,7 @@ from tests.browser.test_web_phone import (
     fresh_pages,  # noqa: F401 (a fixture: each test's pages closed after it)
     module_browser,  # noqa: F401 (a fixture: one chromium for the module)
 )
-from tests.support.procs import wait_until
+from tests.support.asgi import served_app
 from tests.unit.test_web_inventory import PASSWORD, World
 
 pytestmark = pytest.mark.integration
@@ -105,17 +103,8 @@ def served() -> Iterator[tuple[str, World]]:
     """One server for the module; Raum 12 at gs-park online (its birth through the Pipeline)."""
     world = World()
     world.cabinet_online("gs-park", slots=SLOTS)
-    server = uvicorn.Server(uvicorn.Config(world.app, host="127.0.0.1", port=0,
-                                           log_level="warning", lifespan="off", ws="none"))
-    thread = threading.Thread(target=server.run, name="uvicorn-inventory", daemon=True)
-    thread.start()
-    try:
-        wait_until(lambda: server.started, 20, "uvicorn started")
-        port = server.servers[0].sockets[0].getsockname()[1]
-        yield f"http://127.0.0.1:{port}", world
-    finally:
-        server.should_exit = True
-        thread.join(10)
+    with served_app(world.app, "uvicorn-inventory") as base:
+        yield base, world
 
 
 @pytest.fixture(scope="module")

@@ -8,16 +8,15 @@ controls on the first screen and a finger wide. Screenshots and A4 PDFs go to te
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import uvicorn
 
 from server.api import create_app
 from server.web import Dashboard, install_dashboard
 from tests.browser.conftest import ARTIFACTS
+from tests.browser.conftest import token_page as _page
 from tests.browser.test_web_phone import (
     _in_viewport_and_big,
     _no_sideways_scrolling,
@@ -25,7 +24,7 @@ from tests.browser.test_web_phone import (
     fresh_pages,  # noqa: F401 (a fixture: each test's pages closed after it)
     module_browser,  # noqa: F401 (a fixture: one chromium for the module)
 )
-from tests.support.procs import wait_until
+from tests.support.asgi import served_app
 from tests.unit.test_web_missing import NOW, sources
 
 pytestmark = pytest.mark.integration
@@ -69,25 +68,8 @@ def served() -> Iterator[tuple[str, str]]:
     app = create_app(dash.sources)
     install_dashboard(app, dash)
     token = dash.sources.auth.store.create_token("admin", "browser", NOW)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning",
-                                           lifespan="off", ws="none"))
-    thread = threading.Thread(target=server.run, name="uvicorn-missing", daemon=True)
-    thread.start()
-    try:
-        wait_until(lambda: server.started, 20, "uvicorn started")
-        port = server.servers[0].sockets[0].getsockname()[1]
-        yield f"http://127.0.0.1:{port}", token
-    finally:
-        server.should_exit = True
-        thread.join(10)
-
-
-def _page(browser: Any, token: str, width: int) -> Any:
-    context = browser.new_context(viewport={"width": width, "height": 800},
-                                  extra_http_headers={"Authorization": f"Bearer {token}"})
-    page = context.new_page()
-    page.set_default_timeout(15_000)
-    return page
+    with served_app(app, "uvicorn-missing") as base:
+        yield base, token
 
 
 @pytest.mark.parametrize(("width", "lang"), WIDTHS_AND_LANGUAGES)

@@ -15,15 +15,12 @@ from __future__ import annotations
 
 import os
 import re
-import socket
-import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 
 from cabinet_agent.protocol import (
     AgentStatus,
@@ -50,7 +47,7 @@ from server.pipeline import IngestStats
 from server.tsdb.base import SinkHealth, SinkStats
 from server.web import Dashboard, install_dashboard
 from tests.browser.conftest import ARGS, ARTIFACTS, CHROMIUM
-from tests.support.procs import wait_until
+from tests.support.asgi import served_app
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 PASSWORD = "a-long-password-for-tests"
@@ -174,18 +171,8 @@ def dashboard() -> Iterator[tuple[str, Dashboard]]:
     dash = Dashboard(sources)
     app = create_app(sources)
     install_dashboard(app, dash)
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    try:
-        wait_until(lambda: server.started, 20, "uvicorn started")
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}", dash
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        sock.close()
+    with served_app(app, "uvicorn-phone") as base:
+        yield base, dash
 
 
 def _login(browser: Any, http: str, viewport: dict[str, int], user: str = "technik-musterdorf",

@@ -7,21 +7,20 @@ names the selection and the period, without navigation. Screenshots go to test-a
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import uvicorn
 
 from tests.browser.conftest import ARTIFACTS
+from tests.browser.conftest import token_page as _page
 from tests.browser.test_web_phone import (
     _in_viewport_and_big,
     _no_sideways_scrolling,
     _shot,
     _speaks,
 )
-from tests.support.procs import wait_until
+from tests.support.asgi import served_app
 from tests.unit.test_web_reports import World
 
 pytestmark = pytest.mark.integration
@@ -60,25 +59,8 @@ SHORT = {"de": "2. November 2026 – 6. November 2026 (5 Tage, davon 5 Schultage
 @pytest.fixture(scope="module")
 def served() -> Iterator[tuple[str, str]]:
     world = World()
-    server = uvicorn.Server(uvicorn.Config(world.app, host="127.0.0.1", port=0,
-                                           log_level="warning", lifespan="off", ws="none"))
-    thread = threading.Thread(target=server.run, name="uvicorn-reports", daemon=True)
-    thread.start()
-    try:
-        wait_until(lambda: server.started, 20, "uvicorn started")
-        port = server.servers[0].sockets[0].getsockname()[1]
-        yield f"http://127.0.0.1:{port}", world.tokens["admin"]
-    finally:
-        server.should_exit = True
-        thread.join(10)
-
-
-def _page(browser: Any, token: str, width: int) -> Any:
-    context = browser.new_context(viewport={"width": width, "height": 800},
-                                  extra_http_headers={"Authorization": f"Bearer {token}"})
-    page = context.new_page()
-    page.set_default_timeout(15_000)
-    return page
+    with served_app(world.app, "uvicorn-reports") as base:
+        yield base, world.tokens["admin"]
 
 
 def _cells(page: Any, site: str) -> dict[str, str]:
