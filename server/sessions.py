@@ -16,13 +16,13 @@ import threading
 from pathlib import Path
 from typing import Any, Final
 
-from sqlalchemy import Engine, RowMapping, insert, select
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import Engine, RowMapping, select
 
 from cabinet_agent.protocol import ChargeSession, EventMessage
 
 from .battery import BatteryAgeing
 from .store import open_store
+from .store.base import insert_ignore
 from .store.schema import charge_sessions
 
 __all__ = ["LEGACY_SESSIONS_FILE", "SessionRecorder"]
@@ -62,10 +62,8 @@ class SessionRecorder:
 
     def _insert(self, rows: list[dict[str, Any]]) -> int:
         """Insert, skipping a session stored already; how many were new."""
-        statement = insert(charge_sessions)
-        if self._engine.dialect.name == "sqlite":
-            statement = sqlite_insert(charge_sessions).on_conflict_do_nothing()
         with self._engine.begin() as db:
+            statement = insert_ignore(db, charge_sessions)
             return sum(int(db.execute(statement, row).rowcount or 0) for row in rows)
 
     def _take_over(self, legacy: Path) -> None:

@@ -1,56 +1,27 @@
-"""Every table of the store, in one place. Changing a table means a new migration in
-``migrations/versions`` as well (tests/unit/test_store.py compares the two)."""
+"""Every table of the store, here or in a ``schema_<tenant>.py`` imported at the end of this
+file. Changing a table means a new migration in ``migrations/versions`` as well
+(tests/unit/test_inventory.py compares the two)."""
 
 from __future__ import annotations
-
-from datetime import UTC, datetime
 
 from sqlalchemy import (
     Column,
     Date,
-    DateTime,
-    Dialect,
     Float,
     ForeignKey,
     Index,
     Integer,
-    MetaData,
     String,
     Table,
-    TypeDecorator,
     UniqueConstraint,
 )
+
+from .base import UtcDateTime, metadata
 
 __all__ = ["UtcDateTime", "cabinet_changes", "charge_sessions", "daily_cabinets", "daily_schools",
            "daily_slots",
            "ipad_moves", "ipads", "metadata", "revisions", "rollup_days", "slot_changes"]
 
-
-class UtcDateTime(TypeDecorator[datetime]):
-    """An aware time, stored in UTC and read back aware (SQLite keeps no zone of its own)."""
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime for the store")
-        return value.astimezone(UTC)
-
-    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-metadata = MetaData(naming_convention={
-    "ix": "ix_%(column_0_label)s",
-    "uq": "uq_%(table_name)s_%(column_0_name)s",
-    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-    "pk": "pk_%(table_name)s",
-})
 
 # The district's iPads: identity (asset tag, serial) and where each one lives now. A slot holds at
 # most one iPad; an iPad without a place is in the inventory but in no cabinet.
@@ -204,3 +175,7 @@ rollup_days = Table(
     Column("site", String(64), primary_key=True),
     Column("computed_at", UtcDateTime(), nullable=False),
 )
+
+
+# -- the other tenants: their tables register on the same metadata ---------------------------------
+from . import schema_alerts, schema_auth, schema_events  # noqa: E402,F401
