@@ -3,11 +3,12 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 
-.PHONY: help demo test test-explore test-unit lint schema system-deps clean bench bench-fleet bench-alerts
+.PHONY: help demo test test-postgresql test-explore test-unit lint schema system-deps clean bench bench-fleet bench-alerts
 
 help:
 	@echo "make demo   - run a simulated school (3 cabinets, agents, broker, server) on this machine"
 	@echo "make test   - install test dependencies (mosquitto, victoria-metrics, dev extras) and run all tests"
+	@echo "make test-postgresql - every test with the store on PostgreSQL instead of SQLite"
 	@echo "make test-explore - the property tests with 20x fresh examples (before resolving an issue)"
 	@echo "make lint   - ruff"
 	@echo "make bench  - agent poll cycle vs RTU wire time, RSS and CPU (docs/benchmarks.md)"
@@ -40,8 +41,14 @@ system-deps:
 lint: $(VENV)/.dev-installed
 	$(BIN)/ruff check .
 
+# Every test on SQLite, then the store's tests (marker "store") again on a real PostgreSQL.
 test: system-deps $(VENV)/.dev-installed lint
 	$(BIN)/python -m pytest
+	LADEWACHE_TEST_STORE=postgresql $(BIN)/python -m pytest -q -p no:cacheprovider -m store
+
+# Every test with the store on PostgreSQL (tests/support/store.py); CI runs it after `make test`.
+test-postgresql: system-deps $(VENV)/.dev-installed
+	LADEWACHE_TEST_STORE=postgresql $(BIN)/python -m pytest -p no:cacheprovider
 
 # Every property test with many fresh examples (20x its own number): run before resolving an issue.
 PROPERTY_TESTS = $(shell grep -rl "^from hypothesis" tests/unit)
@@ -69,7 +76,7 @@ bench-alerts: system-deps $(VENV)/.dev-installed
 	$(BIN)/python bench/alert_quality.py
 
 schema: $(VENV)/.demo-installed
-	$(BIN)/python -m cabinet_agent.protocol docs/schema/v1
+	$(BIN)/python -m cabinet_agent.common.protocol docs/schema/v1
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache

@@ -8,7 +8,7 @@ import bisect
 from alert_quality_plan import Incident
 from alert_quality_truth import REAL_CHARGE_BELOW
 
-from cabinet_agent.protocol import StatusMessage
+from cabinet_agent.common.protocol import StatusMessage
 from simulators.physics import IPAD_9TH_GEN_WH, ChargerParams
 
 __all__ = ["BROKEN_ERROR", "HOT_OFFSET_C", "Incidents"]

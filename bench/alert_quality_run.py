@@ -22,13 +22,13 @@ from alert_quality_plan import World, build_world
 from alert_quality_sim import CabinetRun, Ledger
 
 from cabinet_agent.cabinet_model import LoadedCabinet, load_cabinet_model
-from cabinet_agent.protocol import EventMessage
+from cabinet_agent.common.protocol import EventMessage
 from server.alerts.engine import AlertEngine
 from server.alerts.model import Alert
 from server.alerts.routing import Router
 from server.alerts.rules import CabinetOffline, RulesSettings, Severity, build_rules
+from server.alerts.state import StoredState
 from server.alerts.status import alert_statuses
-from server.alerts.store import MemoryState
 from server.assets import AssetRegister
 from server.battery import BatteryAgeing
 from server.config import AlertSettings
@@ -133,7 +133,7 @@ def run_part(options: Options, part: int, parts: int) -> dict[str, Any]:
         inventory = Inventory.in_memory(lambda: clock[0])
         inventory.seed({(r.spec.site, r.spec.cabinet): r.tags for r in runs}, "bench")
         fleet = AssetRegister(inventory).fleet()
-        state = MemoryState()  # server/app.py's make_state without a [state] dir
+        state = StoredState.in_memory()  # server/app.py's make_state without a [state] dir
         battery = BatteryAgeing()
         sessions = SessionRecorder(None, battery)  # as the collector: session events feed battery_worn
         a = AlertSettings()

@@ -30,8 +30,7 @@ from alert_quality_truth import (
 
 from cabinet_agent.cabinet_model import LoadedCabinet
 from cabinet_agent.classify import CabinetClassifier
-from cabinet_agent.poller import CabinetReading
-from cabinet_agent.protocol import (
+from cabinet_agent.common.protocol import (
     AgentStatus,
     BirthMessage,
     DeviceHealth,
@@ -44,6 +43,7 @@ from cabinet_agent.protocol import (
     StatusMessage,
     TelemetryMessage,
 )
+from cabinet_agent.poller import CabinetReading
 from server.schoolcal import SchoolCalendar
 from simulators.physics import ChargerParams, IPad, SlotPhysics
 from simulators.scenario import EventKind, SchoolDay

@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime, time, timedelta
 
 from alert_quality_plan import ZONE, Incident
 
-from cabinet_agent.protocol import Certainty, SlotState
+from cabinet_agent.common.protocol import Certainty, SlotState
 
 __all__ = ["MORNING_CHECK", "REAL_CHARGE_BELOW", "RETURN_CHECK", "Expectation", "GroundTruth", "Ledger",
            "local_ts", "utc"]

@@ -26,7 +26,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from cabinet_agent.protocol import (
+from cabinet_agent.common.protocol import (
     AgentStatus,
     BirthMessage,
     DoorState,
@@ -38,11 +38,11 @@ from cabinet_agent.protocol import (
 )
 from server.alerts.engine import AlertEngine
 from server.alerts.rules import CabinetOffline, RulesSettings, build_rules
-from server.alerts.sqlite import SqliteState
-from server.alerts.store import MemoryState
+from server.alerts.state import StoredState
 from server.fleet import Fleet
 from server.org import Organisation
 from server.schoolcal import Calendars
+from server.store import open_store
 
 # Monday 2026-11-02 17:00 UTC = 18:00 in Berlin: after the return check, inside the charging window.
 NOW = datetime(2026, 11, 2, 17, 0, tzinfo=UTC)
@@ -130,7 +130,7 @@ class World:
             self.telemetry(n, self.now, turn=tick if n % 50 == 0 else 0)
 
 
-def engine(world: World, incremental: bool, store: MemoryState | SqliteState) -> AlertEngine:
+def engine(world: World, incremental: bool, store: StoredState) -> AlertEngine:
     offline = CabinetOffline(pending_s=120, silence_factor=3, min_silence_s=30)
     fleet = world.fleet if incremental else world.fleet.snapshot
     return AlertEngine(build_rules(RulesSettings(), offline), store, fleet, lambda: world.now,
@@ -156,8 +156,9 @@ def main() -> None:
     print(f"{args.cabinets:,} cabinets × {SLOTS} slots built in {time.perf_counter() - started:.0f} s "
           f"({os.cpu_count()} cores, Python {platform.python_version()}, store {args.store})")
     with tempfile.TemporaryDirectory() as tmp:
-        def store(name: str) -> MemoryState | SqliteState:
-            return MemoryState() if args.store == "memory" else SqliteState(Path(tmp) / f"{name}.sqlite3")
+        def store(name: str) -> StoredState:  # the store in memory, or its file in a state dir
+            return StoredState.in_memory() if args.store == "memory" else StoredState(
+                open_store(Path(tmp) / name))
 
         full, incremental = engine(world, False, store("full")), engine(world, True, store("inc"))
         first = {"full": timed(full.tick), "incremental": timed(incremental.tick)}

@@ -146,10 +146,19 @@ _GENERIC = ("threading.py", "asyncio/", "server/cli.py", "cabinet-server", "conc
             "anyio/", "starlette/", "fastapi/", "uvicorn/")
 
 
-def spy_summary(path: Path, top: int = 25) -> str:
-    """Samples per thread, and the functions with the most inclusive samples."""
+def _frame(frame: str) -> tuple[str, str]:
+    """(function, file relative to site-packages or the repository) of one py-spy frame."""
+    where = frame.split("(")[-1].rstrip(")")
+    return frame.split(" (")[0], where.split("/site-packages/")[-1].split(f"{ROOT}/")[-1].split(":")[0]
+
+
+def spy_summary(path: Path, top: int = 25, per_thread: int = 8) -> str:
+    """Samples per thread, the functions with the most inclusive samples (over all threads and
+    per busy thread), and those with the most samples of their own (self time)."""
     threads: Counter[str] = Counter()
     inclusive: Counter[str] = Counter()
+    own: Counter[str] = Counter()
+    by_thread: dict[str, Counter[str]] = {}
     total = 0
     for line in path.read_text().splitlines():
         stack, _, count_text = line.rpartition(" ")
@@ -161,17 +170,24 @@ def spy_summary(path: Path, top: int = 25) -> str:
         threads[frames[0]] += count
         names = set()
         for frame in frames[1:]:
-            name = frame.split(" (")[0]
-            where = frame.split("(")[-1].rstrip(")")
-            short = where.split("/site-packages/")[-1].split("/work/main/")[-1].split(":")[0]
+            name, short = _frame(frame)
             if not short.startswith(_GENERIC):
                 names.add(f"{name} ({short})")
+        if len(frames) > 1:
+            name, short = _frame(frames[-1])
+            own[f"{name} ({short})"] += count
         for name in names:
             inclusive[name] += count
+        by_thread.setdefault(frames[0], Counter()).update(dict.fromkeys(names, count))
     lines = [f"py-spy: {total} samples"]
-    lines += [f"  thread {name}: {n / total:.0%}" for name, n in threads.most_common(6)]
+    for name, n in threads.most_common(6):
+        lines.append(f"  thread {name}: {n / total:.0%}")
+        if n / total >= 0.05:
+            lines += [f"      {m / total:5.0%}  {f}" for f, m in by_thread[name].most_common(per_thread)]
     lines += ["  inclusive, share of all samples:"]
     lines += [f"    {n / total:5.0%}  {name}" for name, n in inclusive.most_common(top)]
+    lines += ["  self (own samples), share of all samples:"]
+    lines += [f"    {n / total:5.0%}  {name}" for name, n in own.most_common(top)]
     return "\n".join(lines)
 
 

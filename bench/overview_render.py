@@ -27,7 +27,7 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 
-from cabinet_agent.protocol import (
+from cabinet_agent.common.protocol import (
     AgentStatus,
     BirthMessage,
     DoorState,
@@ -37,7 +37,7 @@ from cabinet_agent.protocol import (
     StatusMessage,
     TelemetryMessage,
 )
-from server.alerts.store import MemoryState
+from server.alerts.state import StoredState
 from server.api import ApiSources, create_app
 from server.auth import Auth, Role, Scope, User, UserStore
 from server.fleet import CabinetView, Fleet, FleetStatus, SlotView
@@ -45,6 +45,7 @@ from server.ingest import MqttStats
 from server.integrity import Integrity
 from server.org import Organisation
 from server.pipeline import IngestStats
+from server.store import open_store
 from server.tsdb.base import SinkHealth, SinkStats
 from server.web import Dashboard, install_dashboard
 from server.web.history import SlotHistory
@@ -100,12 +101,12 @@ def world(cabinets: int, per_school: int = 3,
         fleet.apply(_telemetry(site, cabinet, 1, [STATES[(n + i) % 5] for i in range(size)], NOW),
                     NOW)
         slots += size
-    store = UserStore(None)
+    store = UserStore(open_store(None))
     store.add_user(User("admin", Role.ADMIN), "bench-password", NOW)
     stats: Callable[[], IngestStats] = (
         (lambda: IngestStats(0, 0, {})) if integrity is None
         else (lambda: IngestStats(0, 0, {}, integrity=integrity.snapshot())))
-    sources = ApiSources(fleet=fleet, alerts=MemoryState(), clock=lambda: NOW, org=org,
+    sources = ApiSources(fleet=fleet, alerts=StoredState.in_memory(), clock=lambda: NOW, org=org,
                          ingest_stats=stats,
                          mqtt_stats=lambda: MqttStats(True, 1, 0, None),
                          tsdb_stats=lambda: SinkStats(SinkHealth.OK), auth=Auth(store, lambda: NOW))

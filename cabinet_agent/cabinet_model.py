@@ -8,16 +8,16 @@ from __future__ import annotations
 
 import math
 import re
-import tomllib
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from .errors import ConfigError, describe_validation_error
+from .common.configfile import read_toml
+from .common.errors import ConfigError, describe_validation_error
+from .common.protocol import MAX_POINTS, PointReading, Sensing
 from .line_profile import LineProfile
-from .protocol import MAX_POINTS, PointReading, Sensing
 from .registers import AnyProfile, DeviceProfile, Value, load_profile
 from .thresholds import Thresholds
 
@@ -292,12 +292,7 @@ def load_cabinet_model(name_or_path: str | Path, base_dir: Path | None = None) -
         if not path.exists():
             raise ConfigError(f"unknown cabinet model {name_or_path!r}; shipped: "
                               f"{', '.join(shipped_models())}")
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read cabinet model: {exc.strerror}") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+    data = read_toml(path, "cabinet model")
     try:
         model = CabinetModel.model_validate(data)
     except ValidationError as exc:

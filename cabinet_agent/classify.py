@@ -34,8 +34,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from .poller import CabinetReading
-from .protocol import (
+from .common.protocol import (
     Certainty,
     ChargeSession,
     DeviceHealth,
@@ -46,6 +45,7 @@ from .protocol import (
     SlotSnapshot,
     SlotState,
 )
+from .poller import CabinetReading
 from .sessions import SessionTracker
 from .thresholds import Thresholds
 from .windows import ChargingWindows

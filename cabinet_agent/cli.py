@@ -21,10 +21,10 @@ import sys
 from pathlib import Path
 
 from .cabinet_model import LoadedCabinet, load_cabinet_model
+from .common.configfile import problem, redacted
+from .common.durations import duration_text
+from .common.errors import EXIT_CONFIG, EXIT_USAGE, BusUnavailable, ConfigError
 from .config import AgentSettings, LineBus, RtuBus, SerialBus, load, preflight
-from .configfile import problem, redacted
-from .durations import duration_text
-from .errors import EXIT_CONFIG, EXIT_USAGE, BusUnavailable, ConfigError
 from .registers import DeviceProfile
 from .sources.serial_port import resolve_port
 
@@ -43,9 +43,6 @@ def _model(settings: AgentSettings) -> LoadedCabinet:
     except ConfigError as exc:
         raise ConfigError("\n".join(problem(settings, "cabinet.model", line)
                                     for line in str(exc).splitlines())) from exc
-    except UnicodeDecodeError as exc:  # the model file or one of its profiles, not saved as UTF-8
-        raise ConfigError(problem(settings, "cabinet.model", f"{name}: the model or one of its "
-                                  f"profiles is not valid UTF-8 ({exc.reason})")) from exc
 
 
 def _load_all(path: Path | None, *, starting: bool = False) -> tuple[AgentSettings, LoadedCabinet]:

@@ -20,10 +20,10 @@ from pydantic import (
     model_validator,
 )
 
-from .configfile import FileSettings, directory_problem, load_settings, problem, tls_problems
-from .errors import UNION_TAG_MARK
+from .common.configfile import FileSettings, directory_problem, load_settings, problem, tls_problems
+from .common.errors import UNION_TAG_MARK
+from .common.mqtt_security import check_transport_security
 from .ha_discovery import HomeAssistantSection
-from .mqtt_security import check_transport_security
 from .outbox_settings import OutboxSection, default_outbox_path
 from .windows import ChargingWindows
 

@@ -13,7 +13,7 @@ import json
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from .protocol import Channel, topic_for
+from .common.protocol import Channel, topic_for
 
 __all__ = ["HomeAssistantSection", "discovery_messages", "node_id"]
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from .backoff import Backoff
+from .common.backoff import Backoff
 from .config import MqttSection
 
 __all__ = ["MqttLink"]

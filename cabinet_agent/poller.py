@@ -15,8 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .cabinet_model import LoadedCabinet
-from .errors import SourceError
-from .protocol import DeviceHealth, DoorState, MainsState
+from .common.errors import SourceError
+from .common.protocol import DeviceHealth, DoorState, MainsState
 from .registers import Value
 from .sources.assemble import SourceSet
 from .sources.base import DeviceSource, Readings

@@ -13,7 +13,6 @@ from __future__ import annotations
 import itertools
 import math
 import struct
-import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -23,7 +22,8 @@ from typing import Literal, TypeAlias
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from .errors import ConfigError, describe_validation_error
+from .common.configfile import read_toml
+from .common.errors import ConfigError, describe_validation_error
 from .line_profile import LineProfile
 
 __all__ = [
@@ -256,12 +256,7 @@ def load_profile(name_or_path: str | Path, base_dir: Path | None = None) -> AnyP
         if not path.exists():
             raise ConfigError(f"unknown device profile {name_or_path!r}; shipped: "
                               f"{', '.join(shipped_profiles())}")
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read device profile: {exc.strerror}") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+    data = read_toml(path, "device profile")
     schema: type[DeviceProfile] | type[LineProfile] = (
         LineProfile if data.get("kind") == "line" else DeviceProfile)
     try:

@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from .common.errors import BusUnavailable, ExceptionResponse, NoReply
 from .config import RtuBus
-from .errors import BusUnavailable, ExceptionResponse, NoReply
 from .registers import ReadBlock
 from .sources.modbus_rtu import ModbusRtuBus
 

@@ -17,13 +17,8 @@ from . import __version__
 from .cabinet_model import LoadedCabinet
 from .classify import CabinetClassifier, Change
 from .clock import ClockStatus, utcnow
-from .config import AgentSettings
-from .configfile import config_hash
-from .ha_discovery import discovery_messages
-from .mqtt_link import MqttLink
-from .outbox import Outbox, Priority
-from .poller import CabinetReading, Poller
-from .protocol import (
+from .common.configfile import config_hash
+from .common.protocol import (
     PROTOCOL_VERSION,
     QOS,
     RETAINED,
@@ -38,8 +33,13 @@ from .protocol import (
     encode,
     topic_for,
 )
+from .common.sdnotify import SdNotifier
+from .config import AgentSettings
+from .ha_discovery import discovery_messages
+from .mqtt_link import MqttLink
+from .outbox import Outbox, Priority
+from .poller import CabinetReading, Poller
 from .schedule import ticks
-from .sdnotify import SdNotifier
 from .sender import OutboxSender
 from .sources.assemble import SourceSet
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from .protocol import ChargeSession, SessionEnd
+from .common.protocol import ChargeSession, SessionEnd
 
 __all__ = ["SessionTracker"]
 

@@ -1,25 +1,32 @@
-"""``cabinet-server alerts``: what fires and why, read from the durable state file.
+"""``cabinet-server alerts``: what fires and why, read from the store.
 
-It reads the SQLite file in ``[state] dir`` read-only (WAL lets it read while the collector
-writes), so it works whether the collector runs or not, and needs no API access. Without a state
-dir there is nothing on disk: ask the running collector's ``GET /api/alerts`` instead.
+It reads the alert state from the store (``ladewache.sqlite3`` in ``[state] dir``, or ``[state]
+url``) without a cache of its own (SQLite in WAL mode and PostgreSQL let it read while the
+collector writes), so it works whether the collector runs or not, and needs no API access. Without
+a state dir or URL there is nothing to read: ask the running collector's ``GET /api/alerts``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from pathlib import Path
 from typing import TextIO
+
+from sqlalchemy.exc import SQLAlchemyError
 
 from . import formatting
 from .alerts.model import AlertState
-from .alerts.sqlite import STATE_FILE, SqliteState
+from .alerts.state import StoredState
 from .alerts.status import AlertStatus, alert_statuses
+from .alerts.takeover import LEGACY_ALERTS_FILE, take_over_alerts
 from .clock import utcnow
-from .config import ServerSettings, resolve_path
-from .errors import ConfigError
+from .config import ServerSettings, resolve_path, store_location
+from .errors import ConfigError, ServerError
 from .i18n import Language, alert_summary, text
 from .org import Organisation
+from .store import DB_FILE, open_store
+from .store.engine import where
 
 __all__ = ["format_statuses", "list_alerts"]
 
@@ -60,18 +67,29 @@ def format_statuses(statuses: Sequence[AlertStatus], lang: Language,
 
 def list_alerts(settings: ServerSettings, lang: Language, include_resolved: bool, out: TextIO,
                 now: datetime | None = None) -> int:
-    if settings.state.dir is None:
+    location = store_location(settings)
+    if location is None:
         raise ConfigError("no [state] dir configured: nothing on disk to read; "
                           "ask the running collector: GET /api/alerts")
-    path = resolve_path(settings, settings.state.dir) / STATE_FILE
-    if not path.exists():
-        raise ConfigError(f"{path}: no alert state yet (has the collector run with this config?)")
-    state = SqliteState(path, read_only=True)
+    state_dir = resolve_path(settings, settings.state.dir) if settings.state.dir else None
+    if isinstance(location, Path) and not any(
+            (location / name).exists() for name in (DB_FILE, LEGACY_ALERTS_FILE)):
+        # Opening would create an empty store there: a mistyped directory would list nothing.
+        raise ConfigError(f"{location / DB_FILE}: no store yet (has the collector run with this "
+                          "config?)")
     try:
-        now = now or utcnow()
-        statuses = alert_statuses(state.all(), state.silences(), state.acks(), now)
+        engine = open_store(location)
+    except (OSError, SQLAlchemyError) as exc:
+        raise ServerError(f"cannot open the store ({where(location)}): {exc}") from exc
+    try:
+        if state_dir is not None:  # after an upgrade the CLI may run before the collector
+            take_over_alerts(engine, state_dir)
+        state = StoredState(engine, cache=False)
+        statuses = alert_statuses(state.all(), state.silences(), state.acks(), now or utcnow())
+    except SQLAlchemyError as exc:
+        raise ServerError(f"cannot read the alert state ({where(location)}): {exc}") from exc
     finally:
-        state.close()
+        engine.dispose()
     if not include_resolved:
         statuses = [s for s in statuses if s.state is not AlertState.RESOLVED]
     for line in format_statuses(statuses, lang, settings.organisation):

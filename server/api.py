@@ -22,8 +22,9 @@ from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from .alerts.silence import Silence, SilenceKind, Weekly
+from .alerts.state import StoredState
 from .alerts.status import alert_statuses
-from .alerts.store import Ack, AckStore, AlertStore, MemoryState, SilenceStore
+from .alerts.store import Ack, AckStore, AlertStore, SilenceStore
 from .api_models import (
     AckResultOut,
     AlertsOut,
@@ -77,7 +78,7 @@ class ApiSources:
     ingest_stats: Callable[..., IngestStats]  # Pipeline.stats: (integrity: bool = True)
     mqtt_stats: Callable[[], MqttStats]
     tsdb_stats: Callable[[], SinkStats]
-    state: StateStore = field(default_factory=MemoryState)
+    state: StateStore = field(default_factory=StoredState.in_memory)
     org: Organisation = field(default_factory=Organisation)
     # The default knows no users, so it refuses every request: secure unless configured.
     auth: Auth = field(default_factory=Auth)

@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from cabinet_agent.protocol import (
+from cabinet_agent.common.protocol import (
     Certainty,
     ChargeSession,
     DoorState,

@@ -27,16 +27,16 @@ from sqlalchemy.exc import SQLAlchemyError
 from .alerts.engine import AlertEngine
 from .alerts.routing import Receiver, Router
 from .alerts.rules import CabinetOffline, Severity, build_rules
-from .alerts.sqlite import STATE_FILE, SqliteState
+from .alerts.state import StoredState
 from .alerts.status import alert_statuses
-from .alerts.store import MemoryState
+from .alerts.takeover import take_over_alerts
 from .api import ApiSources, create_app
 from .assets import AssetRegister, org_slots
-from .auth import USERS_FILE, Auth, UserStore
+from .auth import Auth, TakeoverError, UserStore, take_over_users
 from .battery import BatteryAgeing
 from .boundary import Boundary, Bounds
 from .clock import Clock, utcnow
-from .config import ServerSettings, TsdbSettings, resolve_path
+from .config import ServerSettings, TsdbSettings, resolve_path, store_location
 from .errors import ServerError
 from .events import EventLog
 from .gc_policy import GcPolicy, run_gc_policy
@@ -45,7 +45,7 @@ from .history.source import ReportSource
 from .ingest import MqttCollector
 from .integrity import Integrity
 from .inventory import Inventory, InventoryError
-from .notify import NOTIFIER_KINDS, Notifier, NotifySettings
+from .notify import Notifier, NotifySettings, build_notifiers
 from .notify.dispatch import Dispatcher, GroupTiming
 from .notify.monthly import MonthlyReports
 from .notify.sender import Sender
@@ -55,6 +55,7 @@ from .redact import redact_url
 from .schoolcal import Calendars
 from .sessions import SessionRecorder
 from .store import open_store
+from .store.engine import is_ephemeral, where
 from .tsdb.base import TimeSeriesSink
 from .tsdb.null import NullSink
 from .web import Dashboard, install_dashboard
@@ -78,39 +79,43 @@ def make_sink(settings: TsdbSettings, state_dir: Path | None = None) -> TimeSeri
 
     log.info("writing time series to %s (org %s, bucket %s)", redact_url(settings.url), settings.org,
              settings.bucket)
-    sink = InfluxSink(settings)
     if state_dir is None or settings.spill_max_mb == 0:
         log.warning("no TSDB journal ([state] dir unset or [tsdb] spill_max_mb = 0): points "
                     "buffered in memory are lost when the collector stops while the TSDB is down")
-        return sink
-    from .tsdb.spill import SpillingSink
+        return InfluxSink(settings)
+    from .tsdb.spill import Journal
 
-    return SpillingSink(sink, state_dir / JOURNAL_DIR,
-                        max_bytes=int(settings.spill_max_mb * 1024 * 1024),
-                        batch_lines=settings.batch_size, flush_interval_s=settings.flush_interval_s)
+    return InfluxSink(settings, journal=Journal(state_dir / JOURNAL_DIR,
+                                                max_bytes=int(settings.spill_max_mb * 1024 * 1024)))
 
 
-def make_state(settings: ServerSettings) -> SqliteState | MemoryState:
-    if settings.state.dir is None:
+def make_state(store: Engine, state_dir: Path | None) -> StoredState:
+    """The alert state in the store; an older installation's ``ladewache-alerts.sqlite3`` in the
+    state dir is taken over first, before the state reads the active alerts."""
+    if state_dir is not None:
+        take_over_alerts(store, state_dir)
+    if is_ephemeral(store):
         log.warning("no [state] dir configured: alerts, silences and the notification log are "
                     "kept in memory only and lost on restart")
-        return MemoryState()
-    path = resolve_path(settings, settings.state.dir) / STATE_FILE
-    log.info("alert state in %s", path)
-    return SqliteState(path)
+    return StoredState(store)
 
 
-def make_auth(settings: ServerSettings, clock: Clock) -> Auth:
-    """Users live beside the alert state; without a [state] dir nobody can log in."""
+def make_auth(settings: ServerSettings, clock: Clock, store: Engine, state_dir: Path | None) -> Auth:
+    """Users live in the store; an older installation's ``users.sqlite`` in the state dir is
+    taken over once. In a store in memory there are no users, so nobody can log in."""
     if not settings.http.auth:
         log.warning("[http] auth = false: every request is treated as the district admin's; "
                     "use this for a demo on localhost only")
-    directory = settings.state.dir
-    if directory is None and settings.http.auth:
+    if state_dir is not None:
+        try:
+            take_over_users(store, state_dir)
+        except TakeoverError as exc:
+            raise ServerError(str(exc)) from exc
+    in_memory = is_ephemeral(store)
+    if in_memory and settings.http.auth:
         log.warning("no [state] dir configured: there are no user accounts, so the dashboard "
                     "and API refuse every request")
-    path = resolve_path(settings, directory) / USERS_FILE if directory is not None else None
-    return Auth(UserStore(path), clock, enabled=settings.http.auth,
+    return Auth(UserStore(store), clock, enabled=settings.http.auth,
                 session_lifetime=timedelta(hours=settings.http.session_hours))
 
 
@@ -142,12 +147,15 @@ PRUNE_EVERY_S: Final = 86_400.0
 FIRST_DAILY_S: Final = 600.0  # after the start: past the burst of retained messages
 
 
-def open_state(state_dir: Path | None) -> Engine:
-    """The store (server/store) in the state dir, migrated; in memory without one."""
+def open_state(location: Path | str | None) -> Engine:
+    """The store (server/store), migrated: ``[state] url``, else the file in the state dir, else
+    in memory (``config.store_location``)."""
     try:
-        return open_store(state_dir)
+        engine = open_store(location)
     except (OSError, SQLAlchemyError) as exc:
-        raise ServerError(f"cannot open the store in {state_dir}: {exc}") from exc
+        raise ServerError(f"cannot open the store ({where(location)}): {exc}") from exc
+    log.info("store: %s", where(location))
+    return engine
 
 
 def open_inventory(settings: ServerSettings, store: Engine, clock: Clock) -> Inventory:
@@ -169,7 +177,7 @@ class Collector:
     def __init__(self, settings: ServerSettings, clock: Clock = utcnow) -> None:
         self.settings = settings
         state_dir = resolve_path(settings, settings.state.dir) if settings.state.dir else None
-        self.store = open_state(state_dir)
+        self.store = open_state(store_location(settings))
         self.inventory = open_inventory(settings, self.store, clock)
         self.assets = AssetRegister(self.inventory)
         self.history = HistoryRecorder(self.store, clock)
@@ -178,7 +186,7 @@ class Collector:
         self.sink = make_sink(settings.tsdb, state_dir)
         self.battery = BatteryAgeing()
         self.sessions = SessionRecorder(self.store, self.battery, legacy_dir=state_dir)
-        self.events = EventLog(state_dir)
+        self.events = EventLog(self.store, legacy_dir=state_dir)
         self.integrity = Integrity()
         ingest = settings.ingest
         self.pipeline = Pipeline(
@@ -196,7 +204,7 @@ class Collector:
         a = settings.alerts
         org = settings.organisation
         self.clock = clock
-        self.state = make_state(settings)
+        self.state = make_state(self.store, state_dir)
         self.alerts = self.state
         self.calendars = make_calendars(settings)
         offline = CabinetOffline(pending_s=a.offline_pending_s, silence_factor=a.silence_factor,
@@ -229,7 +237,7 @@ class Collector:
             fleet=self.fleet, alerts=self.state, clock=clock,
             ingest_stats=self.pipeline.stats, mqtt_stats=self.mqtt.stats,
             tsdb_stats=self.sink.stats, state=self.state, org=org,
-            auth=make_auth(settings, clock), assets=self.assets,
+            auth=make_auth(settings, clock, self.store, state_dir), assets=self.assets,
         ))
         self.reports = ReportSource(self.store, org, self.calendars, self.battery, self.inventory,
                                     settings.history.energy_price_eur_kwh, clock)
@@ -254,8 +262,7 @@ class Collector:
     def notifiers_for(self, receiver: Receiver) -> list[Notifier]:
         """Built once per receiver (the config does not change while running)."""
         if receiver.id not in self._notifiers:
-            self._notifiers[receiver.id] = NOTIFIER_KINDS.build(receiver.contacts,
-                                                                self._notify_settings)
+            self._notifiers[receiver.id] = build_notifiers(receiver.contacts, self._notify_settings)
         return self._notifiers[receiver.id]
 
     def notifier_named(self, receiver_id: str, name: str) -> Notifier | None:
@@ -335,8 +342,6 @@ class Collector:
 
     def close(self) -> None:
         self.sender.close()
-        if isinstance(self.state, SqliteState):
-            self.state.close()
         self.events.close()
         self.sessions.close()
         self.store.dispose()

@@ -18,7 +18,7 @@ from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from cabinet_agent.protocol import ChargeSession, SessionEnd
+from cabinet_agent.common.protocol import ChargeSession, SessionEnd
 
 __all__ = ["AgeingPolicy", "BatteryAgeing", "BatteryVerdict"]
 

@@ -15,9 +15,9 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from cabinet_agent.configfile import problem, redacted
-from cabinet_agent.durations import duration_text
-from cabinet_agent.sdnotify import SdNotifier
+from cabinet_agent.common.configfile import problem, redacted
+from cabinet_agent.common.durations import duration_text
+from cabinet_agent.common.sdnotify import SdNotifier
 from cabinet_agent.thresholds import Thresholds
 
 from .alerts_cli import list_alerts

@@ -20,7 +20,7 @@ from pydantic import (
     model_validator,
 )
 
-from cabinet_agent.configfile import (
+from cabinet_agent.common.configfile import (
     FileSettings,
     directory_problem,
     file_problem,
@@ -28,12 +28,13 @@ from cabinet_agent.configfile import (
     problem,
     tls_problems,
 )
-from cabinet_agent.mqtt_security import check_transport_security
+from cabinet_agent.common.mqtt_security import check_transport_security
 
 from .alerts.rules import RulesSettings
 from .notify.settings import NotifySettings
 from .org import Organisation
 from .redact import redact_url
+from .store.engine import StoreUrlError, check_url
 
 __all__ = [
     "AlertSettings",
@@ -47,6 +48,7 @@ __all__ = [
     "load_server_settings",
     "preflight",
     "resolve_path",
+    "store_location",
 ]
 
 
@@ -277,10 +279,28 @@ class StateSettings(_Section):
     dir: Path | None = Field(
         default=None,
         description=(
-            "directory of the alert state file (SQLite: alerts, silences, acknowledgements, "
-            "notification log); none = in memory, lost on restart"
+            "directory of the durable state: the store (SQLite, ladewache.sqlite3: alerts, "
+            "silences, notifications, users, inventory, history, events) unless [state] url names "
+            "a database, and the TSDB journal; none = in memory, lost on restart"
         ),
     )
+    url: SecretStr | None = Field(
+        default=None,
+        description=(
+            "the store in PostgreSQL instead of the SQLite file: "
+            "postgresql+psycopg://user:password@host:5432/ladewache (never logged)"
+        ),
+    )
+
+    @field_validator("url")
+    @classmethod
+    def _known_database(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            try:
+                check_url(value.get_secret_value())
+            except StoreUrlError as exc:
+                raise ValueError(str(exc)) from None
+        return value
 
 
 class ServerSettings(FileSettings):
@@ -315,6 +335,15 @@ def load_server_settings(path: Path | None) -> ServerSettings:
 def resolve_path(settings: ServerSettings, path: Path) -> Path:
     """A path from the config, made absolute relative to the config file's directory."""
     return settings._base_dir / path  # an absolute path stays as it is
+
+
+def store_location(settings: ServerSettings) -> Path | str | None:
+    """Where the store lives: ``[state] url``, else ``ladewache.sqlite3`` in the ``[state] dir``,
+    else memory (None). What every command opens with ``server.store.open_store``."""
+    state = settings.state
+    if state.url is not None:
+        return state.url.get_secret_value()
+    return resolve_path(settings, state.dir) if state.dir is not None else None
 
 
 def preflight(settings: ServerSettings) -> list[str]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from cabinet_agent.errors import EXIT_CONFIG, ConfigError
+from cabinet_agent.common.errors import EXIT_CONFIG, ConfigError
 
 __all__ = ["EXIT_CONFIG", "EXIT_RUNTIME", "ConfigError", "ServerError", "TsdbError"]
 

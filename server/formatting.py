@@ -5,7 +5,7 @@ the dashboard and CSV exports. Times are shown in the organisation's zone (``Eur
 default), German by default, English on request. Machine fields (labels, the webhook's ISO
 timestamps) never pass through here. A naive time is taken as UTC, as everywhere in the server.
 
-The agent never imports this (Babel is a server dependency); its ``cabinet_agent.durations``
+The agent never imports this (Babel is a server dependency); its ``cabinet_agent.common.durations``
 stays for its own ``check-config``.
 """
 
@@ -142,7 +142,7 @@ def number(value: float, lang: Language = DEFAULT_LANGUAGE, digits: int = 1,
 
 def duration(seconds: float, lang: Language = DEFAULT_LANGUAGE) -> str:
     """``5 Tage``, ``2,5 Tage``, ``12 Stunden`` (English ``5 days``): days from one day on, hours
-    below, one decimal at most (the same reading as ``cabinet_agent.durations``)."""
+    below, one decimal at most (the same reading as ``cabinet_agent.common.durations``)."""
     days = seconds / 86400
     value, unit = (days, "duration-day") if days >= 1 else (max(seconds / 3600, 0.0), "duration-hour")
     rounded = round(value, 1)

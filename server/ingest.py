@@ -3,7 +3,8 @@
 The client is driven from one thread of our own (connect → ``loop()`` until the connection ends →
 wait with back-off → connect again) instead of paho's hidden ``loop_start`` machinery, so every
 attempt and every wait is logged and ``stop()`` ends it cleanly. Messages are handled directly in
-this network thread; paho acknowledges a QoS 1 message only after the handler returned.
+this network thread; paho acknowledges a QoS 1 message only after the handler returned (so the
+handler journals what it must keep before it returns: ``Pipeline.handle``).
 """
 
 from __future__ import annotations
@@ -19,8 +20,8 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 
-from cabinet_agent.backoff import Backoff
-from cabinet_agent.protocol import subscription
+from cabinet_agent.common.backoff import Backoff
+from cabinet_agent.common.protocol import subscription
 
 from .clock import Clock, utcnow
 from .config import MqttSettings
@@ -29,9 +30,10 @@ __all__ = ["MessageHandler", "MqttCollector", "MqttStats"]
 
 log = logging.getLogger(__name__)
 
-MessageHandler = Callable[[str, bytes, bool], object]
-"""Called with (topic, payload, retained) for every message; must not raise (it is guarded anyway).
-``retained``: delivered from the broker's store because we subscribed, not as it was published."""
+MessageHandler = Callable[[str, bytes, bool, int], object]
+"""Called with (topic, payload, retained, qos) for every message; must not raise (it is guarded
+anyway). ``retained``: delivered from the broker's store because we subscribed, not as it was
+published. ``qos``: a QoS 1 message is acknowledged once the handler returned."""
 
 # select() timeout of one loop turn: bounds how long stop() waits when nothing arrives.
 _LOOP_TIMEOUT_S = 0.25
@@ -213,6 +215,6 @@ class MqttCollector:
         except UnicodeDecodeError:
             topic = "<topic is not UTF-8>"  # counted as unknown_topic by the handler
         try:
-            self._handler(topic, bytes(message.payload), bool(message.retain))
+            self._handler(topic, message.payload, bool(message.retain), message.qos)
         except Exception:  # an exception here would end paho's loop: log it and go on
             log.exception("message handler failed on %s", topic[:200])

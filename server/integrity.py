@@ -24,11 +24,10 @@ import bisect
 import re
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Final
+from typing import Final, NamedTuple
 
-from cabinet_agent.protocol import EventMessage, Message, TelemetryMessage
+from cabinet_agent.common.protocol import EventMessage, Message, TelemetryMessage
 
 __all__ = ["CabinetIntegrity", "Integrity", "SeqRanges"]
 
@@ -46,26 +45,41 @@ class SeqRanges:
         self._starts: list[int] = []
         self._ends: list[int] = []
         self._max = max_ranges
+        self._holes = 0  # numbers missing between the intervals, kept as they change
         self.written_off = 0  # missing numbers given up on when the interval list was full
 
     def add(self, seq: int) -> bool:
         """Record ``seq``; False when it was seen before (a duplicate)."""
-        i = bisect.bisect_right(self._starts, seq) - 1
-        if i >= 0 and seq <= self._ends[i]:
+        starts, ends = self._starts, self._ends
+        if ends and seq == ends[-1] + 1:  # the next number of the boot: the common case
+            ends[-1] = seq
+            return True
+        i = bisect.bisect_right(starts, seq) - 1
+        if i >= 0 and seq <= ends[i]:
             return False
-        joins_left = i >= 0 and self._ends[i] == seq - 1
-        joins_right = i + 1 < len(self._starts) and self._starts[i + 1] == seq + 1
-        if joins_left and joins_right:
-            self._ends[i] = self._ends[i + 1]
-            del self._starts[i + 1], self._ends[i + 1]
+        after = i + 1 < len(starts)
+        joins_left = i >= 0 and ends[i] == seq - 1
+        joins_right = after and starts[i + 1] == seq + 1
+        if joins_left and joins_right:  # the hole of one between them is closed
+            ends[i] = ends[i + 1]
+            del starts[i + 1], ends[i + 1]
+            self._holes -= 1
         elif joins_left:
-            self._ends[i] = seq
+            ends[i] = seq
+            self._holes -= after
         elif joins_right:
-            self._starts[i + 1] = seq
+            starts[i + 1] = seq
+            self._holes -= i >= 0
         else:
-            self._starts.insert(i + 1, seq)
-            self._ends.insert(i + 1, seq)
-            if len(self._starts) > self._max:
+            if i >= 0 and after:  # within a hole: one number less missing
+                self._holes -= 1
+            elif i >= 0:  # beyond the highest
+                self._holes += seq - ends[i] - 1
+            elif after:  # below the lowest
+                self._holes += starts[0] - seq - 1
+            starts.insert(i + 1, seq)
+            ends.insert(i + 1, seq)
+            if len(starts) > self._max:
                 self._merge_oldest()
         return True
 
@@ -88,18 +102,20 @@ class SeqRanges:
 
     def _merge_oldest(self) -> None:
         # Too many holes: the oldest one is given up on (counted), never memory without bound.
-        self.written_off += self._starts[1] - self._ends[0] - 1
+        hole = self._starts[1] - self._ends[0] - 1
+        self.written_off += hole
+        self._holes -= hole
         self._ends[0] = self._ends[1]
         del self._starts[1], self._ends[1]
 
     @property
     def missing(self) -> int:
-        return sum(self._starts[k + 1] - self._ends[k] - 1 for k in range(len(self._starts) - 1)) \
-            + self.written_off
+        """Numbers not seen between the lowest and the highest, and those given up on."""
+        return self._holes + self.written_off
 
 
-@dataclass(frozen=True, slots=True)
-class CabinetIntegrity:
+class CabinetIntegrity(NamedTuple):
+    # A NamedTuple, not a frozen dataclass: one is made per message (``last_skew_s`` moves).
     gaps: int = 0  # sequence numbers missing now, over the boots kept
     duplicates: int = 0  # messages seen before, not processed again
     replayed: int = 0  # messages flagged replayed (sent from the outbox after an outage)
@@ -116,6 +132,10 @@ class CabinetIntegrity:
     @property
     def clock_suspect(self) -> bool:
         return self.skewed > 0 or self.out_of_window > 0
+
+
+_NONE: Final = CabinetIntegrity()
+_make: Final = tuple.__new__  # a NamedTuple without its Python-level __new__
 
 
 class _Events:
@@ -152,9 +172,9 @@ class _Events:
 
 
 class _Cabinet:
-    __slots__ = ("boots", "duplicates", "events", "events_lost", "events_lost_at", "last_rejected",
-                 "last_skew_s", "offsets", "out_of_window", "outbox_dropped", "rejected",
-                 "replayed", "skewed", "unsynced")
+    __slots__ = ("boots", "current", "duplicates", "events", "events_lost", "events_lost_at",
+                 "last_rejected", "last_skew_s", "offsets", "out_of_window", "outbox_dropped",
+                 "rejected", "replayed", "skewed", "unsynced")
 
     def __init__(self) -> None:
         self.boots: OrderedDict[str, SeqRanges] = OrderedDict()
@@ -166,12 +186,16 @@ class _Cabinet:
         self.events_lost_at: datetime | None = None
         self.last_skew_s: float | None = None
         self.outbox_dropped: int | None = None
+        self.current = _NONE  # the counters as a value, made again after every change
 
-    def view(self) -> CabinetIntegrity:
-        return CabinetIntegrity(sum(b.missing for b in self.boots.values()), self.duplicates,
-                                self.replayed, self.skewed, self.last_skew_s, self.unsynced,
-                                self.outbox_dropped, self.rejected, self.last_rejected,
-                                self.out_of_window, self.events_lost, self.events_lost_at)
+    def refresh(self) -> CabinetIntegrity:
+        """The counters as a value: kept, so that reading them (the fleet, ``/api/stats``) never
+        computes anything."""
+        self.current = _make(CabinetIntegrity, (
+            sum(b.missing for b in self.boots.values()), self.duplicates, self.replayed,
+            self.skewed, self.last_skew_s, self.unsynced, self.outbox_dropped, self.rejected,
+            self.last_rejected, self.out_of_window, self.events_lost, self.events_lost_at))
+        return self.current
 
     def track_events(self, message: Message, received_at: datetime) -> None:
         if isinstance(message, EventMessage):
@@ -219,9 +243,9 @@ class Integrity:
                     cab.events.pop(gone, None)
             if ranges.contains(message.seq) if retained else not ranges.add(message.seq):
                 cab.duplicates += 1
-                return False, cab.view()
+                return False, cab.refresh()
             if retained:
-                return True, cab.view()
+                return True, cab.refresh()
             if message.replayed:
                 cab.replayed += 1
             if not message.clock_synced:
@@ -238,7 +262,7 @@ class Integrity:
             if isinstance(message, TelemetryMessage) and message.outbox_dropped is not None:
                 cab.outbox_dropped = message.outbox_dropped
             cab.track_events(message, received_at)
-            return True, cab.view()
+            return True, cab.refresh()
 
     def rejected(self, site: str, cabinet: str, reason: str) -> bool:
         """Count a message refused at the boundary against the cabinet whose topic it came on
@@ -253,16 +277,19 @@ class Integrity:
                 cab = self._cabinets[key] = _Cabinet()
             cab.rejected += 1
             cab.last_rejected = reason
+            cab.refresh()
             return True
 
-    def out_of_window(self, site: str, cabinet: str, skew_s: float) -> None:
+    def out_of_window(self, site: str, cabinet: str, skew_s: float) -> CabinetIntegrity:
         """A message whose time lay outside the window (server/boundary.py): stored at the
-        receive time; counted as clock trouble."""
+        receive time; counted as clock trouble. Returns the cabinet's counters."""
         with self._lock:
             cab = self._cabinets.get((site, cabinet))
-            if cab is not None:
-                cab.out_of_window += 1
-                cab.last_skew_s = round(max(-1e12, min(1e12, skew_s)), 3)
+            if cab is None:
+                return _NONE
+            cab.out_of_window += 1
+            cab.last_skew_s = round(max(-1e12, min(1e12, skew_s)), 3)
+            return cab.refresh()
 
     def corrected(self, message: Message, received_at: datetime) -> datetime:
         """When an unsynchronised message happened: its ts moved by the offset its boot showed on
@@ -278,16 +305,16 @@ class Integrity:
     def get(self, site: str, cabinet: str) -> CabinetIntegrity:
         with self._lock:
             cab = self._cabinets.get((site, cabinet))
-            return cab.view() if cab is not None else CabinetIntegrity()
+            return cab.current if cab is not None else _NONE
 
     def snapshot(self) -> dict[str, CabinetIntegrity]:
-        """Per ``site/cabinet``. Built in batches, taking the lock for each: the ingest thread
-        needs it for every message, and 80,000 cabinets at once held it for a third of a second."""
+        """Per ``site/cabinet``: the values every change keeps (nothing is computed here), copied
+        under the lock in batches, so the ingest thread never waits long for it."""
         with self._lock:
-            keys = list(self._cabinets)
+            cabinets = list(self._cabinets.items())
         views: dict[tuple[str, str], CabinetIntegrity] = {}
-        for start in range(0, len(keys), _SNAPSHOT_BATCH):
+        for start in range(0, len(cabinets), _SNAPSHOT_BATCH):
             with self._lock:
-                for key in keys[start:start + _SNAPSHOT_BATCH]:
-                    views[key] = self._cabinets[key].view()
+                for key, cab in cabinets[start:start + _SNAPSHOT_BATCH]:
+                    views[key] = cab.current
         return {f"{s}/{c}": view for (s, c), view in sorted(views.items())}

@@ -1,21 +1,33 @@
-"""One MQTT message in: decode, update fleet state, hand lines to the sink, count what happened.
+"""One MQTT message in: decode, update fleet state, hand it to the sink, count what happened.
 
-Runs in paho's network thread (the fast path). Everything a cabinet sends passes one boundary first:
-the protocol's form (``decode``) and what only the collector can check (``server/boundary.py``:
-slot and device counts, times within a window). A bad message is counted by reason and against its
-cabinet, logged at a limited rate and dropped; nothing a publisher sends can stop the collector or
-touch another cabinet's data.
+Runs in paho's network thread (the fast path). The message is decoded and checked once, at the
+boundary, into a typed value that flows on as it is: duplicates (``Integrity.observe``), the fleet,
+the alert rules (through the fleet) and the TSDB writer, which builds its lines per batch.
+
+Everything a cabinet sends passes that boundary: the protocol's form (``decode``) and what only
+the collector can check (``server/boundary.py``: slot and device counts, times within a window). A
+bad message is counted by reason and against its cabinet, logged at a limited rate and dropped;
+nothing a publisher sends can stop the collector or touch another cabinet's data.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from cabinet_agent.protocol import EventKind, EventMessage, ProtocolError, decode, parse_topic
+from cabinet_agent.common.protocol import (
+    EventKind,
+    EventMessage,
+    Message,
+    ProtocolError,
+    StateMessage,
+    TelemetryMessage,
+    decode,
+    parse_topic,
+)
 
 from .boundary import BOUNDARY_REASONS, Boundary
 from .clock import Clock, utcnow
@@ -25,7 +37,7 @@ from .integrity import CabinetIntegrity, Integrity
 from .ratelimit import RateLimitedLogger
 from .sessions import SessionRecorder
 from .tsdb.base import TimeSeriesSink
-from .tsdb.lines import event_lines, message_lines
+from .tsdb.lines import Tagged, event_lines, message_lines
 
 __all__ = ["REJECT_REASONS", "IngestStats", "Pipeline"]
 
@@ -54,7 +66,10 @@ class Pipeline:
         self._boundary = boundary if boundary is not None else Boundary()
         self._sink = sink
         self._sessions = sessions
-        self._events = events if events is not None else EventLog(None)
+        # Without a ledger given: one in the sessions' store (a session row goes with its event);
+        # without sessions either, none (a test's pipeline: repeats are caught within the run).
+        self._events = events if events is not None else (
+            EventLog(sessions.store) if sessions is not None else None)
         self.integrity = integrity if integrity is not None else Integrity()
         self._duplicates = 0
         self._clock = clock
@@ -63,12 +78,16 @@ class Pipeline:
         self._accepted = 0
         self._rejected = dict.fromkeys(REJECT_REASONS, 0)
         self._ratelimited = RateLimitedLogger(log)
+        # A sink that takes typed messages builds their lines per batch in its writer thread.
+        write_message = getattr(sink, "write_message", None)
+        self._store: Callable[[Message, Sequence[Tagged], datetime, bool], None] = \
+            write_message if write_message is not None else self._store_lines
 
-    def handle(self, topic: str, payload: bytes, retained: bool = False) -> bool:
+    def handle(self, topic: str, payload: bytes, retained: bool = False, qos: int = 1) -> bool:
         """Process one message; True if it was accepted. ``retained``: delivered from the broker's
-        store on subscribing (an old message that says nothing about gaps)."""
-        with self._lock:
-            self._received += 1
+        store on subscribing (an old message that says nothing about gaps). ``qos``: as it came; a
+        QoS 1 message is acknowledged once this returns, so its lines are in the TSDB journal by
+        then, while QoS 0 telemetry (never acknowledged) is journaled with its batch."""
         try:
             message = decode(topic, payload)
             known = self._fleet.get(message.site, message.cabinet)
@@ -83,6 +102,7 @@ class Pipeline:
             fresh, integrity = self.integrity.observe(message, received_at, retained)
             if not fresh:  # the same (cabinet, boot_id, seq) again: processed already
                 with self._lock:
+                    self._received += 1
                     self._duplicates += 1
                 return False
             # Points of an unsynchronised clock are stored at this time instead of their ts; a time
@@ -91,42 +111,52 @@ class Pipeline:
                 message, self.integrity.corrected(message, received_at), received_at)
             message, when = checked.message, checked.when
             if checked.out_of_window:
-                self.integrity.out_of_window(message.site, message.cabinet, checked.skew_s)
-                integrity = self.integrity.get(message.site, message.cabinet)
+                integrity = self.integrity.out_of_window(message.site, message.cabinet, checked.skew_s)
             view = self._fleet.apply(message, received_at, integrity, retained)
-            tags = view.asset_tags  # the inventory's, never the cabinet's claim (server/assets.py)
-            if isinstance(message, EventMessage):
+            if isinstance(message, (TelemetryMessage, StateMessage)):
+                # typed into the sink: its lines are built with their batch, by the writer; the
+                # asset tags are the inventory's on the fleet's slots, never the cabinet's claim
+                self._store(message, view.slots, when, qos > 0)
+            elif isinstance(message, EventMessage):
+                tags = view.asset_tags
                 self._event(_attributed(message, tags), tags, received_at, when)
-            else:
-                self._sink.write(message_lines(message, tags, when))
         except Exception:  # a bug for one message must not stop the collector
             self._reject("internal", topic)
             if self._ratelimited.log(logging.ERROR, "internal", "failed to process a message on %s",
                                      topic[:200]):
                 log.exception("traceback of the failure above")
             return False
-        with self._lock:
+        with self._lock:  # the one lock of an accepted message's own
+            self._received += 1
             self._accepted += 1
         return True
 
+    def _store_lines(self, message: Message, slots: Sequence[Tagged], when: datetime,
+                     durable: bool) -> None:
+        """For a sink that takes lines only: built here, one message at a time."""
+        self._sink.write(message_lines(message, {s.slot: s.asset_tag for s in slots if s.asset_tag},
+                                       when))
+
     def _event(self, message: EventMessage, asset_tags: Mapping[int, str],
                received_at: datetime, when: datetime) -> None:
-        # Stored once per (cabinet, boot_id, seq), even across collector restarts; the lines go to
-        # the sink's journal first, so a SIGKILL between the two repeats a point, never loses one.
-        if self._events.seen(message):
+        # The event ledger is the one durable duplicate decision: an event, and the charge session
+        # it carries, is stored once per (cabinet, boot_id, seq), even across collector restarts.
+        # The lines go to the sink's journal before the ledger records the event, so a SIGKILL
+        # between the two repeats a point (the TSDB overwrites it), never loses one.
+        ledger = self._events
+        if ledger is not None and ledger.seen(message):
             with self._lock:
                 self._duplicates += 1
             return
-        lines = event_lines(message, when)
-        repeated = (message.event is EventKind.SESSION_ENDED and self._sessions is not None
-                    and not self._sessions.record(message))
-        if not repeated:  # a session stored already gets no second point
-            lines += message_lines(message, asset_tags, when)
-        self._sink.write(lines)
-        self._events.record(message, received_at)
+        self._sink.write(event_lines(message, when) + message_lines(message, asset_tags, when))
+        sessions = self._sessions if message.event is EventKind.SESSION_ENDED else None
+        row = sessions.row(message) if sessions is not None else None
+        if ledger is not None and ledger.record(message, received_at, row) and sessions is not None:
+            sessions.stored(message)  # battery ageing, once the session is stored
 
     def _reject(self, reason: str, topic: str) -> None:
         with self._lock:
+            self._received += 1
             self._rejected[reason] = self._rejected.get(reason, 0) + 1
         if reason == "unknown_topic":
             return
@@ -139,11 +169,11 @@ class Pipeline:
                                       self.integrity.get(address.site, address.cabinet))
 
     def stats(self, integrity: bool = True) -> IngestStats:
-        """The counters; ``integrity=False`` leaves out the per-cabinet integrity (a pass over
-        every cabinet: a third of a second at 80,000), for callers that need only the counters."""
+        """The counters; ``integrity=False`` leaves out the per-cabinet integrity (a sorted copy of
+        the values ``Integrity`` keeps, nothing computed), for callers that need only the counters."""
         with self._lock:
             counts = (self._received, self._accepted, dict(self._rejected), self._duplicates)
-        return IngestStats(*counts, self._events.stored,
+        return IngestStats(*counts, self._events.stored if self._events is not None else 0,
                            self.integrity.snapshot() if integrity else {})
 
 

@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from cabinet_agent.protocol import Certainty, SlotState
+from cabinet_agent.common.protocol import Certainty, SlotState
 from server.fleet import CabinetView, SlotView
 from server.org import Organisation
 

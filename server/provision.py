@@ -26,8 +26,8 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from cabinet_agent.cabinet_model import load_cabinet_model
+from cabinet_agent.common.errors import ConfigError
 from cabinet_agent.config import load as load_agent_config
-from cabinet_agent.errors import ConfigError
 from cabinet_agent.ha_discovery import node_id
 
 from .broker_files import AclEntry, BrokerFileError, PasswordFile, atomic_write, render_acl

@@ -2,23 +2,23 @@
 battery ageing.
 
 A session event may arrive twice (the agent's outbox sends again what the broker did not
-acknowledge), so sessions are keyed by cabinet, boot id and sequence number and a repeat is
-ignored. At start the battery model is rebuilt from them, so each iPad keeps its own early
-baseline across restarts. Sessions of an installation from before the store (``sessions.sqlite``
-in the state dir) are taken over once at the first start.
+acknowledge). Whether it is new is the event ledger's decision (``server/events.py``): it stores
+the session row built here in the same transaction as its event, and only a new one reaches
+battery ageing. At start the battery model is rebuilt from the rows, so each iPad keeps its own
+early baseline across restarts. Sessions of an installation from before the store
+(``sessions.sqlite`` in the state dir) are taken over once at the first start.
 """
 
 from __future__ import annotations
 
 import logging
 import sqlite3
-import threading
 from pathlib import Path
 from typing import Any, Final
 
-from sqlalchemy import Engine, RowMapping, select
+from sqlalchemy import Engine, RowMapping, insert, select
 
-from cabinet_agent.protocol import ChargeSession, EventMessage
+from cabinet_agent.common.protocol import ChargeSession, EventMessage
 
 from .battery import BatteryAgeing
 from .store import open_store
@@ -53,15 +53,17 @@ class SessionRecorder:
         legacy_dir = store if isinstance(store, Path) else legacy_dir
         if legacy_dir is not None:
             self._take_over(legacy_dir / LEGACY_SESSIONS_FILE)
-        self._lock = threading.Lock()
         self.ageing = ageing
-        self.duplicates = 0
         with self._engine.connect() as db:
             for row in db.execute(select(charge_sessions).order_by(charge_sessions.c.ended_at)).mappings():
                 ageing.add(_session(row))
 
+    @property
+    def store(self) -> Engine:
+        return self._engine
+
     def _insert(self, rows: list[dict[str, Any]]) -> int:
-        """Insert, skipping a session stored already; how many were new."""
+        """Insert, skipping a session stored already (a takeover run again); how many were new."""
         with self._engine.begin() as db:
             statement = insert_ignore(db, charge_sessions)
             return sum(int(db.execute(statement, row).rowcount or 0) for row in rows)
@@ -80,18 +82,29 @@ class SessionRecorder:
         legacy.rename(legacy.with_name(legacy.name + ".imported"))
         log.info("took %d charge session(s) over from %s into the store", taken, legacy)
 
-    def record(self, message: EventMessage) -> bool:
-        """Store the event's session once; False when it was already stored."""
+    def row(self, message: EventMessage) -> dict[str, Any] | None:
+        """The ``charge_sessions`` row of a ``session_ended`` event, for the event ledger to store
+        with the event (``EventLog.record``); None for an event without a session."""
         session = message.session
         if session is None:
-            return False
-        with self._lock:
-            if not self._insert([_row(message.site, message.cabinet, message.boot_id, message.seq,
-                                      session)]):
-                self.duplicates += 1
-                return False
-        self.ageing.add(session)
-        return True
+            return None
+        return _row(message.site, message.cabinet, message.boot_id, message.seq, session)
+
+    def stored(self, message: EventMessage) -> None:
+        """The event's session is stored now (new): battery ageing learns it."""
+        if message.session is not None:
+            self.ageing.add(message.session)
+
+    def record(self, message: EventMessage) -> None:
+        """Store the event's session where no event ledger decides (a fixture, the bench): the
+        caller knows it is new, a repeat fails on the primary key. The collector goes through
+        ``EventLog.record`` with ``row`` and then ``stored``."""
+        row = self.row(message)
+        if row is None:
+            return
+        with self._engine.begin() as db:
+            db.execute(insert(charge_sessions), row)
+        self.stored(message)
 
     def for_asset(self, asset_tag: str, limit: int = 100) -> list[ChargeSession]:
         c = charge_sessions.c

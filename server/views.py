@@ -10,7 +10,7 @@ from datetime import datetime
 from operator import attrgetter
 from typing import Any, Final, Literal
 
-from cabinet_agent.protocol import Sensing
+from cabinet_agent.common.protocol import Sensing
 
 from .alerts.model import AlertState
 from .alerts.silence import Silence

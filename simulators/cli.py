@@ -35,7 +35,7 @@ from datetime import datetime
 from pathlib import Path
 
 from cabinet_agent.cabinet_model import LoadedCabinet, load_cabinet_model, shipped_models
-from cabinet_agent.errors import ConfigError
+from cabinet_agent.common.errors import ConfigError
 from cabinet_agent.line_profile import LineProfile
 
 from .cabinet import CabinetSim

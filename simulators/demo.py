@@ -189,9 +189,11 @@ def _demo_users(state_dir: Path) -> tuple[dict[str, str], str]:
     admin for the summary lines. Made in the server's user store as ``cabinet-server user add``
     does, but in this process: a Python started per user took up to 20 s on a busy machine. On a
     later run in the same workdir each user is made anew, so role and scope are this demo's."""
-    from server.auth import USERS_FILE, Role, User, UserStore  # the demo runs the server anyway
+    from server.auth import Role, User, UserStore  # the demo runs the server anyway
+    from server.store import open_store
 
-    store = UserStore(state_dir / USERS_FILE)
+    engine = open_store(state_dir)  # the store the server opens with this [state] dir
+    store = UserStore(engine)
     try:
         now = datetime.now(UTC)
         passwords = {}
@@ -203,7 +205,7 @@ def _demo_users(state_dir: Path) -> tuple[dict[str, str], str]:
         admin = next(user.name for user in USERS if user.role == Role.ADMIN)
         return passwords, store.create_token(admin, "demo summary", now)
     finally:
-        store.close()
+        engine.dispose()
 
 
 def _school_day_note(now: datetime) -> list[str]:

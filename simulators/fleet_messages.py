@@ -4,7 +4,7 @@ Each template is built once from the protocol's own models and ``encode`` with s
 for ``seq`` and the time (``ts``, and a state's ``since``: a slot changed just now), which
 ``render`` replaces; everything else is byte-for-byte what an agent
 sends. ``tests/unit/test_fleet_messages.py`` decodes rendered messages with
-``cabinet_agent.protocol.decode``.
+``cabinet_agent.common.protocol.decode``.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from cabinet_agent import __version__
-from cabinet_agent.protocol import (
+from cabinet_agent.common.protocol import (
     PROTOCOL_VERSION,
     QOS,
     RETAINED,

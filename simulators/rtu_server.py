@@ -3,7 +3,10 @@
 A pty carries bytes at once, so the server keeps the wire's clock itself: a reply leaves when the
 request, the silent interval t3.5, the slave's turnaround and the reply itself would have passed
 at the configured baud rate (``RtuTiming``), and the bus stays busy for t3.5 after it. Requests
-that arrive while the simulated bus is busy wait their turn, as they would behind a real one.
+that arrive while the simulated bus is busy wait their turn, as they would behind a real one (and
+are counted: a master that keeps t3.5 never sends one). A reply leaves on time, not on asyncio's
+next millisecond or the one after: the loop's timer fires 2 ms early, ``time.sleep`` and a spin of
+0.1 ms wait out the rest, so the simulator's own lateness is not charged to the agent it serves.
 
 Faults per device (``DeviceFault``): DEAD never answers; GARBAGE answers with a broken CRC; STUCK
 answers from a frozen state; ADDRESS_RESET answers at unit 1 (colliding with a device there).
@@ -21,6 +24,8 @@ import logging
 from collections import Counter
 from pathlib import Path
 from typing import Any
+
+from cabinet_agent.sources.serial_port import LOOP_TIMER_LATENESS_S, sleep_until
 
 from .cabinet import CabinetSim, DeviceFault
 from .loop_thread import on_loop
@@ -53,6 +58,7 @@ class CabinetRtuServer:
         self.requests: Counter[int] = Counter()  # per unit, heard at the right baud rate
         self.replies: Counter[int] = Counter()
         self.ignored = 0  # heard at the wrong baud rate
+        self.early = 0  # requests that began before t3.5 after the last frame had passed
         self.noise_bytes = 0  # bytes that started no valid frame
         self._loop: asyncio.AbstractEventLoop | None = None
         self._buffer = bytearray()
@@ -110,6 +116,7 @@ class CabinetRtuServer:
             "requests": {str(u): n for u, n in sorted(self.requests.items())},
             "replies": {str(u): n for u, n in sorted(self.replies.items())},
             "ignored_wrong_baud": self.ignored, "noise_bytes": self.noise_bytes,
+            "early_requests": self.early,
         }
 
     # -- the wire --------------------------------------------------------------------------------
@@ -138,6 +145,7 @@ class CabinetRtuServer:
 
     def _on_request(self, unit: int, request: Request, frame: bytes, received_at: float) -> None:
         line_baud = self.port.line_baud()
+        early = received_at < self._bus_free_at
         start = max(received_at, self._bus_free_at)
         heard_until = start + self.timing.frame_s(request.size) + self.timing.gap_s
         if line_baud is not None and line_baud != self.timing.baudrate:
@@ -145,6 +153,7 @@ class CabinetRtuServer:
             self._bus_free_at = heard_until
             return
         self.requests[unit] += 1
+        self.early += early
         reply = self._reply(unit, request, frame)
         if reply is None:
             self._bus_free_at = heard_until
@@ -160,9 +169,10 @@ class CabinetRtuServer:
 
         def send() -> None:
             self._pending.discard(handle)
+            sleep_until(when, self._now)  # at most 2 ms, which the bus waits for this reply anyway
             self.port.write(reply)
 
-        handle = self._loop.call_at(when, send)
+        handle = self._loop.call_at(when - LOOP_TIMER_LATENESS_S, send)
         self._pending.add(handle)
 
     def _now(self) -> float:

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from hypothesis import settings
 
+from tests.support import store
 from tests.support.explore import FACTOR
 from tests.support.services import Broker, VictoriaMetrics, start_mosquitto, start_victoria_metrics
 
@@ -18,6 +19,28 @@ settings.register_profile("explore", print_blob=True)
 settings.register_profile("explore-deep", print_blob=True, max_examples=100 * FACTOR)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "explore"))
 
+
+
+@pytest.fixture(scope="session", autouse=True)
+def store_session() -> Iterator[store.TestStores | None]:
+    """LADEWACHE_TEST_STORE=postgresql: one PostgreSQL for the session (tests/support/store.py)."""
+    stores = store.start_session()
+    yield stores
+    if stores is not None:
+        stores.stop()
+
+
+@pytest.fixture(autouse=True)
+def store_per_test(store_session: store.TestStores | None,
+                   monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """On PostgreSQL, each test starts on the emptied suite database, and every collector or
+    command it starts keeps its store there (``[state] url`` from the environment). The stores
+    a test opened are closed after it."""
+    if store_session is not None:
+        store_session.empty_suite()
+        monkeypatch.setenv(store.STORE_ENV, store_session.suite_url)
+    yield
+    store.close_all()
 
 
 @pytest.fixture(autouse=True)

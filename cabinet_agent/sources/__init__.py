@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 from .assemble import SourceSet, open_sources
-from .base import Bus, DeviceSource, Readings, Transport, register_transport, transport_factory
+from .base import TRANSPORTS, Bus, DeviceSource, Readings, Transport, transport_factory
 
 __all__ = [
+    "TRANSPORTS",
     "Bus",
     "DeviceSource",
     "Readings",
     "SourceSet",
     "Transport",
     "open_sources",
-    "register_transport",
     "transport_factory",
 ]

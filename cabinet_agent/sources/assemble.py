@@ -7,8 +7,8 @@ import logging
 from dataclasses import dataclass, field
 
 from ..cabinet_model import LoadedCabinet, wired_points
+from ..common.errors import ConfigError
 from ..config import AgentSettings
-from ..errors import ConfigError
 from .base import DeviceSource, Transport, transport_factory
 
 __all__ = ["SourceSet", "open_sources"]

@@ -13,16 +13,17 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol, runtime_checkable
 
+from ..common.registry import Registry, UnknownName
 from ..config import DeviceOptions
 from ..registers import AnyProfile, ReadBlock, Value
 
 __all__ = [
+    "TRANSPORTS",
     "Bus",
     "DeviceSource",
     "Readings",
     "Transport",
     "TransportFactory",
-    "register_transport",
     "transport_factory",
 ]
 
@@ -68,13 +69,7 @@ class Transport(Protocol):
 
 
 TransportFactory = Callable[[str, Any], Transport]
-_TRANSPORTS: dict[str, TransportFactory] = {}
-
-
-def register_transport(name: str, factory: TransportFactory) -> None:
-    if name in _TRANSPORTS:
-        raise ValueError(f"transport {name!r} registered twice")
-    _TRANSPORTS[name] = factory
+TRANSPORTS: Registry[TransportFactory] = Registry("transport")
 
 
 def transport_factory(name: str) -> TransportFactory:
@@ -83,6 +78,6 @@ def transport_factory(name: str) -> TransportFactory:
     # a module imported directly elsewhere must not hide the others.
     from . import modbus_rtu, modbus_tcp, serial_line  # noqa: F401
     try:
-        return _TRANSPORTS[name]
-    except KeyError:
-        raise ValueError(f"unknown transport {name!r}; known: {sorted(_TRANSPORTS)}") from None
+        return TRANSPORTS.get(name)
+    except UnknownName as exc:
+        raise ValueError(str(exc)) from None

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Awaitable, Sequence
 from typing import Any
 
+from ..common.errors import BusUnavailable, ConfigError, SourceError
 from ..config import DeviceOptions
-from ..errors import BusUnavailable, ConfigError, SourceError
 from ..registers import AnyProfile, DeviceProfile, ReadBlock, decode_block, plan_reads
 from .base import Bus, Readings
 

@@ -3,7 +3,10 @@
 One client and one lock per bus: RS-485 is half duplex, one request at a time. Each request gets
 the device's own timeout plus the time the request and the reply need on the wire, so a dead
 slave costs the bus exactly that and no more. Between frames the bus stays silent for t3.5, as the
-Modbus spec asks (slaves find frame ends by that silence).
+Modbus spec asks (slaves find frame ends by that silence), counted from the reply's last byte: the
+time spent decoding the reply is part of the gap, not added to it. The wait ends on time, not on
+asyncio's next millisecond, and at the last moment before the request leaves, after pymodbus built
+it (its ``trace_packet`` hook): ``SilentInterval``.
 
 When the adapter disappears (EIO, the device node gone) the client is closed and the bus answers
 every request at once with ``BusUnavailable`` until the next reopen attempt, on a back-off schedule
@@ -23,13 +26,13 @@ from collections.abc import Callable, Sequence
 from pymodbus.client import AsyncModbusSerialClient
 from pymodbus.exceptions import ModbusException
 
-from ..backoff import Backoff
+from ..common.backoff import Backoff
+from ..common.errors import BusUnavailable, ExceptionResponse, NoReply, SourceError
 from ..config import DeviceOptions, RtuBus
-from ..errors import BusUnavailable, ExceptionResponse, NoReply, SourceError
 from ..registers import AnyProfile, ReadBlock
-from .base import DeviceSource, register_transport
+from .base import TRANSPORTS, DeviceSource
 from .modbus_device import block_values, modbus_device, request_block
-from .serial_port import frame_gap_s, resolve_port, rtu_wire_time_s
+from .serial_port import SilentInterval, frame_gap_s, resolve_port, rtu_wire_time_s
 
 __all__ = ["ModbusRtuBus", "rtu_frame_bytes"]
 
@@ -58,8 +61,9 @@ class ModbusRtuBus:
         self._backoff = Backoff(config.reopen_min_s, config.reopen_max_s)
         self._reopen_at = 0.0
         self._down: str | None = None
-        self._quiet_until = 0.0  # end of the silent interval after the last frame
-        self._gap_s = frame_gap_s(config.baudrate, config.bits_per_char)
+        self._silence = SilentInterval(frame_gap_s(config.baudrate, config.bits_per_char), monotonic)
+        self._rx_at = 0.0  # when the last bytes came in
+        self._reply_end: float | None = None  # when the reply to the current request ended
         self._rx_bytes = 0  # bytes seen since the last request, for telling garbage from silence
 
     @property
@@ -77,10 +81,13 @@ class ModbusRtuBus:
         return rtu_wire_time_s(request, reply, self._config.baudrate, self._config.bits_per_char)
 
     def _trace(self, sending: bool, data: bytes) -> bytes:
-        if not sending:
+        if sending:
+            self._silence.wait_out()  # the frame is built; it is written right after this
+        else:
             # pymodbus passes its whole receive buffer each time; the largest one seen is a fair
             # count of what arrived for this request.
             self._rx_bytes = max(self._rx_bytes, len(data))
+            self._rx_at = self._monotonic()
         return data
 
     async def _open(self) -> AsyncModbusSerialClient:
@@ -115,7 +122,6 @@ class ModbusRtuBus:
             log.info("bus %s: %s opened", self.name, node)
         self._client, self._node, self._down = client, node, None
         self._backoff.reset()
-        self._quiet_until = 0.0
         return client
 
     def _drop(self, reason: str) -> None:
@@ -133,20 +139,25 @@ class ModbusRtuBus:
                    timeout_s: float) -> Sequence[int] | Sequence[bool]:
         async with self._lock:
             client = await self._open()
-            quiet = self._quiet_until - self._monotonic()
-            if quiet > 0:
-                await asyncio.sleep(quiet)
+            await self._silence.approach()
+            self._reply_end = None
+            # the rest of the silent interval is waited out inside the request (see _trace)
+            silent = max(0.0, self._silence.until - self._monotonic())
             try:
-                return await self._request(client, unit, block, timeout_s + self.wire_time_s(block))
+                return await self._request(client, unit, block,
+                                           silent + timeout_s + self.wire_time_s(block))
             finally:
-                self._quiet_until = self._monotonic() + self._gap_s
+                # The last frame on the wire ended with the reply's last byte. Without a reply (a
+                # timeout, garbage) it is now: a late reply may still be on its way.
+                end = self._reply_end if self._reply_end is not None else self._monotonic()
+                self._silence.frame_ended(end)
 
     async def _request(self, client: AsyncModbusSerialClient, unit: int, block: ReadBlock,
                        timeout_s: float) -> Sequence[int] | Sequence[bool]:
         self._rx_bytes = 0
         try:
-            response = await asyncio.wait_for(
-                request_block(client, unit, block), timeout_s)
+            async with asyncio.timeout(timeout_s):  # no task of its own, unlike wait_for
+                response = await request_block(client, unit, block)
         except TimeoutError:
             self._check_adapter()
             if self._rx_bytes:
@@ -156,6 +167,7 @@ class ModbusRtuBus:
         except ModbusException as exc:
             self._check_adapter()
             raise SourceError(f"unit {unit}: {exc}") from exc
+        self._reply_end = self._rx_at
         if response.isError():
             code = int(getattr(response, "exception_code", 0))
             raise ExceptionResponse(f"unit {unit}: exception response {code}", code=code)
@@ -175,4 +187,4 @@ class ModbusRtuBus:
             self._client = None
 
 
-register_transport("rtu", ModbusRtuBus)
+TRANSPORTS.register("rtu", ModbusRtuBus)

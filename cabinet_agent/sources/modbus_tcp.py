@@ -10,11 +10,11 @@ from collections.abc import Callable, Sequence
 from pymodbus.client import AsyncModbusTcpClient
 from pymodbus.exceptions import ModbusException
 
-from ..backoff import Backoff
+from ..common.backoff import Backoff
+from ..common.errors import BusUnavailable, ExceptionResponse, NoReply, SourceError
 from ..config import DeviceOptions, TcpBus
-from ..errors import BusUnavailable, ExceptionResponse, NoReply, SourceError
 from ..registers import AnyProfile, ReadBlock
-from .base import DeviceSource, register_transport
+from .base import TRANSPORTS, DeviceSource
 from .modbus_device import block_values, modbus_device, request_block
 
 __all__ = ["ModbusTcpBus"]
@@ -102,4 +102,4 @@ class ModbusTcpBus:
             self._client = None
 
 
-register_transport("tcp", ModbusTcpBus)
+TRANSPORTS.register("tcp", ModbusTcpBus)

@@ -18,13 +18,13 @@ from collections.abc import Callable
 
 import serial
 
-from ..backoff import Backoff
+from ..common.backoff import Backoff
+from ..common.errors import BusUnavailable, ConfigError, StaleData
 from ..config import DeviceOptions, LineBus
-from ..errors import BusUnavailable, ConfigError, StaleData
 from ..line_profile import LineProfile
 from ..line_protocol import LineDecoder, LineReading
 from ..registers import AnyProfile, Value
-from .base import DeviceSource, Readings, register_transport
+from .base import TRANSPORTS, DeviceSource, Readings
 from .serial_port import resolve_port
 
 __all__ = ["LineBoard", "SerialLineBus"]
@@ -191,4 +191,4 @@ class SerialLineBus:
         self._close_port()
 
 
-register_transport("line", SerialLineBus)
+TRANSPORTS.register("line", SerialLineBus)

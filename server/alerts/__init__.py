@@ -3,7 +3,8 @@
 from .engine import AlertEngine
 from .model import Alert, AlertState, fingerprint
 from .rules import CabinetOffline, Finding, Rule
-from .store import AlertStore, MemoryAlertStore
+from .state import StoredState
+from .store import AlertStore
 
 __all__ = [
     "Alert",
@@ -12,7 +13,7 @@ __all__ = [
     "AlertStore",
     "CabinetOffline",
     "Finding",
-    "MemoryAlertStore",
     "Rule",
+    "StoredState",
     "fingerprint",
 ]

@@ -1,17 +1,16 @@
 """Where alert state lives: alerts, silences, acknowledgements, the notification log and the
 outbox of notifications waiting to be delivered.
 
-Five small interfaces; ``MemoryState`` implements them for tests and for a collector without a
-state dir, ``server.alerts.sqlite.SqliteState`` durably. Both keep the active alerts in memory by
-fingerprint and by cabinet (``ActiveIndex``): the engine asks per tick only for the alerts of the
-cabinets it evaluates, and that must not cost a pass over every alert.
+Five small interfaces, implemented once on the store by ``server.alerts.state.StoredState`` (a
+store in memory for tests and a collector without a state dir). It keeps the active alerts in
+memory by fingerprint and by cabinet (``ActiveIndex``): the engine asks per tick only for the
+alerts of the cabinets it evaluates, and that must not cost a pass over every alert.
 """
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
@@ -24,8 +23,6 @@ __all__ = [
     "ActiveIndex",
     "AlertStore",
     "LogEntry",
-    "MemoryAlertStore",
-    "MemoryState",
     "NotificationLog",
     "Outbox",
     "Outgoing",
@@ -145,14 +142,9 @@ class Outbox(Protocol):
     def give_up(self, log_key: str) -> None: ...
 
 
-def _resolved(alert: Alert, ends_at: datetime, annotations: Mapping[str, str] | None) -> Alert:
-    return Alert(alert.labels, {**alert.annotations, **(annotations or {})}, alert.active_at,
-                 alert.starts_at, ends_at)
-
-
 class ActiveIndex:
     """Active alerts by fingerprint (in the order they were first put) and by cabinet. Not
-    thread-safe on its own: the stores call it under their lock."""
+    thread-safe on its own: the state calls it under its lock."""
 
     def __init__(self, alerts: Iterable[Alert] = ()) -> None:
         self._by_fingerprint: dict[str, Alert] = {}
@@ -189,145 +181,3 @@ class ActiveIndex:
             if alerts:
                 found.extend(alerts.values())
         return found
-
-
-class MemoryAlertStore:
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._active = ActiveIndex()
-        self._resolved: list[Alert] = []
-        self._oldest_end: datetime | None = None  # of the resolved: purging nothing costs nothing
-
-    def active(self) -> list[Alert]:
-        with self._lock:
-            return list(self._active)
-
-    def get_active(self, fingerprint: str) -> Alert | None:
-        with self._lock:
-            return self._active.get(fingerprint)
-
-    def active_for(self, cabinet_keys: Iterable[tuple[str, str]]) -> list[Alert]:
-        with self._lock:
-            return self._active.for_cabinets(cabinet_keys)
-
-    def put_active(self, alert: Alert) -> None:
-        if alert.ends_at is not None:
-            raise ValueError("an active alert has no ends_at")
-        with self._lock:
-            self._active.put(alert)
-
-    def discard_active(self, fingerprint: str) -> None:
-        with self._lock:
-            self._active.pop(fingerprint)
-
-    def resolve(self, fingerprint: str, ends_at: datetime,
-                annotations: Mapping[str, str] | None = None) -> Alert | None:
-        with self._lock:
-            alert = self._active.pop(fingerprint)
-            if alert is None:
-                return None
-            resolved = _resolved(alert, ends_at, annotations)
-            self._resolved.append(resolved)
-            if self._oldest_end is None or ends_at < self._oldest_end:
-                self._oldest_end = ends_at
-            return resolved
-
-    def all(self) -> list[Alert]:
-        with self._lock:
-            alerts = [*self._resolved, *self._active]
-        return sorted(alerts, key=lambda a: a.active_at)
-
-    def purge_resolved(self, ended_before: datetime) -> int:
-        with self._lock:
-            if self._oldest_end is None or self._oldest_end >= ended_before:
-                return 0
-            keep = [a for a in self._resolved if a.ends_at is None or a.ends_at >= ended_before]
-            purged = len(self._resolved) - len(keep)
-            self._resolved = keep
-            ends = [a.ends_at for a in keep if a.ends_at is not None]
-            self._oldest_end = min(ends) if ends else None
-            return purged
-
-
-class MemoryState(MemoryAlertStore):
-    """Every store in memory: lost on restart, so only for tests and a collector without state."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._silences: dict[str, Silence] = {}
-        self._acks: dict[tuple[str, datetime], Ack] = {}
-        self._log: dict[str, LogEntry] = {}
-        self._outbox: dict[str, Outgoing] = {}
-
-    def add_silence(self, silence: Silence) -> None:
-        with self._lock:
-            self._silences[silence.id] = silence
-
-    def expire_silence(self, silence_id: str, now: datetime) -> Silence | None:
-        with self._lock:
-            silence = self._silences.get(silence_id)
-            if silence is None or silence.expired(now):
-                return None
-            ended = _ended(silence, now)
-            self._silences[silence_id] = ended
-            return ended
-
-    def silences(self) -> list[Silence]:
-        with self._lock:
-            return sorted(self._silences.values(), key=lambda s: s.starts_at)
-
-    def acknowledge(self, ack: Ack) -> None:
-        with self._lock:
-            self._acks[(ack.fingerprint, ack.active_at)] = ack
-
-    def acks(self) -> list[Ack]:
-        with self._lock:
-            return list(self._acks.values())
-
-    def log_entry(self, key: str) -> LogEntry | None:
-        with self._lock:
-            return self._log.get(key)
-
-    def log_sent(self, key: str, entry: LogEntry) -> None:
-        with self._lock:
-            self._log[key] = entry
-
-    def enqueue(self, item: Outgoing) -> Outgoing:
-        with self._lock:
-            old = self._outbox.get(item.log_key)
-            if old is not None:
-                item = replace(old, receiver=item.receiver, notifier=item.notifier,
-                               message=item.message, entry=item.entry, version=old.version + 1)
-            self._outbox[item.log_key] = item
-            return item
-
-    def outgoing(self, due_by: datetime | None = None) -> list[Outgoing]:
-        with self._lock:
-            items = [i for i in self._outbox.values() if due_by is None or i.next_at <= due_by]
-        return sorted(items, key=lambda i: i.queued_at)
-
-    def is_queued(self, log_key: str) -> bool:
-        with self._lock:
-            return log_key in self._outbox
-
-    def retry_later(self, log_key: str, attempts: int, next_at: datetime, error: str) -> None:
-        with self._lock:
-            old = self._outbox.get(log_key)
-            if old is not None:
-                self._outbox[log_key] = replace(old, attempts=attempts, next_at=next_at,
-                                                error=error)
-
-    def delivered(self, item: Outgoing) -> bool:
-        with self._lock:
-            self._log[item.log_key] = item.entry
-            queued = self._outbox.pop(item.log_key, None)
-            return queued is None or queued.version == item.version
-
-    def give_up(self, log_key: str) -> None:
-        with self._lock:
-            self._outbox.pop(log_key, None)
-
-
-def _ended(silence: Silence, now: datetime) -> Silence:
-    """The silence ended now (or, one that has not begun, at its start: never active)."""
-    return replace(silence, ends_at=max(now, silence.starts_at))

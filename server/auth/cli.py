@@ -1,9 +1,9 @@
 """``cabinet-server user …``: create the first admin, more users, API tokens.
 
 Passwords are read from stdin (``--password-stdin``) or generated and printed once; tokens are
-printed once. Both are stored hashed in ``users.sqlite`` in the ``[state] dir``. API tokens live
-here too (``user token``, ``user tokens``, ``user revoke``): a token is a user's, with their role
-and scope, so there is one place for both.
+printed once. Both are stored hashed in the store (``ladewache.sqlite3`` in the ``[state] dir``,
+or PostgreSQL by URL). API tokens live here too (``user token``, ``user tokens``, ``user
+revoke``): a token is a user's, with their role and scope, so there is one place for both.
 """
 
 from __future__ import annotations
@@ -14,10 +14,15 @@ import sys
 from pathlib import Path
 from typing import Any, TextIO
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from ..clock import utcnow
-from ..config import ServerSettings, resolve_path
+from ..config import ServerSettings, resolve_path, store_location
+from ..store import open_store
+from ..store.engine import where
 from .model import Role, User
-from .store import USERS_FILE, UserStore, UserStoreError
+from .store import UserStore, UserStoreError
+from .takeover import TakeoverError, take_over_users
 
 __all__ = ["add_user_commands", "run_user_command"]
 
@@ -70,17 +75,26 @@ def _check_scope(user: User, settings: ServerSettings) -> None:
 
 
 def run_user_command(args: argparse.Namespace, settings: ServerSettings, out: TextIO) -> int:
-    if settings.state.dir is None:
-        print("cabinet-server: users need a [state] dir in the config", file=sys.stderr)
+    if settings.state.dir is None and settings.state.url is None:
+        print("cabinet-server: users need a [state] dir (or [state] url) in the config",
+              file=sys.stderr)
         return 2
-    store = UserStore(resolve_path(settings, settings.state.dir) / USERS_FILE)
+    state_dir = resolve_path(settings, settings.state.dir) if settings.state.dir is not None else None
+    location = store_location(settings)
     try:
-        return _run(args, settings, store, out)
-    except (UserStoreError, ValueError) as exc:
+        engine = open_store(location)
+    except (OSError, SQLAlchemyError) as exc:
+        print(f"cabinet-server: cannot open the store ({where(location)}): {exc}", file=sys.stderr)
+        return 2
+    try:
+        if state_dir is not None:  # after an upgrade the CLI may run before the collector
+            take_over_users(engine, state_dir)
+        return _run(args, settings, UserStore(engine), out)
+    except (TakeoverError, UserStoreError, ValueError) as exc:
         print(f"cabinet-server: {exc}", file=sys.stderr)
         return 2
     finally:
-        store.close()
+        engine.dispose()
 
 
 def _run(args: argparse.Namespace, settings: ServerSettings, store: UserStore, out: TextIO) -> int:

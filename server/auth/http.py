@@ -24,6 +24,7 @@ from typing import Final
 from fastapi import HTTPException, Request
 
 from ..clock import Clock, utcnow
+from ..store import open_store
 from .limiter import LoginLimiter, address_key
 from .model import Principal, Role, User
 from .store import UserStore
@@ -52,7 +53,7 @@ class LoginRefused(Exception):
 class Auth:
     """``enabled = False`` ([http] auth = false) makes everyone a district admin: demos only."""
 
-    store: UserStore = field(default_factory=lambda: UserStore(None))
+    store: UserStore = field(default_factory=lambda: UserStore(open_store(None)))  # nobody in it
     clock: Clock = utcnow
     enabled: bool = True
     session_lifetime: timedelta = timedelta(hours=12)

@@ -1,6 +1,6 @@
-"""Fill the durable history from before it existed: the collector's event log (``events.sqlite`` in
-the state dir) holds every ``slot_changed``, ``door_changed`` and ``mains_changed`` event since the
-collector first ran, with the agent's time. Each becomes a row of ``slot_changes`` or
+"""Fill the durable history from before it existed: the collector's event log (table ``events`` of
+the store, ``server/events.py``) holds every ``slot_changed``, ``door_changed`` and ``mains_changed``
+event since the collector first ran, with the agent's time. Each becomes a row of ``slot_changes`` or
 ``cabinet_changes`` — only older than the oldest row the store has for that slot or cabinet, so a
 backfill never doubles what was recorded, and running it twice adds nothing.
 
@@ -11,18 +11,17 @@ inventory's iPad of that slot now). The days it touches are rolled up again at t
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, delete, func, insert, select
 
-from cabinet_agent.protocol import DoorState, MainsState, SlotState
+from cabinet_agent.common.protocol import DoorState, MainsState, SlotState
 
 from ..store.schema import cabinet_changes, rollup_days, slot_changes
+from ..store.schema_events import events as event_log
 
 __all__ = ["BackfillReport", "backfill_from_events"]
 
@@ -40,22 +39,18 @@ class BackfillReport:
     last: datetime | None
 
 
-def backfill_from_events(engine: Engine, events_file: Path,
-                         tags: Callable[[str, str], Mapping[int, str]],
+def backfill_from_events(engine: Engine, tags: Callable[[str, str], Mapping[int, str]],
                          zone_day: Callable[[datetime], date]) -> BackfillReport:
     """Add the event log's state changes older than the store's own history. ``tags``: the
     inventory's slot -> asset tag of a cabinet; ``zone_day``: a moment's local day (whose roll-up
-    is made again)."""
-    if not events_file.exists():
-        return BackfillReport(0, 0, 0, None, None)
-    log = sqlite3.connect(f"file:{events_file}?mode=ro", uri=True)
-    try:
-        events = log.execute(
-            "SELECT site, cabinet, ts, kind, slot, new FROM events WHERE kind IN "
-            "('slot_changed', 'door_changed', 'mains_changed') ORDER BY site, cabinet, ts, seq"
-        ).fetchall()
-    finally:
-        log.close()
+    is made again). An older installation's ``events.sqlite`` must be in the store already
+    (``server.events.take_over_events``: the collector's start, or the CLI before this)."""
+    e = event_log.c
+    query = (select(e.site, e.cabinet, e.ts, e.kind, e.slot, e.new)
+             .where(e.kind.in_(("slot_changed", "door_changed", "mains_changed")))
+             .order_by(e.site, e.cabinet, e.ts, e.seq))
+    with engine.connect() as db:
+        events = db.execute(query).all()
     s, c = slot_changes.c, cabinet_changes.c
     with engine.connect() as db:
         oldest_slot = {(site, cabinet, slot): at for site, cabinet, slot, at in db.execute(
@@ -68,8 +63,7 @@ def backfill_from_events(engine: Engine, events_file: Path,
     touched: set[tuple[str, date]] = set()
     skipped = 0
     moments: list[datetime] = []
-    for site, cabinet, ts, kind, slot, new in events:
-        at = datetime.fromisoformat(ts)
+    for site, cabinet, at, kind, slot, new in events:
         if kind == "slot_changed":
             limit = oldest_slot.get((site, cabinet, slot))
             if slot is None or new not in _SLOT_STATES or (limit is not None and at >= limit):

@@ -1,5 +1,7 @@
 """``cabinet-server history backfill``: the durable history from before it existed, from the
-collector's event log (``backfill.py``). Safe while the collector runs, and to run twice."""
+collector's event log in the store (``backfill.py``; an older installation's ``events.sqlite`` is
+taken over first, as the collector would at its start). Safe while the collector runs, and to run
+twice."""
 
 from __future__ import annotations
 
@@ -9,9 +11,9 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from ..clock import utcnow
-from ..config import ServerSettings, resolve_path
+from ..config import ServerSettings, resolve_path, store_location
 from ..errors import EXIT_CONFIG
-from ..events import EVENTS_FILE
+from ..events import take_over_events
 from ..formatting import date_time
 from ..inventory import Inventory
 from ..store import open_store
@@ -30,18 +32,19 @@ def add_history_commands(commands: Any) -> None:
 
 def run_history_command(args: argparse.Namespace, settings: ServerSettings,
                         out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
-    if settings.state.dir is None:
+    if settings.state.dir is None and settings.state.url is None:
         print("cabinet-server history: config error: state.dir: not set: there is no event log "
-              "and no store to fill", file=err)
+              "and no store to fill; set [state] dir (or [state] url)", file=err)
         return EXIT_CONFIG
-    state_dir = resolve_path(settings, settings.state.dir)
-    engine = open_store(state_dir)
+    engine = open_store(store_location(settings))
     try:
+        if settings.state.dir is not None:  # where an older collector kept its events.sqlite
+            take_over_events(engine, resolve_path(settings, settings.state.dir))
         inventory = Inventory(engine, utcnow)
         zone = settings.organisation.zone
         report = backfill_from_events(
-            engine, state_dir / EVENTS_FILE, lambda site, cabinet: inventory.snapshot()
-            .by_cabinet.get((site, cabinet), {}), lambda at: at.astimezone(zone).date())
+            engine, lambda site, cabinet: inventory.snapshot().by_cabinet.get((site, cabinet), {}),
+            lambda at: at.astimezone(zone).date())
     finally:
         engine.dispose()
     span = ""

@@ -8,7 +8,7 @@ from datetime import datetime
 
 from sqlalchemy import Engine, select
 
-from cabinet_agent.protocol import Certainty, SlotState
+from cabinet_agent.common.protocol import Certainty, SlotState
 
 from ..store.schema import cabinet_changes, slot_changes
 

@@ -25,7 +25,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine, and_, case, delete, func, insert, select
 
-from cabinet_agent.protocol import SlotState
+from cabinet_agent.common.protocol import SlotState
 
 from ..org import Organisation, Policy, SchoolConfig
 from ..schoolcal import Calendars

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from ..clock import utcnow
-from ..config import ServerSettings, resolve_path
+from ..config import ServerSettings, store_location
 from ..errors import EXIT_CONFIG, EXIT_RUNTIME
 from ..i18n import DEFAULT_LANGUAGE, LANGUAGES
 from ..store import open_store
@@ -40,11 +40,12 @@ def add_inventory_commands(commands: Any) -> None:
 
 
 def _open(settings: ServerSettings, err: TextIO) -> Inventory | None:
-    if settings.state.dir is None:
+    if settings.state.dir is None and settings.state.url is None:
         print("cabinet-server inventory: config error: state.dir: not set, so the inventory "
-              "lives only in the running collector's memory; set [state] dir", file=err)
+              "lives only in the running collector's memory; set [state] dir (or [state] url)",
+              file=err)
         return None
-    return Inventory(open_store(resolve_path(settings, settings.state.dir)), utcnow)
+    return Inventory(open_store(store_location(settings)), utcnow)
 
 
 def run_inventory_command(args: argparse.Namespace, settings: ServerSettings,

@@ -1,7 +1,7 @@
 """Notifications: rendering, the ``Notifier`` interface and its kinds (e-mail, webhook, Apprise)."""
 
 from . import chat, email, webhook  # noqa: F401  (each registers its kind)
-from .base import NOTIFIER_KINDS, Notification, Notifier, NotifyError, Registry
+from .base import NOTIFIER_KINDS, Notification, Notifier, NotifyError, build_notifiers
 from .settings import NotifySettings, SmtpSettings, WebhookSettings
 
 __all__ = [
@@ -10,7 +10,7 @@ __all__ = [
     "Notifier",
     "NotifyError",
     "NotifySettings",
-    "Registry",
     "SmtpSettings",
     "WebhookSettings",
+    "build_notifiers",
 ]

@@ -11,13 +11,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from cabinet_agent.common.registry import Registry
 from server.errors import ServerError
 from server.org import ContactSettings
 
 from .settings import NotifySettings
 
 __all__ = ["NOTIFIER_KINDS", "Notification", "Notifier", "NotifierFactory", "NotifyError",
-           "Registry"]
+           "build_notifiers"]
 
 
 class NotifyError(ServerError):
@@ -46,21 +47,10 @@ class Notifier(Protocol):
 NotifierFactory = Callable[[ContactSettings, NotifySettings], list[Notifier]]
 
 
-class Registry:
-    def __init__(self) -> None:
-        self._factories: dict[str, NotifierFactory] = {}
-
-    def register(self, kind: str, factory: NotifierFactory) -> None:
-        if kind in self._factories:
-            raise ValueError(f"notifier kind {kind!r} is registered twice")
-        self._factories[kind] = factory
-
-    def kinds(self) -> list[str]:
-        return sorted(self._factories)
-
-    def build(self, contacts: ContactSettings, settings: NotifySettings) -> list[Notifier]:
-        """Every notifier the contacts ask for, over all registered kinds."""
-        return [n for kind in self.kinds() for n in self._factories[kind](contacts, settings)]
+def build_notifiers(contacts: ContactSettings, settings: NotifySettings) -> list[Notifier]:
+    """Every notifier the contacts ask for, over all registered kinds (by name: a stable order)."""
+    return [n for _kind, factory in sorted(NOTIFIER_KINDS, key=lambda item: item[0])
+            for n in factory(contacts, settings)]
 
 
-NOTIFIER_KINDS = Registry()
+NOTIFIER_KINDS: Registry[NotifierFactory] = Registry("notifier kind")

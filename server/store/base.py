@@ -40,10 +40,11 @@ metadata = MetaData(naming_convention={
 
 
 def insert_ignore(connection: Connection, table: Table) -> Insert:
-    """``INSERT`` that skips a row whose key exists already (SQLite and PostgreSQL alike)."""
-    if connection.dialect.name == "postgresql":
-        return postgresql.insert(table).on_conflict_do_nothing()
-    return sqlite.insert(table).on_conflict_do_nothing()
+    """``INSERT`` that skips a row whose key exists already (SQLite and PostgreSQL alike); its
+    ``rowcount`` says whether the row was new."""
+    module: Any = postgresql if connection.dialect.name == "postgresql" else sqlite
+    # psycopg reports no row count for an INSERT unless asked to keep it
+    return module.insert(table).on_conflict_do_nothing().execution_options(preserve_rowcount=True)
 
 
 def upsert(connection: Connection, table: Table, keys: list[str], values: dict[str, Any]) -> Insert:

@@ -5,6 +5,7 @@ file. Changing a table means a new migration in ``migrations/versions`` as well
 from __future__ import annotations
 
 from sqlalchemy import (
+    BigInteger,
     Column,
     Date,
     Float,
@@ -107,7 +108,7 @@ charge_sessions = Table(
     Column("site", String(64), primary_key=True),
     Column("cabinet", String(64), primary_key=True),
     Column("boot_id", String(64), primary_key=True),
-    Column("seq", Integer, primary_key=True),
+    Column("seq", BigInteger, primary_key=True),
     Column("slot", Integer, nullable=False),
     Column("asset_tag", String(64), nullable=True),
     Column("started_at", UtcDateTime(), nullable=False),

@@ -28,6 +28,9 @@ class SinkStats:
 
 @runtime_checkable
 class TimeSeriesSink(Protocol):
+    """Where lines go. A sink may also take typed messages whose lines it builds itself, per batch
+    (``InfluxSink.write_message``); ``Pipeline`` uses that when the sink has it, else ``write``."""
+
     def write(self, lines: Sequence[str]) -> None:
         """Queue line-protocol lines; never blocks on the network and never raises for I/O."""
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Final
 
-from cabinet_agent.protocol import Certainty, SlotState
+from cabinet_agent.common.protocol import Certainty, SlotState
 
 from ..fleet import SlotView
 from ..presence import certainty_of

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from html import escape
 from typing import Final
 
-from cabinet_agent.protocol import ChargeSession
+from cabinet_agent.common.protocol import ChargeSession
 
 from ..formatting import local, number
 from .history import Sample, Transition

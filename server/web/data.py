@@ -21,7 +21,7 @@ from typing import Annotated, Any, Final
 from fastapi import APIRouter, HTTPException, Path, Query
 from fastapi.responses import Response, StreamingResponse
 
-from cabinet_agent.protocol import MAX_SLOTS
+from cabinet_agent.common.protocol import MAX_SLOTS
 
 from ..alerts.status import AlertStatus
 from ..api import InScope, Who

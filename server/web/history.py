@@ -38,7 +38,7 @@ from math import floor
 from operator import attrgetter
 from typing import Final
 
-from cabinet_agent.protocol import SlotState
+from cabinet_agent.common.protocol import SlotState
 
 from ..fleet import CabinetView, SlotView
 

@@ -28,7 +28,7 @@ from enum import StrEnum
 from typing import Final
 from zoneinfo import ZoneInfo
 
-from cabinet_agent.protocol import Certainty, SlotState
+from cabinet_agent.common.protocol import Certainty, SlotState
 
 from ..alerts.model import Alert, AlertState
 from ..fleet import CabinetView

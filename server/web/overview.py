@@ -20,7 +20,7 @@ from operator import add, attrgetter, sub
 from typing import Final
 from urllib.parse import quote
 
-from cabinet_agent.protocol import Certainty, SlotState
+from cabinet_agent.common.protocol import Certainty, SlotState
 
 from ..fleet import CabinetKey, CabinetView, Fleet, FleetStatus
 from ..org import Organisation

@@ -15,7 +15,7 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from cabinet_agent.protocol import AgentStatus, Channel, StatusMessage, encode, topic_for
+from cabinet_agent.common.protocol import AgentStatus, Channel, StatusMessage, encode, topic_for
 from tests.browser.conftest import ARTIFACTS
 from tests.support.api_auth import ADMIN, ADMIN_PASSWORD, admin_token, api_get
 from tests.support.procs import ManagedProcess, console_script, wait_until

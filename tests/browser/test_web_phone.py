@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from cabinet_agent.protocol import (
+from cabinet_agent.common.protocol import (
     AgentStatus,
     BirthMessage,
     Certainty,
@@ -37,13 +37,14 @@ from cabinet_agent.protocol import (
 )
 from server.alerts.model import Alert
 from server.alerts.silence import Silence, SilenceKind
-from server.alerts.store import MemoryState
+from server.alerts.state import StoredState
 from server.api import ApiSources, create_app
 from server.auth import Auth, Role, User, UserStore
 from server.fleet import Fleet
 from server.ingest import MqttStats
 from server.org import Organisation
 from server.pipeline import IngestStats
+from server.store import open_store
 from server.tsdb.base import SinkHealth, SinkStats
 from server.web import Dashboard, install_dashboard
 from tests.browser.conftest import ARGS, ARTIFACTS, CHROMIUM
@@ -152,14 +153,14 @@ def dashboard() -> Iterator[tuple[str, Dashboard]]:
     _cabinet(fleet, "gs-park", _STATES, DoorState.OPEN)
     _cabinet(fleet, "gs-linde", [SlotState.CHARGED] * 8, DoorState.CLOSED)
     _cabinet(fleet, "gs-nord", [SlotState.UNKNOWN] * 3 + [SlotState.CHARGED] * 5, DoorState.CLOSED)
-    state = MemoryState()
+    state = StoredState.in_memory()
     for alert in (_alert("door_open", "gs-park"),
                   _alert("ipad_not_charging", "gs-park", slot="13", asset_tag="GS-PARK-0013")):
         state.put_active(alert)
     state.add_silence(Silence({"site": "gs-linde", "cabinet": "k1"}, NOW, NOW + timedelta(hours=2),
                               "technik-musterdorf", "Fach 4 klemmt", SilenceKind.TECHNICIAN,
                               None, NOW))
-    store = UserStore(None)
+    store = UserStore(open_store(None))
     store.add_user(User("technik-musterdorf", Role.TECHNICIAN, municipality="musterdorf"),
                    PASSWORD, NOW)
     store.add_user(User("chefin", Role.ADMIN), PASSWORD, NOW)

@@ -32,7 +32,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from cabinet_agent.protocol import (
+from cabinet_agent.common.protocol import (
     AgentStatus,
     BirthMessage,
     Certainty,
@@ -54,16 +54,16 @@ from cabinet_agent.protocol import (
     encode,
     topic_for,
 )
-from server.alerts.store import MemoryState
+from server.alerts.state import StoredState
 from server.api import ApiSources, create_app
-from server.auth import USERS_FILE, Role, User, UserStore
+from server.auth import Role, User
 from server.clock import utcnow
 from server.fleet import Fleet
 from server.ingest import MqttStats
 from server.pipeline import IngestStats
 from server.tsdb.base import SinkHealth, SinkStats
 from server.web import Dashboard, install_dashboard
-from tests.support.api_auth import admin_token, api_get
+from tests.support.api_auth import admin_token, api_get, user_store
 from tests.support.procs import ManagedProcess, console_script, wait_until
 from tests.support.services import Broker, start_mosquitto
 
@@ -212,13 +212,10 @@ def _seed(api: Api, broker: Broker) -> None:
 
 
 def _viewer_token(state_dir: Path) -> str:
-    store = UserStore(state_dir / USERS_FILE)
-    try:
+    with user_store(state_dir) as store:
         store.add_user(User("viewer", Role.VIEWER, school=SITE), "a-long-password",
                        datetime.now(UTC))
         return store.create_token("viewer", "fuzz", datetime.now(UTC))
-    finally:
-        store.close()
 
 
 @pytest.fixture(scope="module")
@@ -251,7 +248,7 @@ def _published_schema() -> dict[str, Any]:
     made when pytest collects, before any server runs; the fixture checks that the running
     collector publishes exactly this. (schemathesis's ``from_fixture`` would load it from the
     server, but fails on pytest 9.2: it sets ``Node._nodeid``, which pytest 9.2 removed.)"""
-    sources = ApiSources(fleet=Fleet(), alerts=MemoryState(), clock=utcnow,
+    sources = ApiSources(fleet=Fleet(), alerts=StoredState.in_memory(), clock=utcnow,
                          ingest_stats=lambda **_: IngestStats(0, 0, {}),
                          mqtt_stats=lambda: MqttStats(False, 0, 0, None),
                          tsdb_stats=lambda: SinkStats(SinkHealth.NONE))

@@ -19,7 +19,7 @@ import paho.mqtt.client as mqtt
 import pytest
 from pydantic import SecretStr
 
-from cabinet_agent.protocol import MAX_PAYLOAD_BYTES
+from cabinet_agent.common.protocol import MAX_PAYLOAD_BYTES
 from server.config import MqttSettings
 from server.ingest import MqttCollector
 from server.provision import COLLECTOR_USER
@@ -137,7 +137,8 @@ def _collector(broker: SecureBroker, client_id: str,
     user, password = _collector_login(broker)
     settings = MqttSettings(host="127.0.0.1", port=broker.port, username=user,
                             password=SecretStr(password), client_id=client_id, tls=True)
-    collector = MqttCollector(settings, lambda topic, payload, retained: received.put((topic, payload)),
+    collector = MqttCollector(settings,
+                              lambda topic, payload, retained, qos: received.put((topic, payload)),
                               ca_file=broker.ca_file)
     collector.start()
     wait_until(collector.receiving_since, 10, "the collector's subscription")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from cabinet_agent.protocol import Channel
+from cabinet_agent.common.protocol import Channel
 from tests.integration.test_ingest_boundary import Cabinet
 from tests.integration.test_server_ingest import ServerFactory, publisher, start_server  # noqa: F401
 from tests.support.procs import free_port, wait_until

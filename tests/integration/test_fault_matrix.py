@@ -10,9 +10,10 @@ and waits until everything arrived.
 and injects faults (a dead slave, the USB adapter pulled); the agent logs each change it turns into
 an ``event`` message (``cabinet_agent.service: <kind> <subject>: <old> -> <new>``). After every
 scenario the multiset of logged changes of all agent processes so far must equal the server's event
-log (``events.sqlite``, keyed by cabinet, boot_id and seq) — nothing missing, nothing twice — and
-VictoriaMetrics must hold exactly one ``event_seq`` sample per stored event. The fleet view and the
-TSDB's last ``cabinet_door_open`` must show the simulator's door (no regression by replays).
+log (table ``events`` of its store, keyed by cabinet, boot_id and seq) — nothing missing, nothing
+twice — and VictoriaMetrics must hold exactly one ``event_seq`` sample per stored event. The fleet
+view and the TSDB's last ``cabinet_door_open`` must show the simulator's door (no regression by
+replays).
 
 Figures go to ``test-artifacts/fault-matrix.json`` (copied into docs/reliability.md).
 """
@@ -22,7 +23,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import sqlite3
 import time
 import urllib.parse
 import urllib.request
@@ -33,7 +33,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import Engine, String, cast, func, select
 
+from server.store.schema_events import events
 from tests.support.api_auth import admin_token, api_get
 from tests.support.netproxy import NetProxy
 from tests.support.procs import (
@@ -45,6 +47,7 @@ from tests.support.procs import (
     port_open,
     wait_until,
 )
+from tests.support.store import store_at
 
 pytestmark = pytest.mark.integration
 
@@ -152,6 +155,7 @@ class Matrix:
     http: str = ""
     token: str = ""
     door_open: bool = False
+    store: Engine | None = None
 
     # -- processes -------------------------------------------------------------------------------
     @property
@@ -222,19 +226,23 @@ class Matrix:
                     changes[(match[1], match[2], match[3], match[4])] += 1
         return changes
 
+    def _events(self, *columns: Any) -> list[tuple[Any, ...]]:
+        """The cabinet's rows of the collector's event log, in its store (``store_at``: the file
+        in its state dir, or the test's PostgreSQL), read while it runs."""
+        if self.store is None:
+            self.store = store_at(self.state_dir)
+        query = select(*columns).where(events.c.site == SITE, events.c.cabinet == CABINET)
+        with self.store.connect() as db:
+            return [tuple(row) for row in db.execute(query)]
+
     def stored(self) -> list[tuple[str, int, str, str, str, str]]:
-        path = self.state_dir / "events.sqlite"
-        if not path.exists():
-            return []
-        with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
-            return list(db.execute(
-                "SELECT boot_id, seq, kind, COALESCE(CAST(slot AS TEXT), device, ''), old, new "
-                "FROM events WHERE site = ? AND cabinet = ?", (SITE, CABINET)))
+        e = events.c
+        return self._events(e.boot_id, e.seq, e.kind,
+                            func.coalesce(cast(e.slot, String), e.device, ""), e.old, e.new)
 
     def stored_rows_with_times(self) -> list[tuple[Any, ...]]:
-        with sqlite3.connect(f"file:{self.state_dir / 'events.sqlite'}?mode=ro", uri=True) as db:
-            return list(db.execute("SELECT ts, received_at, boot_id, seq, kind, old, new, replayed "
-                                   "FROM events WHERE site = ? AND cabinet = ?", (SITE, CABINET)))
+        e = events.c
+        return self._events(e.ts, e.received_at, e.boot_id, e.seq, e.kind, e.old, e.new, e.replayed)
 
     def stored_changes(self) -> Counter[Change]:
         return Counter((kind, subject, old, new) for _, _, kind, subject, old, new in self.stored())
@@ -250,16 +258,19 @@ class Matrix:
         return float(max(zip(series[0]["timestamps"], series[0]["values"], strict=True))[1])
 
     # -- driving -------------------------------------------------------------------------------------
-    def _door_changes(self) -> int:
-        return sum(n for (kind, *_), n in self.logged().items() if kind == "door_changed")
+    def _door_changes(self, to: str) -> int:
+        return sum(n for (kind, _, _, new), n in self.logged().items()
+                   if kind == "door_changed" and new == to)
 
     def toggle(self, count: int = 1) -> None:
-        """Open or close the door; each time wait until the agent made it an event."""
+        """Open or close the door; each time wait until the agent made it an event. Only a change
+        to the new state counts: a just started agent's first ``unknown -> closed`` is none."""
         for _ in range(count):
-            before = self._door_changes()
             self.door_open = not self.door_open
+            state = "open" if self.door_open else "closed"
+            before = self._door_changes(state)
             _post(f"{self.control}/door", {"open": self.door_open})
-            wait_until(lambda before=before: self._door_changes() > before, 10,
+            wait_until(lambda before=before, state=state: self._door_changes(state) > before, 10,
                        "the agent to see the door move")
 
     def settle(self, name: str, started: float, **extra: Any) -> dict[str, Any]:

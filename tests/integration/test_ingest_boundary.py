@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 
 import pytest
 
-from cabinet_agent.protocol import (
+from cabinet_agent.common.protocol import (
     AgentStatus,
     BirthMessage,
     Channel,

@@ -12,8 +12,8 @@ from typing import TypeVar
 import pytest
 
 from cabinet_agent.cabinet_model import LoadedCabinet, load_cabinet_model
+from cabinet_agent.common.errors import BusUnavailable, StaleData
 from cabinet_agent.config import LineBus
-from cabinet_agent.errors import BusUnavailable, StaleData
 from cabinet_agent.line_profile import LineProfile
 from cabinet_agent.sources import Readings
 from cabinet_agent.sources.serial_line import LineBoard, SerialLineBus

@@ -23,10 +23,11 @@ from typing import Any
 import pytest
 
 from server.alerts.model import Alert
-from server.alerts.sqlite import STATE_FILE, SqliteState
+from server.alerts.state import StoredState
 from server.app import Collector
 from server.config import load_server_settings
 from tests.support.http_receiver import http_receiver
+from tests.support.store import store_at
 
 pytestmark = pytest.mark.integration
 
@@ -223,7 +224,7 @@ def test_a_failed_delivery_is_retried_from_the_outbox_after_a_restart_exactly_on
         (queued,) = first.state.outgoing()
         assert queued.attempts == 1 and "HTTP 500" in queued.error
         judged_at = queued.entry.sent_at
-        first.close()  # the collector stops; the queue is in the file
+        first.close()  # the collector stops; the queue is in the store
 
         clock.now = queued.next_at
         second = Collector(settings, clock=clock)
@@ -244,12 +245,9 @@ def test_a_failed_delivery_is_retried_from_the_outbox_after_a_restart_exactly_on
     assert [a["labels"]["alertname"] for a in payload["alerts"]] == [name]
     told_at = datetime.fromisoformat(payload["sent_at"])
     assert (told_at == judged_at) is not judged_again  # the queued text, or its replacement
-    state = SqliteState(tmp_path / "state" / STATE_FILE)
-    try:
-        assert state.outgoing() == []
-        assert state.log_entry("team:it/gs-park/k1/webhook-0") is not None
-    finally:
-        state.close()
+    state = StoredState(store_at(tmp_path / "state"), cache=False)  # what the collector left
+    assert state.outgoing() == []
+    assert state.log_entry("team:it/gs-park/k1/webhook-0") is not None
 
 
 @pytest.mark.parametrize("kind", ["https-webhook", "http-webhook", "apprise"])

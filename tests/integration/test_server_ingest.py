@@ -16,7 +16,7 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from cabinet_agent.protocol import (
+from cabinet_agent.common.protocol import (
     AgentStatus,
     BirthMessage,
     Channel,

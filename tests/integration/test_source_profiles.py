@@ -124,7 +124,7 @@ def test_the_encodings_carry_signs_word_orders_and_bits(bus: Bus, cabinet: Loade
 
 def test_a_tcp_gateway_that_goes_away_is_a_bus_fault_and_is_found_again(
         cabinet: LoadedCabinet, sim: CabinetSim) -> None:
-    from cabinet_agent.errors import BusUnavailable
+    from cabinet_agent.common.errors import BusUnavailable
     from tests.support.procs import free_port
 
     port = free_port()

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 
-from cabinet_agent.protocol import (
+from cabinet_agent.common.protocol import (
     AgentStatus,
     BirthMessage,
     Certainty,
@@ -34,8 +34,8 @@ from cabinet_agent.protocol import (
 from server.alerts.engine import AlertEngine
 from server.alerts.routing import Receiver, Router
 from server.alerts.rules import BatteryHealthSource, CabinetOffline, RulesSettings, build_rules
+from server.alerts.state import StoredState
 from server.alerts.status import AlertStatus, alert_statuses
-from server.alerts.store import MemoryState
 from server.assets import AssetRegister
 from server.notify import Notification, Notifier
 from server.notify.dispatch import Dispatcher, GroupTiming
@@ -150,7 +150,7 @@ class AlertTimeline:
                  step_s: float = 1.0, start: datetime = T0, send_resolved: bool = True,
                  school_alerts: Sequence[str] = ("ipad_not_returned",),
                  battery: BatteryHealthSource | None = None, digest: bool = False,
-                 state: MemoryState | None = None, extra_ics: Mapping[str, Sequence[Path]] | None = None
+                 state: StoredState | None = None, extra_ics: Mapping[str, Sequence[Path]] | None = None
                  ) -> None:
         self.start = start
         self.now = start
@@ -159,7 +159,7 @@ class AlertTimeline:
         self.calendars = Calendars(self.org.zone, self.org.state, [HOLIDAYS_ICS], extra_ics)
         self.register = AssetRegister.from_org(self.org)  # the config's slots fill the inventory
         self.fleet = self.register.fleet()
-        self.state = state or MemoryState()
+        self.state = state or StoredState.in_memory()
         offline = CabinetOffline(pending_s=offline_pending_s, silence_factor=3.0, min_silence_s=1e9)
         self.engine = AlertEngine(build_rules(rules or RulesSettings(), offline, battery),
                                   self.state, self.fleet, self.clock, org=self.org,

@@ -4,25 +4,37 @@ from __future__ import annotations
 
 import json
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from server.auth import USERS_FILE, Role, User, UserStore
+from server.auth import Role, User, UserStore
+
+from .store import store_at
 
 ADMIN, ADMIN_PASSWORD = "test-admin", "integration-test-password"
 
 
-def admin_token(state_dir: Path, name: str = ADMIN) -> str:
-    """Create (once) an admin in ``state_dir``'s user store and return a fresh API token."""
-    store = UserStore(state_dir / USERS_FILE)
+@contextmanager
+def user_store(state_dir: Path) -> Iterator[UserStore]:
+    """The users of a collector with ``[state] dir = state_dir``: its store (``store_at``: the file
+    in the dir, or the test's PostgreSQL), shared with it while it runs."""
+    engine = store_at(state_dir)
     try:
+        yield UserStore(engine)
+    finally:
+        engine.dispose()
+
+
+def admin_token(state_dir: Path, name: str = ADMIN) -> str:
+    """Create (once) an admin in ``state_dir``'s store and return a fresh API token."""
+    with user_store(state_dir) as store:
         now = datetime.now(UTC)
         if store.get(name) is None:
             store.add_user(User(name, Role.ADMIN), ADMIN_PASSWORD, now)
         return store.create_token(name, "integration test", now)
-    finally:
-        store.close()
 
 
 def api_get(url: str, token: str) -> Any:

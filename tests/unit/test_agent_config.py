@@ -12,9 +12,9 @@ import trustme
 
 from cabinet_agent.cabinet_model import load_cabinet_model, shipped_models
 from cabinet_agent.cli import main
+from cabinet_agent.common.configfile import config_hash, redacted
+from cabinet_agent.common.errors import EXIT_CONFIG, ConfigError
 from cabinet_agent.config import load
-from cabinet_agent.configfile import config_hash, redacted
-from cabinet_agent.errors import EXIT_CONFIG, ConfigError
 from tests.support.config_cases import Files, arrange
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "deploy" / "examples" / "agent.toml"
@@ -339,8 +339,8 @@ AGENT_ERRORS: dict[str, tuple[str | bytes | None, dict[str, str], Files, str, bo
                            "{path}: cabinet.model: {tmp}/mine.toml: cannot read cabinet model", False),
     "model file not UTF-8": (CAB + 'model = "mine.toml"\n', {},
                              {"mine.toml": 'name = "m\xfc"\n'.encode("latin-1")},
-                             "{path}: cabinet.model: mine.toml: the model or one of its profiles is "
-                             "not valid UTF-8", False),
+                             "{path}: cabinet.model: {tmp}/mine.toml: name (line 1, column 10): "
+                             "not valid UTF-8 (byte 0xfc); save the file as UTF-8", False),
 }
 
 

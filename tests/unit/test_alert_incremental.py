@@ -25,7 +25,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cabinet_agent.protocol import (
+from cabinet_agent.common.protocol import (
     AgentStatus,
     Certainty,
     DeviceHealth,
@@ -48,7 +48,8 @@ from server.alerts.rules import (
 )
 from server.alerts.rules.base import RuleCache, SlotGroups
 from server.alerts.rules.temperature import TemperatureRiseSettings
-from server.alerts.store import AlertStore, MemoryState
+from server.alerts.state import StoredState
+from server.alerts.store import AlertStore
 from server.fleet import CabinetKey, CabinetView, Fleet, FleetStatus, SlotView
 from server.org import Organisation
 from server.schoolcal import Calendars
@@ -236,7 +237,7 @@ class World:
         self.gap = gap  # ticks in which the collector does not receive
         self.receiving: datetime | None = T0
         self.calendars = Calendars(ORG.zone, ORG.state, [HOLIDAYS_ICS])
-        self.stores = {name: MemoryState() for name in ("reference", "full", "incremental")}
+        self.stores = {name: StoredState.in_memory() for name in ("reference", "full", "incremental")}
         for store in self.stores.values():  # from the state file, before these cabinets report
             for cabinet in ("ghost", "late"):
                 store.put_active(Alert({"alertname": "cabinet_offline", "severity": "critical",
@@ -492,7 +493,7 @@ def test_a_tick_after_one_change_evaluates_that_cabinet_and_one_slice(
     fleet, boxes = _fleet_of(cabinets, clock)
     counting, recorder = CountingFleet(fleet), Recorder()
     offline = CabinetOffline(pending_s=60, silence_factor=3, min_silence_s=3600)
-    engine = AlertEngine([offline, recorder], MemoryState(), counting, clock, org=ORG,
+    engine = AlertEngine([offline, recorder], StoredState.in_memory(), counting, clock, org=ORG,
                          sweep=timedelta(seconds=30), min_slice=min_slice)
     engine.tick()  # the first tick reads and judges the whole fleet once
     assert len(recorder.ticks[-1]) == cabinets and counting.handed_out == cabinets
@@ -518,7 +519,7 @@ def test_a_fleet_up_to_the_minimum_slice_is_evaluated_whole_at_every_tick() -> N
     clock = Clock()
     fleet, _ = _fleet_of(50, clock)
     recorder = Recorder()
-    engine = AlertEngine([recorder], MemoryState(), fleet, clock, min_slice=50)
+    engine = AlertEngine([recorder], StoredState.in_memory(), fleet, clock, min_slice=50)
     for t in range(5):
         clock.now = T0 + timedelta(seconds=t)
         engine.tick()
@@ -527,11 +528,11 @@ def test_a_fleet_up_to_the_minimum_slice_is_evaluated_whole_at_every_tick() -> N
 
 
 def _door_world(cabinets: int, clock: Clock, door_pending_s: float, sweep_s: float
-                ) -> tuple[Fleet, list[Cabinet], MemoryState, AlertEngine]:
+                ) -> tuple[Fleet, list[Cabinet], StoredState, AlertEngine]:
     fleet, boxes = _fleet_of(cabinets, clock, site="pool", slots=1)
     settings_ = RulesSettings.model_validate({"door_open_after_hours": {"pending_s": door_pending_s},
                                               "door_open": {"enabled": False}})
-    store = MemoryState()
+    store = StoredState.in_memory()
     engine = AlertEngine(build_rules(settings_, CabinetOffline(pending_s=60, silence_factor=3,
                                                                min_silence_s=36_000)),
                          store, fleet, clock, org=ORG,
@@ -601,9 +602,9 @@ def test_temperature_rise_keeps_the_history_of_cabinets_it_does_not_see_at_every
 
 def test_the_engine_needs_a_fleet_and_a_sweep() -> None:
     with pytest.raises(TypeError, match="changed_since"):
-        AlertEngine([], MemoryState(), object(), Clock())  # type: ignore[arg-type]
+        AlertEngine([], StoredState.in_memory(), object(), Clock())  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="sweep"):
-        AlertEngine([], MemoryState(), Fleet(), Clock(), sweep=timedelta(0))
+        AlertEngine([], StoredState.in_memory(), Fleet(), Clock(), sweep=timedelta(0))
 
 
 # --- what the rules share ------------------------------------------------------------------------

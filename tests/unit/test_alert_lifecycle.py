@@ -7,15 +7,18 @@ t is seconds after T0 (Monday 2026-11-02 00:00 UTC); nothing sleeps.
 from __future__ import annotations
 
 from datetime import time, timedelta
+from pathlib import Path
 
 import pytest
 
-from cabinet_agent.protocol import DeviceHealth, DoorState, SlotState
+from cabinet_agent.common.protocol import DeviceHealth, DoorState, SlotState
 from server.alerts.silence import Silence, SilenceKind, Weekly
-from server.alerts.store import Ack, MemoryState
+from server.alerts.state import StoredState
+from server.alerts.store import Ack
 from server.notify.dispatch import GroupTiming
 from server.org import Organisation
 from tests.support.alert_timeline import T0, AlertTimeline
+from tests.support.store import store_at
 
 ORG = Organisation.model_validate({
     "district": "Landkreis Test",
@@ -191,7 +194,7 @@ def test_a_silence_mutes_and_its_expiry_lets_the_alert_through() -> None:
 
 
 def test_expiring_a_silence_early_ends_it() -> None:
-    state = MemoryState()
+    state = StoredState.in_memory()
     tl = _timeline(state=state)
     k1 = tl.cabinet()
     silence = Silence({"site": "gs-park"}, tl.moment(0), tl.moment(10_000), "x", "")
@@ -243,14 +246,15 @@ def test_routing_to_the_municipality_team() -> None:
     assert by_site == {"gs-park": "team:kreis-it", "gs-ott": "team:ott-it", "gs-neu": "team:kreis-it"}
 
 
-def test_the_notification_log_survives_a_restart() -> None:
-    state = MemoryState()  # stands for the SQLite file (tested on its own in test_server_state)
-    tl = _timeline(state=state)
+@pytest.mark.store
+def test_the_notification_log_survives_a_restart(tmp_path: Path) -> None:
+    tl = _timeline(state=StoredState(store_at(tmp_path)))
     k1 = tl.cabinet()
     tl.at(0, k1.online).at(1, k1.offline).run(until=200)
     assert len(tl.sent) == 1
 
-    again = _timeline(state=state, start=tl.now)  # a new process: new fleet, engine, dispatcher
+    # A new process: new store connection and state, fleet, engine, dispatcher.
+    again = _timeline(state=StoredState(store_at(tmp_path)), start=tl.now)
     k1 = again.cabinet()
     again.at(0, k1.offline).run(until=600)  # the retained Last Will arrives again
     assert again.sent == []  # nothing new: already sent, repeat interval not over

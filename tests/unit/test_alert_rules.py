@@ -11,7 +11,7 @@ from datetime import date, datetime, timedelta
 
 import pytest
 
-from cabinet_agent.protocol import Certainty, DeviceHealth, DoorState, MainsState, SlotState
+from cabinet_agent.common.protocol import Certainty, DeviceHealth, DoorState, MainsState, SlotState
 from server.alerts.rules import RulesSettings
 from server.org import Organisation
 from tests.support.alert_timeline import T0, AlertTimeline

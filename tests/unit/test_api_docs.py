@@ -14,7 +14,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from server.alerts.store import MemoryState
+from server.alerts.state import StoredState
 from server.api import ApiSources, create_app
 from server.apidocs import API_TOKEN, ASSETS
 from server.app import make_auth
@@ -25,15 +25,17 @@ from server.fleet import Fleet
 from server.ingest import MqttStats
 from server.org import Organisation
 from server.pipeline import IngestStats
+from server.store import open_store
 from server.tsdb.base import SinkHealth, SinkStats
 from server.web import Dashboard, install_dashboard
+from tests.support.store import store_at
 
 NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 CONTENT_TYPES = {".js": "text/javascript", ".css": "text/css", ".png": "image/png"}
 
 
 def _app(auth: Auth, dashboard: bool = True) -> FastAPI:
-    state = MemoryState()
+    state = StoredState.in_memory()
     sources = ApiSources(
         fleet=Fleet(), alerts=state, clock=lambda: NOW, state=state, org=Organisation(),
         ingest_stats=lambda **_: IngestStats(0, 0, {}),
@@ -66,7 +68,7 @@ class _References(HTMLParser):
 
 @pytest.fixture
 def docs_app() -> FastAPI:
-    return _app(Auth(UserStore(None), lambda: NOW))  # nobody can log in: /docs must work anyway
+    return _app(Auth(UserStore(open_store(None)), lambda: NOW))  # nobody can log in: /docs must work anyway
 
 
 def test_docs_reference_only_files_this_server_serves(docs_app: FastAPI) -> None:
@@ -142,7 +144,7 @@ def test_the_schema_declares_the_api_token_for_the_authorize_button(docs_app: Fa
 def test_the_scheme_is_listed_exactly_where_a_login_is_needed() -> None:
     """Every operation in the schema, called without credentials: 401 (as before, with its
     Bearer challenge) exactly where the schema lists the token, and the token gets past it."""
-    store = UserStore(None)
+    store = UserStore(open_store(None))
     store.add_user(User("chefin", Role.ADMIN), "a-long-password", NOW)
     app = _app(Auth(store, lambda: NOW))
     token = store.create_token("chefin", "t", NOW)
@@ -163,7 +165,7 @@ def test_the_scheme_is_listed_exactly_where_a_login_is_needed() -> None:
 
 
 def test_docs_without_the_dashboard() -> None:
-    app = _app(Auth(UserStore(None), lambda: NOW), dashboard=False)
+    app = _app(Auth(UserStore(open_store(None)), lambda: NOW), dashboard=False)
     assert _get(app, "/docs").status_code == 200
     assert _get(app, "/docs/assets/swagger-ui-bundle.js").status_code == 200
 
@@ -203,17 +205,15 @@ def test_a_token_from_the_cli_reads_the_fleet_until_revoked(
     assert out.split("\t")[:3] == [token_id, "chefin", "nightly"]
     assert token.split("_", 2)[2] not in out  # the secret is never shown again
 
-    # The server finds the users the CLI wrote: the same config, the same [state] dir.
-    auth = make_auth(load_server_settings(config), lambda: NOW)
-    try:
-        app = _app(auth)
-        fleet = _get(app, "/api/fleet", token)
-        assert fleet.status_code == 200, fleet.text
-        assert fleet.json()["cabinets"] == []
-        assert _cli(capsys, "user", "revoke", token_id, *conf)[0] == 0
-        assert _get(app, "/api/fleet", token).status_code == 401
-    finally:
-        auth.store.close()
+    # The server finds the users the CLI wrote: the same config, the same store in [state] dir.
+    auth = make_auth(load_server_settings(config), lambda: NOW, store_at(tmp_path / "state"),
+                     tmp_path / "state")
+    app = _app(auth)
+    fleet = _get(app, "/api/fleet", token)
+    assert fleet.status_code == 200, fleet.text
+    assert fleet.json()["cabinets"] == []
+    assert _cli(capsys, "user", "revoke", token_id, *conf)[0] == 0
+    assert _get(app, "/api/fleet", token).status_code == 401
     assert _cli(capsys, "user", "tokens", "chefin", *conf)[1] == ""
     assert _cli(capsys, "user", "tokens", "nobody", *conf)[0] == 2
 

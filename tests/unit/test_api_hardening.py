@@ -16,7 +16,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from cabinet_agent.protocol import (
+from cabinet_agent.common.protocol import (
     AgentStatus,
     BirthMessage,
     ChargeSession,
@@ -31,7 +31,7 @@ from cabinet_agent.protocol import (
     TelemetryMessage,
 )
 from server.alerts import Alert
-from server.alerts.store import MemoryState
+from server.alerts.state import StoredState
 from server.api import ApiSources, create_app
 from server.auth import COOKIE, Auth, Role, User, UserStore
 from server.battery import BatteryAgeing
@@ -39,6 +39,7 @@ from server.ingest import MqttStats
 from server.org import Organisation
 from server.pipeline import IngestStats
 from server.sessions import SessionRecorder
+from server.store import open_store
 from server.tsdb.base import SinkHealth, SinkStats
 from server.web import Dashboard, install_dashboard
 from tests.support.inventory import tagged_fleet
@@ -75,7 +76,7 @@ def _env(cabinet: str, seq: int) -> dict[str, Any]:
 
 
 def _users() -> UserStore:
-    store = UserStore(None)
+    store = UserStore(open_store(None))
     for user in (User("admin", Role.ADMIN), User("tech-nord", Role.TECHNICIAN, "nord"),
                  User("viewer", Role.VIEWER, school=SITE)):
         store.add_user(user, "correct horse battery", NOW)
@@ -104,7 +105,7 @@ class World:
                 slot=1, asset_tag=HOSTILE["plus"], started_at=NOW - timedelta(hours=2),
                 ended_at=NOW - timedelta(hours=1), duration_s=3600.0, energy_wh=21.5,
                 peak_w=18.0, end=SessionEnd.FULL)))
-        self.state = MemoryState()
+        self.state = StoredState.in_memory()
         alert = Alert({"alertname": "door_open", "site": SITE, "cabinet": "k1",
                        "slot": HOSTILE["minus"]}, {}, NOW - timedelta(hours=1),
                       NOW - timedelta(minutes=30))

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from cabinet_agent.protocol import (
+from cabinet_agent.common.protocol import (
     MAX_POINTS,
     MAX_SEQ,
     Channel,

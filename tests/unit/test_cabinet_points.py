@@ -9,8 +9,8 @@ import pytest
 
 import cabinet_agent
 from cabinet_agent.cabinet_model import LoadedCabinet, load_cabinet_model, wired_points
-from cabinet_agent.errors import ConfigError
-from cabinet_agent.protocol import PointReading
+from cabinet_agent.common.errors import ConfigError
+from cabinet_agent.common.protocol import PointReading
 from cabinet_agent.registers import Value
 
 SHIPPED = (Path(cabinet_agent.__file__).parent / "data/models/ladewache-8.toml").read_text()

@@ -7,8 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from cabinet_agent.classify import CabinetClassifier, SlotClassifier
-from cabinet_agent.poller import CabinetReading
-from cabinet_agent.protocol import (
+from cabinet_agent.common.protocol import (
     Certainty,
     DeviceHealth,
     DoorState,
@@ -17,6 +16,7 @@ from cabinet_agent.protocol import (
     SessionEnd,
     SlotState,
 )
+from cabinet_agent.poller import CabinetReading
 from cabinet_agent.thresholds import Thresholds
 from cabinet_agent.windows import ChargingWindows
 

@@ -20,8 +20,8 @@ from hypothesis import strategies as st
 
 from cabinet_agent.cabinet_model import load_cabinet_model
 from cabinet_agent.classify import CabinetClassifier
+from cabinet_agent.common.protocol import Certainty, DoorState, EventKind, MainsState, SessionEnd, SlotState
 from cabinet_agent.poller import CabinetReading
-from cabinet_agent.protocol import Certainty, DoorState, EventKind, MainsState, SessionEnd, SlotState
 from cabinet_agent.thresholds import Thresholds
 from server.battery import AgeingPolicy, BatteryAgeing
 from simulators.cabinet import CabinetSim

@@ -7,7 +7,7 @@ import itertools
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from cabinet_agent.protocol import (
+from cabinet_agent.common.protocol import (
     DoorState,
     EventKind,
     EventMessage,

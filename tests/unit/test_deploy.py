@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from cabinet_agent.cli import main as agent_main
+from cabinet_agent.common.errors import ConfigError
 from cabinet_agent.config import load as load_agent
-from cabinet_agent.errors import ConfigError
 from server.cli import main as server_main
 from server.config import load_server_settings
 

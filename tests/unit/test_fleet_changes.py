@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cabinet_agent.protocol import (
+from cabinet_agent.common.protocol import (
     PROTOCOL_VERSION,
     AgentStatus,
     DoorState,

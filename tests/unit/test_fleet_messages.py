@@ -6,7 +6,7 @@ from datetime import datetime
 
 import pytest
 
-from cabinet_agent.protocol import (
+from cabinet_agent.common.protocol import (
     QOS,
     RETAINED,
     BirthMessage,

@@ -14,8 +14,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cabinet_agent.line_protocol import LineDecoder, checksum
-from cabinet_agent.protocol import (
+from cabinet_agent.common.protocol import (
     MAX_PAYLOAD_BYTES,
     Channel,
     DoorState,
@@ -27,6 +26,7 @@ from cabinet_agent.protocol import (
     encode,
     topic_for,
 )
+from cabinet_agent.line_protocol import LineDecoder, checksum
 from cabinet_agent.registers import load_profile
 from server.fleet import Fleet
 from server.pipeline import Pipeline

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from cabinet_agent.protocol import (
+from cabinet_agent.common.protocol import (
     ChargeSession,
     DeviceHealth,
     EventKind,

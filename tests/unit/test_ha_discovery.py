@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 import re
 
+from cabinet_agent.common.protocol import StateMessage
 from cabinet_agent.config import AgentSettings
 from cabinet_agent.ha_discovery import discovery_messages
-from cabinet_agent.protocol import StateMessage
 
 
 def test_one_config_per_slot_plus_door_mains_temperature() -> None:

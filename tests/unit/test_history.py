@@ -7,6 +7,8 @@ store prunes what is older than the retention while keeping each slot's current 
 
 from __future__ import annotations
 
+import argparse
+import io
 import random
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
@@ -17,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
-from cabinet_agent.protocol import (
+from cabinet_agent.common.protocol import (
     AgentStatus,
     BirthMessage,
     ChargeSession,
@@ -44,6 +46,9 @@ from server.store.schema import slot_changes
 from tests.support.alert_timeline import HOLIDAYS_ICS
 from tests.support.explore import examples
 from tests.support.inventory import register_with
+from tests.support.store import store_at
+
+pytestmark = pytest.mark.store
 
 BERLIN = ZoneInfo("Europe/Berlin")
 MONDAY = date(2026, 11, 16)  # a school week in the Saarland: no holiday Monday to Friday
@@ -211,7 +216,7 @@ def test_an_ipad_s_page_shows_its_sessions_and_its_battery_across_slots(week: We
 
     import httpx
 
-    from server.alerts.store import MemoryState
+    from server.alerts.state import StoredState
     from server.api import ApiSources, create_app
     from server.assets import AssetRegister
     from server.auth import Auth, Role, User, UserStore
@@ -229,9 +234,9 @@ def test_an_ipad_s_page_shows_its_sessions_and_its_battery_across_slots(week: We
             session=ChargeSession(slot=2, asset_tag="P-1", started_at=at - timedelta(hours=2),
                                   ended_at=at, duration_s=7200.0, energy_wh=20.0, peak_w=20.0,
                                   end=SessionEnd.FULL, taper_wh=8.0 if n < 6 else 5.0)))
-    store = UserStore(None)
+    store = UserStore(open_store(None))
     store.add_user(User("admin", Role.ADMIN), "a-long-password", week.now)
-    state = MemoryState()
+    state = StoredState.in_memory()
     sources = ApiSources(fleet=week.fleet, alerts=state, state=state, clock=lambda: week.now,
                          org=ORG, ingest_stats=lambda **_: IngestStats(0, 0, {}),
                          mqtt_stats=lambda: MqttStats(True, 1, 0, None),
@@ -254,32 +259,31 @@ def test_an_ipad_s_page_shows_its_sessions_and_its_battery_across_slots(week: We
     assert '<svg class="battery"' in page and "anfangs 8 Wh" in page
 
 
-def test_the_history_from_before_is_filled_from_the_event_log_once(tmp_path: Path) -> None:
-    from server.events import EVENTS_FILE, EventLog
+def test_the_history_from_before_is_filled_from_the_event_log_once() -> None:
+    from server.events import EventLog
     from server.history.backfill import backfill_from_events
 
-    log = EventLog(tmp_path)
+    world = Week()  # the store's own history begins on MONDAY
+    log = EventLog(world.store)
     seq = iter(range(1, 100))
 
     def event(at: datetime, kind: EventKind, **fields: object) -> None:
         log.record(EventMessage(v=1, site="gs-park", cabinet="k1", boot_id="e" * 32,  # type: ignore[arg-type]
                                 seq=next(seq), ts=at, clock_synced=True, event=kind, **fields), at)
 
-    day = MONDAY - timedelta(days=7)  # the week before the store existed
+    day = MONDAY - timedelta(days=7)  # the week before the store kept a history
     event(_local(day, 6), EventKind.SLOT_CHANGED, slot=1, old="charging", new="charged")
     event(_local(day, 9), EventKind.SLOT_CHANGED, slot=1, old="charged", new="empty")
     event(_local(day, 9, 1), EventKind.DOOR_CHANGED, old="closed", new="open")
     event(_local(day, 15), EventKind.SLOT_CHANGED, slot=1, old="empty", new="charging")
     event(_local(day, 16), EventKind.SLOT_CHANGED, slot=9, old="empty", new="no such state")
     log.close()
-    world = Week()  # the store's own history begins on MONDAY
     world.start()
     world.states(_local(MONDAY, 6), [F, F, F, F])
-    event_file = tmp_path / EVENTS_FILE
 
     def backfill() -> tuple[int, int, int]:
         report = backfill_from_events(
-            world.store, event_file, lambda site, cabinet: world.inventory.snapshot()
+            world.store, lambda site, cabinet: world.inventory.snapshot()
             .by_cabinet.get((site, cabinet), {}), lambda at: at.astimezone(BERLIN).date())
         return report.slot_rows, report.cabinet_rows, report.skipped
 
@@ -293,6 +297,28 @@ def test_the_history_from_before_is_filled_from_the_event_log_once(tmp_path: Pat
     (school,) = report.schools
     assert (school.ready, school.ready_known) == (1, 1)  # charged at 07:30 that day, per the log
     assert (school.not_returned, school.sessions) == (0, 0)
+
+
+def test_the_backfill_command_takes_an_older_event_log_over_first(tmp_path: Path) -> None:
+    """``cabinet-server history backfill`` on a state dir an older collector left: its
+    events.sqlite is taken over into the store (as the collector's start would), then read."""
+    from server.config import load_server_settings
+    from server.history.cli import run_history_command
+    from tests.unit.test_events import write_old_event_log
+
+    state = tmp_path / "state"
+    state.mkdir()
+    write_old_event_log(state)  # a slot's change on 1 December, and a device's fault
+    config = tmp_path / "server.toml"
+    config.write_text(f'[state]\ndir = "{state}"\n')
+    out = io.StringIO()
+    assert run_history_command(argparse.Namespace(), load_server_settings(config), out) == 0
+    assert "1 slot change(s), 0 door/mains change(s); 0 event(s) not taken" in out.getvalue()
+    assert (state / "events.sqlite.imported").exists() and not (state / "events.sqlite").exists()
+    changes = slot_changes_between(store_at(state), "gs", "c1", 4, datetime(2026, 12, 1, tzinfo=UTC),
+                                   datetime(2026, 12, 2, tzinfo=UTC))
+    assert [(c.at, c.state) for c in changes] == [
+        (datetime(2026, 12, 1, 7, 15, tzinfo=UTC), SlotState.CHARGED)]
 
 
 @given(seed=st.integers(0, 2**32 - 1), weeks=st.integers(1, 6))

@@ -11,12 +11,12 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
-from cabinet_agent.protocol import AgentStatus, BirthMessage, SlotInfo, StatusMessage
+from cabinet_agent.common.protocol import AgentStatus, BirthMessage, SlotInfo, StatusMessage
 from server.assets import AssetRegister
 from server.inventory import Inventory, InventoryError, Place, report_lines
 from server.inventory.mdm_csv import import_csv, parse_mdm_csv
-from server.store import open_store
 from server.store.schema import metadata
+from tests.support.store import new_store, store_at
 
 T0 = datetime(2026, 12, 7, 8, 0, tzinfo=UTC)
 
@@ -30,9 +30,12 @@ class Clock:
         return self.now
 
 
+pytestmark = pytest.mark.store
+
+
 @pytest.fixture
 def inventory() -> Inventory:
-    return Inventory.in_memory(Clock())
+    return Inventory(new_store(), Clock())
 
 
 def _where(inventory: Inventory) -> dict[str, tuple[str, str, int] | None]:
@@ -43,10 +46,10 @@ def _where(inventory: Inventory) -> dict[str, tuple[str, str, int] | None]:
 # -- the store -----------------------------------------------------------------------------------
 
 def test_the_migrations_build_exactly_the_schema(tmp_path: Path) -> None:
-    engine = open_store(tmp_path)
+    engine = store_at(tmp_path)
     with engine.connect() as db:
         assert compare_metadata(MigrationContext.configure(db), metadata) == []
-    open_store(tmp_path)  # a second start migrates nothing and fails on nothing
+    store_at(tmp_path)  # a second start migrates nothing and fails on nothing
 
 
 def test_an_ipad_moved_to_another_slot_keeps_its_identity(inventory: Inventory) -> None:
@@ -80,10 +83,10 @@ def test_refused_values_name_the_culprit(inventory: Inventory) -> None:
 
 
 def test_another_process_s_change_is_noticed(tmp_path: Path) -> None:
-    collector = Inventory(open_store(tmp_path), Clock())
+    collector = Inventory(store_at(tmp_path), Clock())
     seen: list[int] = []
     collector.listen(lambda before, after: seen.append(after.revision))
-    cli = Inventory(open_store(tmp_path), Clock())
+    cli = Inventory(store_at(tmp_path), Clock())
     cli.place("GS-7", Place("gs", "k1", 7), "cli", create=True)
     assert collector.snapshot().by_cabinet == {}
     assert collector.refresh() and collector.snapshot().by_cabinet == {("gs", "k1"): {7: "GS-7"}}
@@ -100,7 +103,7 @@ def test_the_config_fills_the_inventory_once_and_never_overrides_it(inventory: I
 
 
 def test_the_fleet_carries_the_inventory_s_tags_and_follows_a_move() -> None:
-    inventory = Inventory.in_memory(Clock())
+    inventory = Inventory(new_store(), Clock())
     inventory.seed({("gs", "k1"): {1: "GS-1"}}, "test")
     fleet = AssetRegister(inventory).fleet()
     env = {"v": 1, "site": "gs", "cabinet": "k1", "boot_id": "b" * 32, "ts": T0, "clock_synced": True}

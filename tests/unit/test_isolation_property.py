@@ -21,10 +21,10 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cabinet_agent.protocol import Channel, topic_for
+from cabinet_agent.common.protocol import Channel, topic_for
 from server.alerts.engine import AlertEngine
 from server.alerts.rules import CabinetOffline, RulesSettings, build_rules
-from server.alerts.store import MemoryState
+from server.alerts.state import StoredState
 from server.assets import AssetRegister
 from server.battery import BatteryAgeing
 from server.boundary import Boundary
@@ -238,9 +238,9 @@ def _b_products(a_messages: list[tuple[int, Channel, bytes]]) -> dict[str, Any]:
     clock, sink, fleet = Clock(), ListSink(), AssetRegister.from_org(ORG).fleet()
     battery = BatteryAgeing()
     sessions = SessionRecorder(None, battery)
-    pipeline = Pipeline(fleet, sink, clock, sessions, EventLog(None), Integrity(), Boundary())
+    pipeline = Pipeline(fleet, sink, clock, sessions, EventLog(sessions.store), Integrity(), Boundary())
     history = SlotHistory()
-    state = MemoryState()
+    state = StoredState.in_memory()
     offline = CabinetOffline(pending_s=120, silence_factor=3, min_silence_s=30)
     engine = AlertEngine(build_rules(RulesSettings(), offline, battery), state, fleet,
                          clock, org=ORG)

@@ -19,14 +19,15 @@ import pytest
 from server.alerts.cadence import CADENCES, Cadence, cadence_of, school_day_window
 from server.alerts.model import Alert
 from server.alerts.routing import Receiver, Router
-from server.alerts.sqlite import SqliteState
+from server.alerts.state import StoredState
 from server.alerts.status import alert_statuses
-from server.alerts.store import Ack, MemoryState, NotificationLog
+from server.alerts.store import Ack, NotificationLog
 from server.notify import Notification, Notifier, NotifyError
 from server.notify.dispatch import Dispatcher, GroupTiming
 from server.org import Organisation
 from server.presence import UnconfirmedSlot
 from server.schoolcal import Calendars
+from tests.support.store import store_at
 
 BERLIN = ZoneInfo("Europe/Berlin")
 SHIPPED = Path(__file__).parents[2] / "deploy" / "calendars" / "saarland-schulferien-2025-2027.ics"
@@ -104,7 +105,7 @@ class _Recorder:
 class Bench:
     """A dispatcher over a log store, fed with ``alerts`` at every step of a fake clock."""
 
-    state: NotificationLog = field(default_factory=MemoryState)
+    state: NotificationLog = field(default_factory=StoredState.in_memory)
     org: Organisation = ORG
     calendars: Calendars = field(default_factory=lambda: Calendars(BERLIN, "SL", [SHIPPED]))
     school_alerts: Sequence[str] = ()  # by default the team gets everything: one group
@@ -328,20 +329,20 @@ def test_safety_alerts_are_told_and_repeated_on_days_off() -> None:
 
 # --- a restart sends nothing twice ----------------------------------------------------------------
 
+@pytest.mark.store
 def test_a_restart_sends_nothing_twice(tmp_path: Path) -> None:
-    path = tmp_path / "state" / "alerts.sqlite3"
     saturday = date(2026, 11, 14)
     alerts = [alert("ipad_not_charging", at(FRIDAY, 19), slot=2),
               alert("over_temperature", at(saturday, 3), severity="critical")]
-    first = Bench(state=SqliteState(path), alerts=alerts, repeat=timedelta(days=7))
+    first = Bench(state=StoredState(store_at(tmp_path)), alerts=alerts, repeat=timedelta(days=7))
     sent = first.run(at(FRIDAY, 18), at(saturday, 12))
     assert [s.changes for s in sent] == [{"over_temperature": "new"}]
 
-    # A new process over the same file, on Sunday: nothing again, the school-day alert still waits.
-    second = Bench(state=SqliteState(path), alerts=alerts, repeat=timedelta(days=7))
+    # A new process over the same store, on Sunday: nothing again, the school-day alert still waits.
+    second = Bench(state=StoredState(store_at(tmp_path)), alerts=alerts, repeat=timedelta(days=7))
     assert second.run(at(date(2026, 11, 15), 9), at(MONDAY, 7, 20)) == []
     (monday,) = second.run(at(MONDAY, 7, 21), at(MONDAY, 8))
     assert monday.changes == {"ipad_not_charging": "new", "over_temperature": "still_open"}
 
-    third = Bench(state=SqliteState(path), alerts=alerts, repeat=timedelta(days=7))
+    third = Bench(state=StoredState(store_at(tmp_path)), alerts=alerts, repeat=timedelta(days=7))
     assert third.run(at(MONDAY, 8, 1), at(MONDAY, 16)) == []

@@ -11,7 +11,6 @@ import json
 import logging
 import sys
 import threading
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
@@ -19,9 +18,9 @@ from pathlib import Path
 import pytest
 
 from server.alerts.routing import Router
-from server.alerts.sqlite import SqliteState
+from server.alerts.state import StoredState
 from server.alerts.status import alert_statuses
-from server.alerts.store import LogEntry, MemoryState, Outgoing
+from server.alerts.store import LogEntry, Outgoing
 from server.cli import main
 from server.config import load_server_settings
 from server.notify import Notification, NotifyError
@@ -31,6 +30,7 @@ from server.notify.sender import Sender, decode, encode
 from server.notify.settings import DeliverySettings
 from server.redact import HIDDEN, RedactingFilter, redact_text, redact_url
 from server.schoolcal import Calendars
+from tests.support.store import new_store, store_at
 from tests.unit.test_notify_calendar import BERLIN, ORG, SHIPPED, alert, at
 
 T0 = datetime(2026, 11, 17, 21, 0, tzinfo=UTC)
@@ -71,7 +71,7 @@ def _delivery(notifier: Notifier, note: Notification = NOTE) -> Delivery:
     return Delivery(KEY, notifier, note, ENTRY, "team:kreis-it")
 
 
-def _sender(state: MemoryState | SqliteState, notifier: Notifier | None, clock: Clock,
+def _sender(state: StoredState, notifier: Notifier | None, clock: Clock,
             dispatcher: Dispatcher | None = None, **settings: float) -> Sender:
     return Sender(outbox=state, notifier=lambda receiver, name: notifier, clock=clock,
                   settings=DeliverySettings.model_validate(settings), dispatcher=dispatcher)
@@ -79,14 +79,11 @@ def _sender(state: MemoryState | SqliteState, notifier: Notifier | None, clock: 
 
 # --- the outbox contract ------------------------------------------------------------------------
 
-@pytest.fixture(params=["memory", "sqlite"])
-def outbox(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[MemoryState | SqliteState]:
-    if request.param == "memory":
-        yield MemoryState()
-        return
-    state = SqliteState(tmp_path / "state.sqlite3")
-    yield state
-    state.close()
+@pytest.fixture(params=[pytest.param("memory", marks=pytest.mark.store),
+                        pytest.param("dir", marks=pytest.mark.store)])
+def outbox(request: pytest.FixtureRequest, tmp_path: Path) -> StoredState:
+    """A store in memory, and the collector's in its state dir."""
+    return StoredState(new_store() if request.param == "memory" else store_at(tmp_path))
 
 
 def _item(message: str = "one", at_: datetime = T0, entry: LogEntry = ENTRY) -> Outgoing:
@@ -94,7 +91,7 @@ def _item(message: str = "one", at_: datetime = T0, entry: LogEntry = ENTRY) -> 
 
 
 def test_a_newer_message_replaces_the_queued_one_but_keeps_its_back_off(
-        outbox: MemoryState | SqliteState) -> None:
+        outbox: StoredState) -> None:
     first = outbox.enqueue(_item("one"))
     assert first.version == 1 and outbox.is_queued(KEY)
     outbox.retry_later(KEY, 2, T0 + timedelta(minutes=1), "HTTP 503")
@@ -108,7 +105,7 @@ def test_a_newer_message_replaces_the_queued_one_but_keeps_its_back_off(
     assert outbox.outgoing(due_by=T0 + timedelta(minutes=1)) == [stored]
 
 
-def test_a_delivery_is_logged_and_unqueued_in_one_step(outbox: MemoryState | SqliteState) -> None:
+def test_a_delivery_is_logged_and_unqueued_in_one_step(outbox: StoredState) -> None:
     item = outbox.enqueue(_item())
     assert outbox.delivered(item) is True
     assert outbox.log_entry(KEY) == ENTRY and outbox.outgoing() == []
@@ -119,23 +116,19 @@ def test_a_delivery_is_logged_and_unqueued_in_one_step(outbox: MemoryState | Sql
     assert outbox.outgoing() == [] and not outbox.is_queued(KEY)
 
 
-def test_giving_up_unqueues(outbox: MemoryState | SqliteState) -> None:
+def test_giving_up_unqueues(outbox: StoredState) -> None:
     outbox.enqueue(_item())
     outbox.give_up(KEY)
     assert outbox.outgoing() == [] and outbox.log_entry(KEY) is None
 
 
-def test_the_sqlite_outbox_outlives_the_process(tmp_path: Path) -> None:
-    path = tmp_path / "state.sqlite3"
-    first = SqliteState(path)
+@pytest.mark.store
+def test_the_outbox_outlives_the_process(tmp_path: Path) -> None:
+    first = StoredState(store_at(tmp_path))
     first.enqueue(_item(encode(NOTE)))
     first.retry_later(KEY, 1, T0 + timedelta(seconds=10), "HTTP 500")
-    first.close()
-    second = SqliteState(path)
-    try:
-        (item,) = second.outgoing()
-    finally:
-        second.close()
+    second = StoredState(store_at(tmp_path))  # the collector started again
+    (item,) = second.outgoing()
     assert (item.attempts, item.next_at, item.entry) == (1, T0 + timedelta(seconds=10), ENTRY)
     assert decode(item.message) == NOTE
 
@@ -144,7 +137,7 @@ def test_the_sqlite_outbox_outlives_the_process(tmp_path: Path) -> None:
 
 def test_the_back_off_doubles_is_capped_and_the_tries_are_bounded(
         caplog: pytest.LogCaptureFixture) -> None:
-    clock, state = Clock(), MemoryState()
+    clock, state = Clock(), StoredState.in_memory()
     fake = Fake([NotifyError("HTTP 503")] * 10)
     sender = _sender(state, fake, clock, attempts=4, backoff_initial_s=10, backoff_max_s=25)
     waits: list[float] = []
@@ -169,7 +162,7 @@ def test_the_back_off_doubles_is_capped_and_the_tries_are_bounded(
 
 
 def test_a_permanent_error_is_given_up_at_once() -> None:
-    clock, state = Clock(), MemoryState()
+    clock, state = Clock(), StoredState.in_memory()
     fake = Fake([NotifyError("HTTP 404", retryable=False)])
     sender = _sender(state, fake, clock)
 
@@ -182,9 +175,9 @@ def test_a_permanent_error_is_given_up_at_once() -> None:
     assert state.outgoing() == []
 
 
-class _Watched(MemoryState):
+class _Watched(StoredState):
     def __init__(self) -> None:
-        super().__init__()
+        super().__init__(new_store())
         self.retried = asyncio.Event()
 
     def retry_later(self, log_key: str, attempts: int, next_at: datetime, error: str) -> None:
@@ -217,7 +210,7 @@ def test_a_try_that_times_out_is_failed_never_overlapped_and_counts_if_it_arrive
 
 def test_a_notification_whose_receiver_is_gone_after_a_restart_is_dropped(
         caplog: pytest.LogCaptureFixture) -> None:
-    state = MemoryState()
+    state = StoredState.in_memory()
     state.enqueue(Outgoing(KEY, "team:gone", "webhook-3", encode(NOTE), ENTRY, T0, T0))
     sender = _sender(state, None, Clock())
 
@@ -237,7 +230,7 @@ def test_news_judged_while_an_older_message_was_on_its_way_is_judged_again() -> 
     """An older message arrives while a newer one for the same notifier waits: the newer one
     (judged without the older in the log) would tell the older's news again, so it is dropped and
     the group judged again."""
-    clock, state, gate = Clock(), MemoryState(), threading.Event()
+    clock, state, gate = Clock(), StoredState.in_memory(), threading.Event()
     fake = Fake(gate=gate)
     dispatcher = Dispatcher(org=ORG, router=Router(ORG, ()),
                             timing=GroupTiming(timedelta(seconds=30), timedelta(minutes=5),
@@ -279,7 +272,7 @@ def test_a_digest_waiting_in_the_outbox_is_not_made_again() -> None:
         return Dispatcher(org=ORG, router=Router(ORG, ()),
                           timing=GroupTiming(timedelta(seconds=30), timedelta(minutes=5),
                                              timedelta(hours=4)),
-                          notifiers=lambda receiver: [Fake()], log_store=MemoryState(),
+                          notifiers=lambda receiver: [Fake()], log_store=StoredState.in_memory(),
                           calendars=Calendars(BERLIN, "SL", [SHIPPED]), digest_time=time(7, 15),
                           queued=queued.__contains__)
 

@@ -21,10 +21,9 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import Engine, insert
 
-from cabinet_agent.protocol import ChargeSession, SessionEnd
+from cabinet_agent.common.protocol import ChargeSession, SessionEnd
 from server.alerts.routing import Receiver
-from server.alerts.sqlite import STATE_FILE, SqliteState
-from server.alerts.store import MemoryState
+from server.alerts.state import StoredState
 from server.assets import org_slots
 from server.battery import BatteryAgeing
 from server.history.reports import Report
@@ -41,6 +40,7 @@ from server.schoolcal import Calendars
 from server.store import open_store
 from server.store.schema import daily_schools, rollup_days
 from tests.integration.test_notif_email import _settings, smtp_server  # noqa: F401 (its fixture)
+from tests.support.store import store_at
 from tests.unit.test_readable_texts import DECIMAL_POINT, ISO
 
 BERLIN: Final = ZoneInfo("Europe/Berlin")
@@ -174,7 +174,7 @@ class Bench:
     """``MonthlyReports`` over a log store; what is due is sent at once and logged, as the outbox
     does on a delivery."""
 
-    state: Any = field(default_factory=MemoryState)
+    state: Any = field(default_factory=StoredState.in_memory)
     org: Organisation = ORG
     send_time: time | None = DIGEST
     base_url: str | None = BASE
@@ -298,18 +298,14 @@ def test_the_setting_is_on_by_default_and_described() -> None:
     assert NotifySettings.model_validate({"monthly_report": False}).monthly_report is False
 
 
+@pytest.mark.store
 def test_the_report_is_not_sent_twice_after_a_restart(tmp_path: Path) -> None:
-    state = SqliteState(tmp_path / STATE_FILE)
-    first = Bench(state=state)
+    first = Bench(state=StoredState(store_at(tmp_path)))
     assert len(first.run(at(date(2026, 12, 1), 7, 15), at(date(2026, 12, 1), 7, 20))) == 1
-    state.close()
-    again = SqliteState(tmp_path / STATE_FILE)  # the collector starts again: a new dispatcher
-    try:
-        second = Bench(state=again)
-        assert second.run(at(date(2026, 12, 1), 7, 25), at(date(2026, 12, 3), 12)) == []
-        assert second.asked == [("gs-neu", date(2026, 11, 1))]  # nothing recorded: not logged
-    finally:
-        again.close()
+    # The collector starts again: a new state on the store, a new dispatcher.
+    second = Bench(state=StoredState(store_at(tmp_path)))
+    assert second.run(at(date(2026, 12, 1), 7, 25), at(date(2026, 12, 3), 12)) == []
+    assert second.asked == [("gs-neu", date(2026, 11, 1))]  # nothing recorded: not logged
 
 
 # -- in the collector ----------------------------------------------------------------------------
@@ -394,10 +390,10 @@ class Flaky:
         self.delivered.append(notification)
 
 
-def _outbox_world(flaky: Flaky, attempts: int = 5) -> tuple[MonthlyReports, Sender, MemoryState,
+def _outbox_world(flaky: Flaky, attempts: int = 5) -> tuple[MonthlyReports, Sender, StoredState,
                                                            Clock]:
     clock = Clock(at(date(2026, 12, 1), 7, 15))
-    state = MemoryState()
+    state = StoredState.in_memory()
     source = report_source(clock=clock)
     monthly = MonthlyReports(org=ORG, calendars=CALENDARS, reports=source.report,
                              notifiers=lambda r: [flaky] if r.contacts.email else [],
@@ -559,7 +555,7 @@ def test_the_report_arrives_by_e_mail(request: pytest.FixtureRequest) -> None:
     smtp = request.getfixturevalue("smtp_server")  # aiosmtpd with STARTTLS and AUTH
     email = EmailNotifier(_settings(smtp), ["sekretariat@gs-park.example"])
     clock = Clock(at(date(2026, 12, 1), 7, 15))
-    state = MemoryState()
+    state = StoredState.in_memory()
     monthly = MonthlyReports(org=ORG, calendars=CALENDARS, reports=report_source(clock=clock).report,
                              notifiers=lambda r: [email] if r.id == "school:gs-park" else [],
                              log_store=state, send_time=DIGEST, queued=state.is_queued,

@@ -13,7 +13,7 @@ from datetime import timedelta
 import httpx
 import pytest
 
-from cabinet_agent.protocol import ChargeSession, EventKind, EventMessage, SessionEnd
+from cabinet_agent.common.protocol import ChargeSession, EventKind, EventMessage, SessionEnd
 from server.alerts import Alert
 from server.alerts.silence import Silence, SilenceKind
 from server.alerts.store import Ack

@@ -8,9 +8,9 @@ from collections.abc import Callable
 import pytest
 
 from cabinet_agent.cabinet_model import LoadedCabinet, load_cabinet_model
-from cabinet_agent.errors import BusUnavailable, NoReply, SourceError, StaleData
+from cabinet_agent.common.errors import BusUnavailable, NoReply, SourceError, StaleData
+from cabinet_agent.common.protocol import DoorState, MainsState
 from cabinet_agent.poller import Poller
-from cabinet_agent.protocol import DoorState, MainsState
 from cabinet_agent.sources import Readings, SourceSet
 
 Behaviour = Callable[[], Readings]

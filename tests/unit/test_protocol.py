@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from cabinet_agent import protocol as p
+from cabinet_agent.common import protocol as p
 
 SCHEMA_DIR = Path(__file__).resolve().parents[2] / "docs" / "schema" / "v1"
 ENVELOPE = {"v": 1, "site": "gs-park", "cabinet": "c1", "boot_id": "a" * 32, "seq": 7,
@@ -71,7 +71,7 @@ def test_ids_cannot_hold_mqtt_wildcards() -> None:
 
 
 def test_checked_in_json_schema_matches_the_models() -> None:
-    """Fails when a model changes without `python -m cabinet_agent.protocol docs/schema/v1`."""
+    """Fails when a model changes without `python -m cabinet_agent.common.protocol docs/schema/v1`."""
     generated = p.json_schemas()
     on_disk = {f.name.removesuffix(".schema.json"): json.loads(f.read_text())
                for f in SCHEMA_DIR.glob("*.schema.json")}

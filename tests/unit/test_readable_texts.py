@@ -14,7 +14,7 @@ from typing import Any, Final
 import httpx
 import pytest
 
-from cabinet_agent.protocol import (
+from cabinet_agent.common.protocol import (
     AgentStatus,
     BirthMessage,
     ChargeSession,
@@ -25,8 +25,9 @@ from cabinet_agent.protocol import (
     StatusMessage,
 )
 from server.alerts import Alert
+from server.alerts.state import StoredState
 from server.alerts.status import AlertStatus
-from server.alerts.store import Ack, MemoryState
+from server.alerts.store import Ack
 from server.api import ApiSources, create_app
 from server.auth import Auth, Role, User, UserStore
 from server.battery import BatteryAgeing
@@ -38,6 +39,7 @@ from server.org import Organisation
 from server.pipeline import IngestStats
 from server.presence import UnconfirmedSlot
 from server.sessions import SessionRecorder
+from server.store import open_store
 from server.tsdb.base import SinkHealth, SinkStats
 from server.web import Dashboard, install_dashboard
 from tests.support.inventory import tagged_fleet
@@ -173,10 +175,10 @@ def _app() -> tuple[Any, str]:
                                      slot=SLOT, asset_tag=TAG, started_at=NOW - timedelta(hours=2),
                                      ended_at=NOW - timedelta(hours=1), duration_s=3600.5,
                                      energy_wh=21.5, peak_w=18.25, end=SessionEnd.FULL)))
-    state = MemoryState()
+    state = StoredState.in_memory()
     for status in _alerts():
         state.put_active(status.alert)
-    store = UserStore(None)
+    store = UserStore(open_store(None))
     store.add_user(User("admin", Role.ADMIN), "correct horse battery", NOW)
     token = store.create_token("admin", "t", NOW)
     sources = ApiSources(fleet=fleet, alerts=state, clock=lambda: NOW, state=state, org=ORG,

@@ -4,7 +4,7 @@ import struct
 
 import pytest
 
-from cabinet_agent.errors import ConfigError
+from cabinet_agent.common.errors import ConfigError
 from cabinet_agent.registers import (
     DeviceProfile,
     PointSpec,

@@ -4,13 +4,11 @@ that never regresses on a replay, and the TSDB journal across a restart while th
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from cabinet_agent.outbox import Outbox, Priority
-from cabinet_agent.protocol import (
+from cabinet_agent.common.protocol import (
     AgentStatus,
     DoorState,
     EventKind,
@@ -19,13 +17,17 @@ from cabinet_agent.protocol import (
     StateMessage,
     StatusMessage,
 )
+from cabinet_agent.outbox import Outbox, Priority
 from cabinet_agent.sender import OutboxSender, mark_replayed
+from server.config import TsdbSettings
+from server.errors import TsdbError
 from server.events import EventLog
 from server.fleet import Fleet
 from server.integrity import Integrity, SeqRanges
-from server.tsdb.base import SinkHealth, SinkStats
-from server.tsdb.spill import SpillingSink
+from server.tsdb.influx import InfluxSink
+from server.tsdb.spill import Journal
 from tests.support.procs import wait_until
+from tests.support.store import store_at
 
 T0 = datetime(2026, 11, 30, 8, 0, tzinfo=UTC)
 BOOT_A, BOOT_B = "a" * 32, "b" * 32
@@ -202,57 +204,53 @@ def _event(seq: int) -> EventMessage:
 
 
 def test_the_event_log_stores_each_event_once_across_restarts(tmp_path: Path) -> None:
-    log = EventLog(tmp_path)
+    log = EventLog(store_at(tmp_path))
     assert log.record(_event(1), T0) and not log.record(_event(1), T0)
     log.close()
-    again = EventLog(tmp_path)
+    again = EventLog(store_at(tmp_path))
     assert again.seen(_event(1)) and not again.seen(_event(2))
-    assert [(e.seq, e.kind) for e in again.recent("gs", "c1")] == [(1, "door_changed")]
+    assert [(e.seq, e.kind, e.ts) for e in again.recent("gs", "c1")] == [(1, "door_changed", T0)]
+    again.close()
 
 
 # -- server: the TSDB journal ----------------------------------------------------------------------
-class _Inner:
+class _Tsdb:
+    """A batch writer for InfluxSink: refuses every write while down (retryable), keeps the rest."""
+
     def __init__(self, up: bool) -> None:
         self.up = up
         self.lines: list[str] = []
-        self.pending: list[str] = []
 
-    def write(self, lines: Sequence[str]) -> None:
-        self.pending.extend(lines)
-
-    def flush(self, timeout: float) -> bool:
+    def __call__(self, batch: list[str]) -> None:
         if not self.up:
-            threading.Event().wait(min(timeout, 0.01))
-            return False
-        self.lines += self.pending
-        self.pending = []
-        return True
+            raise TsdbError("down")
+        self.lines += batch
 
-    def stats(self) -> SinkStats:
-        return SinkStats(SinkHealth.OK if self.up else SinkHealth.FAILING)
 
-    def close(self, timeout: float = 10.0) -> None:
-        pass
+def _writer(tsdb: _Tsdb, directory: Path, **journal: int) -> InfluxSink:
+    return InfluxSink(TsdbSettings(url="http://127.0.0.1:1", flush_interval_s=0.01), tsdb,
+                      journal=Journal(directory, **journal), backoff_initial_s=0.01,
+                      backoff_max_s=0.02)
 
 
 def test_lines_survive_a_collector_restart_while_the_tsdb_is_down(tmp_path: Path) -> None:
-    down = SpillingSink(_Inner(up=False), tmp_path)
+    down = _writer(_Tsdb(up=False), tmp_path)
     down.write([f"m v={n}i {n}" for n in range(5)])
     assert not down.flush(0.1)
     down.close(0.1)
-    inner = _Inner(up=True)
-    back = SpillingSink(inner, tmp_path)
+    tsdb = _Tsdb(up=True)
+    back = _writer(tsdb, tmp_path)
     back.write(["m v=5i 5"])
     assert back.flush(5)
-    assert inner.lines == [f"m v={n}i {n}" for n in range(6)]
+    assert tsdb.lines == [f"m v={n}i {n}" for n in range(6)]
     back.close(1)
-    third = _Inner(up=True)
-    SpillingSink(third, tmp_path).close(1)
+    third = _Tsdb(up=True)
+    _writer(third, tmp_path).close(1)
     assert third.lines == []  # the cursor says everything was written: nothing twice
 
 
 def test_the_journal_is_bounded_and_counts_what_it_drops(tmp_path: Path) -> None:
-    sink = SpillingSink(_Inner(up=False), tmp_path, max_bytes=4096, segment_bytes=1024)
+    sink = _writer(_Tsdb(up=False), tmp_path, max_bytes=4096, segment_bytes=1024)
     for n in range(600):
         sink.write([f"m,tag=x v={n}i {n}"])
     stats = sink.stats()

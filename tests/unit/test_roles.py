@@ -12,15 +12,16 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from cabinet_agent.protocol import AgentStatus, BirthMessage, SlotInfo, StatusMessage
+from cabinet_agent.common.protocol import AgentStatus, BirthMessage, SlotInfo, StatusMessage
 from server.alerts import Alert
-from server.alerts.store import MemoryState
+from server.alerts.state import StoredState
 from server.api import ApiSources, create_app
 from server.auth import Auth, Role, User, UserStore
 from server.fleet import Fleet
 from server.ingest import MqttStats
 from server.org import Organisation
 from server.pipeline import IngestStats
+from server.store import open_store
 from server.tsdb.base import SinkHealth, SinkStats
 from server.web import Dashboard, install_dashboard
 
@@ -77,14 +78,14 @@ class Client:
 
 @pytest.fixture
 def world() -> tuple[FastAPI, dict[str, str], dict[str, str]]:
-    state = MemoryState()
+    state = StoredState.in_memory()
     fingerprints = {}
     for site in ("gs-nord", "gs-sued"):
         alert = Alert({"alertname": "door_open", "site": site, "cabinet": "k1"}, {},
                       NOW - timedelta(hours=1), NOW - timedelta(minutes=30))
         state.put_active(alert)
         fingerprints[site] = alert.fingerprint
-    store = UserStore(None)
+    store = UserStore(open_store(None))
     for user in (User("admin", Role.ADMIN), User("tech-nord", Role.TECHNICIAN, "nord"),
                  User("viewer-nord", Role.VIEWER, school="gs-nord")):
         store.add_user(user, PASSWORD, NOW)

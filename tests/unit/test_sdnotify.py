@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from cabinet_agent.sdnotify import SdNotifier
+from cabinet_agent.common.sdnotify import SdNotifier
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from cabinet_agent.errors import BusUnavailable
+from cabinet_agent.common.errors import BusUnavailable
 from cabinet_agent.sources.serial_port import is_pattern, resolve_port
 
 

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from cabinet_agent.protocol import (
+from cabinet_agent.common.protocol import (
     AgentStatus,
     BirthMessage,
     DoorState,
@@ -21,7 +21,7 @@ from server.alerts import (
     AlertEngine,
     AlertState,
     CabinetOffline,
-    MemoryAlertStore,
+    StoredState,
     fingerprint,
 )
 from server.fleet import Fleet
@@ -56,7 +56,7 @@ class Timeline:
                  min_silence_s: float = 5.0, retention_s: float = 3600.0) -> None:
         self.clock = FakeClock()
         self.fleet = Fleet()
-        self.store = MemoryAlertStore()
+        self.store = StoredState.in_memory()
         self.rule = CabinetOffline(pending_s=pending_s, silence_factor=factor,
                                    min_silence_s=min_silence_s)
         # Since when the collector receives (None: its broker connection is down).
@@ -301,7 +301,7 @@ def test_alert_values_are_validated() -> None:
 def test_duplicate_rule_names_are_refused() -> None:
     rule = CabinetOffline(pending_s=1, silence_factor=3, min_silence_s=1)
     with pytest.raises(ValueError, match="duplicate"):
-        AlertEngine([rule, rule], MemoryAlertStore(), list, FakeClock())
+        AlertEngine([rule, rule], StoredState.in_memory(), list, FakeClock())
 
 
 @pytest.mark.parametrize(

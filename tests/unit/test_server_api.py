@@ -12,7 +12,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from cabinet_agent.protocol import (
+from cabinet_agent.common.protocol import (
     AgentStatus,
     BirthMessage,
     Certainty,
@@ -27,7 +27,7 @@ from cabinet_agent.protocol import (
     TelemetryMessage,
 )
 from server.alerts import Alert
-from server.alerts.store import MemoryState
+from server.alerts.state import StoredState
 from server.api import ApiSources, create_app
 from server.auth import Auth, Role, User, UserStore
 from server.fleet import Fleet
@@ -35,6 +35,7 @@ from server.ingest import MqttStats
 from server.integrity import CabinetIntegrity
 from server.org import Organisation
 from server.pipeline import IngestStats
+from server.store import open_store
 from server.tsdb.base import SinkHealth, SinkStats
 from tests.support.inventory import tagged_fleet
 
@@ -71,12 +72,12 @@ class ApiClient:
 
 
 @pytest.fixture
-def store() -> MemoryState:
-    return MemoryState()
+def store() -> StoredState:
+    return StoredState.in_memory()
 
 
 @pytest.fixture
-def client(store: MemoryState) -> ApiClient:
+def client(store: StoredState) -> ApiClient:
     fleet = tagged_fleet({("gs-mitte", "k1"): {1: "A-1"}})
     fleet.apply(StatusMessage(**_env(), status=AgentStatus.ONLINE), NOW)  # type: ignore[arg-type]
     fleet.apply(BirthMessage(**_env(), agent_version="0.1.0", config_hash="0123abcd",  # type: ignore[arg-type]
@@ -101,7 +102,7 @@ def client(store: MemoryState) -> ApiClient:
         mqtt_stats=lambda: MqttStats(True, 1, 0, None),
         tsdb_stats=lambda: SinkStats(SinkHealth.FAILING, written=10, dropped=1, errors=2,
                                      buffered=7, last_error="down"),
-        state=store, auth=Auth(UserStore(None), lambda: NOW),
+        state=store, auth=Auth(UserStore(open_store(None)), lambda: NOW),
     )
     sources.auth.store.add_user(User("admin", Role.ADMIN), "a-long-password", NOW)
     token = sources.auth.store.create_token("admin", "test", NOW)
@@ -132,12 +133,12 @@ def test_fleet_lists_cabinets_with_slots(client: ApiClient) -> None:
 
 
 def _client_for(fleet: Fleet) -> ApiClient:
-    store = MemoryState()
+    store = StoredState.in_memory()
     sources = ApiSources(fleet=fleet, alerts=store, clock=lambda: NOW,
                          ingest_stats=lambda **_: IngestStats(0, 0, {}),
                          mqtt_stats=lambda: MqttStats(True, 1, 0, None),
                          tsdb_stats=lambda: SinkStats(SinkHealth.OK), state=store,
-                         auth=Auth(UserStore(None), lambda: NOW))
+                         auth=Auth(UserStore(open_store(None)), lambda: NOW))
     sources.auth.store.add_user(User("admin", Role.ADMIN), "a-long-password", NOW)
     token = sources.auth.store.create_token("admin", "test", NOW)
     return ApiClient(create_app(sources), {"Authorization": f"Bearer {token}"})
@@ -254,10 +255,10 @@ def _integrity_world(cabinets: int, role: User) -> ApiClient:
         "schools": [{"site": "gs-nord", "name": "N", "municipality": "nord"},
                     {"site": "gs-sued", "name": "S", "municipality": "sued"}]})
     sources = ApiSources(
-        fleet=Fleet(), alerts=MemoryState(), clock=lambda: NOW, org=org,
+        fleet=Fleet(), alerts=StoredState.in_memory(), clock=lambda: NOW, org=org,
         ingest_stats=lambda **_: IngestStats(9, 9, {}, integrity=dict(sorted(integrity.items()))),
         mqtt_stats=lambda: MqttStats(True, 1, 0, None),
-        tsdb_stats=lambda: SinkStats(SinkHealth.OK), auth=Auth(UserStore(None), lambda: NOW))
+        tsdb_stats=lambda: SinkStats(SinkHealth.OK), auth=Auth(UserStore(open_store(None)), lambda: NOW))
     sources.auth.store.add_user(role, "a-long-password", NOW)
     token = sources.auth.store.create_token(role.name, "test", NOW)
     return ApiClient(create_app(sources), {"Authorization": f"Bearer {token}"})

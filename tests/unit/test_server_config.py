@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import trustme
 
-from cabinet_agent.configfile import redacted
+from cabinet_agent.common.configfile import redacted
 from server.cli import main
 from server.config import ServerSettings, load_server_settings, resolve_path
 from server.errors import EXIT_CONFIG, ConfigError

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cabinet_agent.protocol import (
+from cabinet_agent.common.protocol import (
     DeviceHealth,
     DoorState,
     EventKind,
@@ -209,7 +209,7 @@ def test_any_asset_tag_survives_a_line_protocol_reader(tag: str) -> None:
 
 
 def test_a_finished_session_becomes_one_point_with_its_end_as_a_tag() -> None:
-    from cabinet_agent.protocol import ChargeSession, EventKind, EventMessage, SessionEnd
+    from cabinet_agent.common.protocol import ChargeSession, EventKind, EventMessage, SessionEnd
     from server.tsdb.lines import message_lines
 
     ended = datetime(2026, 11, 30, 15, 0, tzinfo=UTC)

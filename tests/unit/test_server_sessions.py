@@ -5,23 +5,33 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from cabinet_agent.protocol import (
+import pytest
+from sqlalchemy.exc import IntegrityError
+
+from cabinet_agent.common.protocol import (
+    BirthMessage,
     Channel,
     ChargeSession,
     EventKind,
     EventMessage,
     SessionEnd,
+    SlotInfo,
     encode,
     topic_for,
 )
-from server.battery import AgeingPolicy, BatteryAgeing
-from server.fleet import Fleet
+from server.battery import AgeingPolicy, BatteryAgeing, BatteryVerdict
+from server.events import EventLog
 from server.pipeline import Pipeline
 from server.sessions import SessionRecorder
 from server.tsdb.null import NullSink
+from tests.support.inventory import tagged_fleet
+from tests.support.store import new_store, store_at
+
+pytestmark = pytest.mark.store
 
 T0 = datetime(2026, 11, 30, 16, 0, tzinfo=UTC)
 POLICY = AgeingPolicy(baseline_sessions=2, recent_sessions=2, worn_drop=0.2)
+TAGS = {("gs", "c1"): {1: "GS-1"}}  # the inventory's
 
 
 def _event(seq: int, taper_wh: float, day: int) -> EventMessage:
@@ -42,30 +52,75 @@ class _Lines(NullSink):
         self.lines.extend(lines)  # type: ignore[arg-type]
 
 
-def test_a_session_sent_twice_is_stored_and_written_once(tmp_path: Path) -> None:
+def _born(pipeline: Pipeline) -> Pipeline:
+    """The cabinet's birth: its slots, and with them the inventory's tags, are known."""
+    birth = BirthMessage(v=1, site="gs", cabinet="c1", boot_id="a" * 32, seq=0, ts=T0,
+                         clock_synced=True, agent_version="0.2", config_hash="00000000",
+                         cabinet_model="m", slot_count=1, poll_interval_s=1.0,
+                         telemetry_interval_s=10.0, slots=[SlotInfo(slot=1)])
+    assert pipeline.handle(topic_for("gs", "c1", Channel.BIRTH), encode(birth))
+    return pipeline
+
+
+class _Ageing(BatteryAgeing):
+    """Battery ageing that keeps what it was given."""
+
+    def __init__(self) -> None:
+        super().__init__(POLICY)
+        self.added: list[ChargeSession] = []
+
+    def add(self, session: ChargeSession) -> BatteryVerdict | None:
+        self.added.append(session)
+        return super().add(session)
+
+
+def test_a_session_sent_twice_is_stored_written_and_aged_once(tmp_path: Path) -> None:
     sink = _Lines()
-    recorder = SessionRecorder(tmp_path, BatteryAgeing(POLICY))
-    pipeline = Pipeline(Fleet(), sink, lambda: T0, recorder)
+    ageing = _Ageing()
+    recorder = SessionRecorder(store_at(tmp_path), ageing)
+    ledger = EventLog(recorder.store)
+    pipeline = _born(Pipeline(tagged_fleet(TAGS), sink, lambda: T0, recorder, ledger))
     topic = topic_for("gs", "c1", Channel.EVENT)
     payload = encode(_event(5, 12.0, 0))
-    # The repeat is caught by its (cabinet, boot_id, seq) before it reaches the recorder.
+    # The repeat is caught by its (cabinet, boot_id, seq) before it reaches the ledger.
     assert pipeline.handle(topic, payload) and not pipeline.handle(topic, payload)
     assert [line.split(",")[0] for line in sink.lines] == ["event", "session"]
-    assert (pipeline.stats().accepted, pipeline.stats().duplicates) == (1, 1)
-    # A collector restarted with an empty memory: the recorder still stores it once.
-    again = Pipeline(Fleet(), sink, lambda: T0, recorder)
-    assert again.handle(topic, payload)
-    assert recorder.duplicates == 1
-    assert [line.split(",")[0] for line in sink.lines] == ["event", "session", "event"]
+    assert (pipeline.stats().accepted, pipeline.stats().duplicates) == (2, 1)  # birth, event
+    assert [s.taper_wh for s in ageing.added] == [12.0]
+    ledger.close()
+    # A collector restarted with an empty memory: the event ledger in the store still knows it.
+    ageing_again = _Ageing()
+    again_recorder = SessionRecorder(store_at(tmp_path), ageing_again)
+    again_ledger = EventLog(again_recorder.store)
+    again = _born(Pipeline(tagged_fleet(TAGS), sink, lambda: T0, again_recorder, again_ledger))
+    again.handle(topic, payload)
+    assert (again.stats().duplicates, again_ledger.duplicates, again_ledger.stored) == (1, 1, 0)
+    assert [line.split(",")[0] for line in sink.lines] == ["event", "session"]  # no second point
+    assert [s.taper_wh for s in again_recorder.for_asset("GS-1")] == [12.0]
+    assert [s.taper_wh for s in ageing_again.added] == [12.0]  # from the store at start, only
+    again_ledger.close()
+
+
+def test_the_pipelines_own_ledger_keeps_the_sessions_with_their_events() -> None:
+    """Without a ledger given, the pipeline keeps one in its sessions' store: a session row is
+    only ever written with its event."""
+    recorder = SessionRecorder(new_store(), BatteryAgeing(POLICY))
+    pipeline = _born(Pipeline(tagged_fleet(TAGS), _Lines(), lambda: T0, recorder))
+    assert pipeline.handle(topic_for("gs", "c1", Channel.EVENT), encode(_event(7, 12.0, 0)))
+    assert [s.taper_wh for s in recorder.for_asset("GS-1")] == [12.0]
+    assert pipeline.stats().events_stored == 1
+    assert EventLog(recorder.store).seen(_event(7, 12.0, 0))
 
 
 def test_battery_baselines_survive_a_restart(tmp_path: Path) -> None:
-    first = SessionRecorder(tmp_path, BatteryAgeing(POLICY))
+    first = SessionRecorder(store_at(tmp_path), BatteryAgeing(POLICY))
     for seq, (taper, day) in enumerate([(12.0, 0), (12.2, 1), (9.0, 2)]):
         first.record(_event(seq, taper, day))
+    with pytest.raises(IntegrityError):  # without the event ledger, a repeat is the caller's mistake
+        first.record(_event(0, 12.0, 0))
     first.close()
     ageing = BatteryAgeing(POLICY)
-    again = SessionRecorder(tmp_path, ageing)
+    again = SessionRecorder(store_at(tmp_path), ageing)
     assert ageing.worn() == []  # one low session after the baseline: not yet
     again.record(_event(3, 9.1, 3))
     (worn,) = ageing.worn()

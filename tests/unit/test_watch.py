@@ -10,8 +10,8 @@ from types import SimpleNamespace
 
 import cabinet_agent
 from cabinet_agent.cabinet_model import load_cabinet_model
+from cabinet_agent.common.protocol import DeviceHealth, DoorState, MainsState
 from cabinet_agent.poller import CabinetReading
-from cabinet_agent.protocol import DeviceHealth, DoorState, MainsState
 from cabinet_agent.watch import render, watch
 
 

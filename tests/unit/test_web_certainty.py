@@ -12,7 +12,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from cabinet_agent.protocol import (
+from cabinet_agent.common.protocol import (
     AgentStatus,
     BirthMessage,
     Certainty,
@@ -25,13 +25,14 @@ from cabinet_agent.protocol import (
     StateMessage,
     StatusMessage,
 )
-from server.alerts.store import MemoryState
+from server.alerts.state import StoredState
 from server.api import ApiSources, create_app
 from server.auth import Auth, Role, Scope, User, UserStore
 from server.fleet import Fleet, SlotView
 from server.ingest import MqttStats
 from server.org import Organisation
 from server.pipeline import IngestStats
+from server.store import open_store
 from server.tsdb.base import SinkHealth, SinkStats
 from server.web import Dashboard, install_dashboard, texts
 from server.web.certainty import mark_of
@@ -160,9 +161,9 @@ def _fleet() -> Fleet:
 
 
 def _sources(fleet: Fleet) -> ApiSources:
-    store = UserStore(None)
+    store = UserStore(open_store(None))
     store.add_user(User("admin", Role.ADMIN), "a-long-password", NOW)
-    return ApiSources(fleet=fleet, alerts=MemoryState(), clock=lambda: NOW, org=ORG,
+    return ApiSources(fleet=fleet, alerts=StoredState.in_memory(), clock=lambda: NOW, org=ORG,
                       ingest_stats=lambda **_: IngestStats(0, 0, {}),
                       mqtt_stats=lambda: MqttStats(True, 1, 0, None),
                       tsdb_stats=lambda: SinkStats(SinkHealth.OK), auth=Auth(store, lambda: NOW))

@@ -11,14 +11,15 @@ from typing import Any
 
 import httpx
 
-from cabinet_agent.protocol import Channel, topic_for
-from server.alerts.store import MemoryState
+from cabinet_agent.common.protocol import Channel, topic_for
+from server.alerts.state import StoredState
 from server.api import ApiSources, create_app
 from server.auth import Auth, Role, User, UserStore
 from server.fleet import Fleet
 from server.ingest import MqttStats
 from server.org import Organisation
 from server.pipeline import Pipeline
+from server.store import open_store
 from server.tsdb.base import SinkHealth, SinkStats
 from server.tsdb.null import NullSink
 from server.web import Dashboard, install_dashboard
@@ -61,9 +62,9 @@ def _page(lang: str, cabinet: str) -> str:
     for topic, payload in refused:
         assert not pipeline.handle(topic, payload)
     assert pipeline.handle(*_telemetry("a", 4, ts="9999-01-01T00:00:00Z"))
-    store = UserStore(None)
+    store = UserStore(open_store(None))
     store.add_user(User("admin", Role.ADMIN), "a-long-password", NOW)
-    sources = ApiSources(fleet=fleet, alerts=MemoryState(), clock=lambda: NOW, org=ORG,
+    sources = ApiSources(fleet=fleet, alerts=StoredState.in_memory(), clock=lambda: NOW, org=ORG,
                          ingest_stats=pipeline.stats, mqtt_stats=lambda: MqttStats(True, 1, 0, None),
                          tsdb_stats=lambda: SinkStats(SinkHealth.OK), auth=Auth(store, lambda: NOW))
     dash = Dashboard(sources)

@@ -19,15 +19,16 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from cabinet_agent.protocol import AgentStatus, BirthMessage, SlotInfo, StatusMessage
+from cabinet_agent.common.protocol import AgentStatus, BirthMessage, SlotInfo, StatusMessage
 from server.alerts import Alert
-from server.alerts.store import MemoryState
+from server.alerts.state import StoredState
 from server.api import ApiSources, create_app
 from server.auth import COOKIE, Auth, Role, User, UserStore
 from server.fleet import Fleet
 from server.ingest import MqttStats
 from server.org import Organisation
 from server.pipeline import IngestStats
+from server.store import open_store
 from server.tsdb.base import SinkHealth, SinkStats
 from server.web import Dashboard, install_dashboard
 from server.web.render import LANG_COOKIE
@@ -57,7 +58,7 @@ class GatedStore(UserStore):
     until the test opens the gate: a slow scrypt the test can see and end."""
 
     def __init__(self) -> None:
-        super().__init__(None)
+        super().__init__(open_store(None))
         self.gate: threading.Event | None = None
         self.entered = threading.Event()
         self.opened_in_time: list[bool] = []
@@ -73,7 +74,7 @@ class GatedStore(UserStore):
 class World:
     app: FastAPI
     store: GatedStore
-    state: MemoryState
+    state: StoredState
     fleet: Fleet
     fingerprint: str
 
@@ -91,7 +92,7 @@ def _fleet() -> Fleet:
 
 
 def make_world(max_pending: int = 32) -> World:
-    state = MemoryState()
+    state = StoredState.in_memory()
     alert = Alert({"alertname": "door_open", "site": SITE, "cabinet": "k1"}, {},
                   NOW - timedelta(hours=1), NOW - timedelta(minutes=30))
     state.put_active(alert)

@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from cabinet_agent.protocol import (
+from cabinet_agent.common.protocol import (
     AgentStatus,
     BirthMessage,
     Channel,
@@ -26,7 +26,7 @@ from cabinet_agent.protocol import (
     encode,
     topic_for,
 )
-from server.alerts.store import MemoryState
+from server.alerts.state import StoredState
 from server.api import ApiSources, create_app
 from server.assets import AssetRegister, org_slots
 from server.auth import Auth, Role, User, UserStore
@@ -34,9 +34,12 @@ from server.ingest import MqttStats
 from server.inventory import Inventory, Place
 from server.org import Organisation
 from server.pipeline import IngestStats, Pipeline
+from server.store import open_store
 from server.tsdb.base import SinkHealth, SinkStats
 from server.web import Dashboard, install_dashboard
 from tests.support.sinks import ListSink
+
+pytestmark = pytest.mark.store
 
 NOW = datetime(2026, 12, 7, 8, 0, tzinfo=UTC)
 PASSWORD = "a-long-password"
@@ -59,11 +62,11 @@ class World:
         self.fleet = self.register.fleet()
         self.sink = ListSink()
         self.pipeline = Pipeline(self.fleet, self.sink, lambda: NOW)
-        store = UserStore(None)
+        store = UserStore(open_store(None))
         store.add_user(User("admin", Role.ADMIN), PASSWORD, NOW)
         store.add_user(User("tech-nord", Role.TECHNICIAN, municipality="nord"), PASSWORD, NOW)
         store.add_user(User("lehrerin", Role.VIEWER, school="gs-park"), PASSWORD, NOW)
-        state = MemoryState()
+        state = StoredState.in_memory()
         self.sources = ApiSources(
             fleet=self.fleet, alerts=state, state=state, clock=lambda: NOW, org=ORG,
             ingest_stats=lambda **_: IngestStats(0, 0, {}),

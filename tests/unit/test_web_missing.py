@@ -15,7 +15,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from cabinet_agent.protocol import (
+from cabinet_agent.common.protocol import (
     AgentStatus,
     BirthMessage,
     Certainty,
@@ -28,13 +28,14 @@ from cabinet_agent.protocol import (
     StatusMessage,
 )
 from server.alerts.model import Alert
-from server.alerts.store import MemoryState
+from server.alerts.state import StoredState
 from server.api import ApiSources, create_app
 from server.auth import Auth, Role, Scope, User, UserStore
 from server.fleet import Fleet
 from server.ingest import MqttStats
 from server.org import Organisation
 from server.pipeline import IngestStats
+from server.store import open_store
 from server.tsdb.base import SinkHealth, SinkStats
 from server.web import Dashboard, install_dashboard
 from server.web.context import OutOfScope
@@ -115,8 +116,8 @@ def _alert(site: str, cabinet: str, slot: int, tag: str, reason: str = "empty",
                  starts)
 
 
-def _alerts() -> MemoryState:
-    store = MemoryState()
+def _alerts() -> StoredState:
+    store = StoredState.in_memory()
     store.put_active(_alert("gs-park", "k1", 1, "PARK-0001"))  # firing, still empty
     back = _alert("gs-park", "k1", 2, "PARK-0002")  # back this morning at 08:30
     store.put_active(back)
@@ -165,7 +166,7 @@ def test_which_alerts_and_slots_count_in_which_order() -> None:
 
 
 def test_a_firing_alert_wins_over_a_resolved_one_of_the_same_slot() -> None:
-    store = MemoryState()
+    store = StoredState.in_memory()
     earlier = _alert("gs-berg", "k1", 1, "BERG-1")
     store.put_active(earlier)
     store.resolve(earlier.fingerprint, NOW - timedelta(hours=2))
@@ -243,7 +244,7 @@ def test_certainty_in_words() -> None:
 # -- HTTP ------------------------------------------------------------------------------------------
 
 def sources() -> ApiSources:
-    store = UserStore(None)
+    store = UserStore(open_store(None))
     for user in (User("admin", Role.ADMIN), User("tech", Role.TECHNICIAN, municipality="nord"),
                  User("park", Role.VIEWER, school="gs-park")):
         store.add_user(user, "a-long-password", NOW)

@@ -12,7 +12,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from cabinet_agent.protocol import (
+from cabinet_agent.common.protocol import (
     AgentStatus,
     BirthMessage,
     DoorState,
@@ -26,13 +26,14 @@ from cabinet_agent.protocol import (
 from server.alerts import rules
 from server.alerts.model import Alert
 from server.alerts.silence import Silence, SilenceKind
-from server.alerts.store import MemoryState
+from server.alerts.state import StoredState
 from server.api import ApiSources, create_app
 from server.auth import Auth, Role, User, UserStore
 from server.fleet import Fleet
 from server.ingest import MqttStats
 from server.org import Organisation
 from server.pipeline import IngestStats
+from server.store import open_store
 from server.tsdb.base import SinkHealth, SinkStats
 from server.web import Dashboard, install_dashboard
 from server.web.overview import OrgIndex, build_overview, overview_filter
@@ -113,10 +114,10 @@ def dash() -> Dashboard:
     _cabinet(fleet, "gs-park", [S.CHARGED, S.CHARGING, S.EMPTY, S.UNKNOWN])
     _cabinet(fleet, "gs-linde", [S.CHARGED, S.FAULT])
     _cabinet(fleet, "gs-sued", [S.UNKNOWN, S.UNKNOWN, S.CHARGED])
-    store = UserStore(None)
+    store = UserStore(open_store(None))
     store.add_user(User("admin", Role.ADMIN), "a-long-password", NOW)
     store.add_user(User("tech", Role.TECHNICIAN, municipality="nord"), "a-long-password", NOW)
-    state = MemoryState()
+    state = StoredState.in_memory()
     door = Alert({"alertname": "door_open", "site": "gs-park", "cabinet": "k1"}, {},
                  NOW - timedelta(minutes=10), NOW - timedelta(minutes=10))
     state.put_active(door)

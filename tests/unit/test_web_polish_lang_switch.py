@@ -13,13 +13,14 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from server.alerts.store import MemoryState
+from server.alerts.state import StoredState
 from server.api import ApiSources, create_app
 from server.auth import Auth, Role, User, UserStore
 from server.fleet import Fleet
 from server.ingest import MqttStats
 from server.org import Organisation
 from server.pipeline import IngestStats
+from server.store import open_store
 from server.tsdb.base import SinkHealth, SinkStats
 from server.web import Dashboard, install_dashboard
 
@@ -60,9 +61,9 @@ def _switch(html: str) -> tuple[str, list[tuple[str, str]], int]:
 
 @pytest.fixture(scope="module")
 def app() -> FastAPI:
-    store = UserStore(None)
+    store = UserStore(open_store(None))
     store.add_user(User("admin", Role.ADMIN), "a-long-password", NOW)
-    state = MemoryState()
+    state = StoredState.in_memory()
     sources = ApiSources(fleet=Fleet(), alerts=state, state=state, clock=lambda: NOW, org=ORG,
                          ingest_stats=lambda **_: IngestStats(0, 0, {}),
                          mqtt_stats=lambda: MqttStats(True, 1, 0, None),

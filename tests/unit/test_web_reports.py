@@ -18,8 +18,8 @@ import httpx
 import pytest
 from sqlalchemy import Engine, insert
 
-from cabinet_agent.protocol import ChargeSession, SessionEnd
-from server.alerts.store import MemoryState
+from cabinet_agent.common.protocol import ChargeSession, SessionEnd
+from server.alerts.state import StoredState
 from server.api import ApiSources, create_app
 from server.assets import AssetRegister, org_slots
 from server.auth import Auth, Role, User, UserStore
@@ -37,6 +37,8 @@ from server.tsdb.base import SinkHealth, SinkStats
 from server.web import Dashboard, install_dashboard
 from server.web.report_pages import BadPeriod, period
 from tests.support.inventory import tagged_fleet
+
+pytestmark = pytest.mark.store
 
 NOW: Final = datetime(2026, 12, 2, 8, 0, tzinfo=UTC)  # Wednesday 09:00 in Berlin
 NOV: Final = [date(2026, 11, d) for d in range(1, 31)]
@@ -119,12 +121,12 @@ class World:
             known_rollups(self.engine)
         inventory = Inventory.in_memory(lambda: NOW)
         inventory.seed(org_slots(ORG), "server.toml")
-        users = UserStore(None)
+        users = UserStore(self.engine)  # the one store, as in the collector
         users.add_user(User("admin", Role.ADMIN), "a-long-password", NOW)
         users.add_user(User("tech-nord", Role.TECHNICIAN, municipality="nord"), "a-long-password",
                        NOW)
         users.add_user(User("lehrerin", Role.VIEWER, school="gs-park"), "a-long-password", NOW)
-        state = MemoryState()
+        state = StoredState.in_memory()
         sources = ApiSources(
             fleet=tagged_fleet({}), alerts=state, state=state, clock=lambda: NOW, org=ORG,
             ingest_stats=lambda **_: IngestStats(0, 0, {}),

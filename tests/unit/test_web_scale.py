@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from fastapi.responses import StreamingResponse
 
-from cabinet_agent.protocol import (
+from cabinet_agent.common.protocol import (
     AgentStatus,
     BirthMessage,
     Certainty,
@@ -25,13 +25,14 @@ from cabinet_agent.protocol import (
     StatusMessage,
     TelemetryMessage,
 )
-from server.alerts.store import MemoryState
+from server.alerts.state import StoredState
 from server.api import ApiSources
 from server.auth import Auth, Scope, UserStore
 from server.fleet import CabinetKey, CabinetView, Fleet, SlotView
 from server.ingest import MqttStats
 from server.org import Organisation
 from server.pipeline import IngestStats
+from server.store import open_store
 from server.tsdb.base import SinkHealth, SinkStats
 from server.web import Dashboard
 from server.web import overview as overview_module
@@ -85,11 +86,11 @@ class Feed:
 
 def _dashboard(fleet: Fleet, clock: list[datetime], org: Organisation | None = None,
                history: SlotHistory | None = None) -> Dashboard:
-    sources = ApiSources(fleet=fleet, alerts=MemoryState(), clock=lambda: clock[0],
+    sources = ApiSources(fleet=fleet, alerts=StoredState.in_memory(), clock=lambda: clock[0],
                          org=org or Organisation(),
                          ingest_stats=lambda **_: IngestStats(0, 0, {}),
                          mqtt_stats=lambda: MqttStats(True, 1, 0, None),
-                         tsdb_stats=lambda: SinkStats(SinkHealth.OK), auth=Auth(UserStore(None)))
+                         tsdb_stats=lambda: SinkStats(SinkHealth.OK), auth=Auth(UserStore(open_store(None))))
     return Dashboard(sources, history=history or SlotHistory())
 
 

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any, Protocol
+
 from pydantic import BaseModel, ConfigDict, Field
+
+from cabinet_agent.common.registry import Registry
 
 from .base import Finding, Rule, RuleContext, RuleSettings, Severity
 from .battery import BatteryHealthSource, BatteryWorn, BatteryWornSettings, WornBattery
@@ -23,6 +27,7 @@ from .temperature import (
 from .unjudgeable import SlotUnjudgeable, SlotUnjudgeableSettings
 
 __all__ = [
+    "RULES",
     "BatteryHealthSource",
     "BatteryWorn",
     "CabinetOffline",
@@ -88,23 +93,32 @@ class RulesSettings(BaseModel):
         description="events acknowledged by the broker never arrived (cannot be replayed)")
 
 
+class RuleFactory(Protocol):
+    def __call__(self, settings: Any, battery: BatteryHealthSource | None) -> Rule: ...
+
+
+# Every rule family by its ``[alerts.rules.NAME]`` table, in the order the engine evaluates them
+# (cabinet_offline, set in ``[alerts]``, always comes first: build_rules).
+RULES: Registry[RuleFactory] = Registry("alert rule")
+RULES.register("device_fault", lambda s, _b: DeviceFault(s))
+RULES.register("ipad_not_returned", lambda s, _b: NotReturned(s))
+RULES.register("ipad_not_charging", lambda s, _b: NotCharging(s))
+RULES.register("ipad_not_charged", lambda s, _b: NotCharged(s))
+RULES.register("charging_too_long", lambda s, _b: ChargingTooLong(s))
+RULES.register("slot_overpower", lambda s, _b: SlotOverpower(s))
+RULES.register("door_open", lambda s, _b: DoorOpen(s))
+RULES.register("door_open_after_hours", lambda s, _b: DoorOpenAfterHours(s))
+RULES.register("over_temperature", lambda s, _b: OverTemperature(s))
+RULES.register("temperature_rise", lambda s, _b: TemperatureRise(s))
+RULES.register("mains_lost", lambda s, _b: MainsLost(s))
+RULES.register("slot_unjudgeable", lambda s, _b: SlotUnjudgeable(s))
+RULES.register("battery_worn", lambda s, battery: BatteryWorn(s, battery))
+RULES.register("data_lost", lambda s, _b: DataLost(s))
+
+
 def build_rules(settings: RulesSettings, offline: CabinetOffline,
                 battery: BatteryHealthSource | None = None) -> list[Rule]:
     """Every enabled rule, cabinet_offline first."""
-    candidates: list[tuple[RuleSettings, Rule]] = [
-        (settings.device_fault, DeviceFault(settings.device_fault)),
-        (settings.ipad_not_returned, NotReturned(settings.ipad_not_returned)),
-        (settings.ipad_not_charging, NotCharging(settings.ipad_not_charging)),
-        (settings.ipad_not_charged, NotCharged(settings.ipad_not_charged)),
-        (settings.charging_too_long, ChargingTooLong(settings.charging_too_long)),
-        (settings.slot_overpower, SlotOverpower(settings.slot_overpower)),
-        (settings.door_open, DoorOpen(settings.door_open)),
-        (settings.door_open_after_hours, DoorOpenAfterHours(settings.door_open_after_hours)),
-        (settings.over_temperature, OverTemperature(settings.over_temperature)),
-        (settings.temperature_rise, TemperatureRise(settings.temperature_rise)),
-        (settings.mains_lost, MainsLost(settings.mains_lost)),
-        (settings.slot_unjudgeable, SlotUnjudgeable(settings.slot_unjudgeable)),
-        (settings.battery_worn, BatteryWorn(settings.battery_worn, battery)),
-        (settings.data_lost, DataLost(settings.data_lost)),
-    ]
-    return [offline, *(rule for rule_settings, rule in candidates if rule_settings.enabled)]
+    enabled = ((name, rule_settings) for name, _factory in RULES
+               if (rule_settings := getattr(settings, name)).enabled)
+    return [offline, *(RULES.get(name)(rule_settings, battery) for name, rule_settings in enabled)]

@@ -16,7 +16,7 @@ from typing import NamedTuple, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from cabinet_agent.protocol import Certainty, SlotState
+from cabinet_agent.common.protocol import Certainty, SlotState
 from server.fleet import CabinetKey, CabinetView, SlotView
 from server.org import CabinetConfig, Organisation, SchoolConfig
 from server.schoolcal import Calendars, SchoolCalendar

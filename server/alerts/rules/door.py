@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from cabinet_agent.protocol import DoorState
+from cabinet_agent.common.protocol import DoorState
 
 from .base import Finding, RuleContext, RuleSettings, SettingsRule, Severity, cabinet_labels
 

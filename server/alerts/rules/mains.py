@@ -6,7 +6,7 @@ from datetime import time
 
 from pydantic import Field
 
-from cabinet_agent.protocol import MainsState
+from cabinet_agent.common.protocol import MainsState
 from server.org import TimeWindow
 
 from .base import Finding, RuleContext, RuleSettings, SettingsRule, Severity, cabinet_labels

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from cabinet_agent.protocol import Certainty
+from cabinet_agent.common.protocol import Certainty
 
 from .base import Finding, RuleContext, RuleSettings, SettingsRule, Severity, slot_labels
 

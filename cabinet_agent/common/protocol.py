@@ -2,7 +2,7 @@
 
 Every message is JSON on ``ladewache/v1/{site}/{cabinet}/{channel}``; the channel equals the
 message's ``type``. The models here are the contract: ``docs/protocol.md`` explains them and
-``docs/schema/v1/*.schema.json`` is generated from them (``python -m cabinet_agent.protocol``).
+``docs/schema/v1/*.schema.json`` is generated from them (``python -m cabinet_agent.common.protocol``).
 Changing a model without regenerating the schema fails the test suite.
 """
 
@@ -458,7 +458,7 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-if __name__ == "__main__":  # python -m cabinet_agent.protocol [DIR]
+if __name__ == "__main__":  # python -m cabinet_agent.common.protocol [DIR]
     import sys
 
     target = Path(sys.argv[1] if len(sys.argv) > 1 else "docs/schema/v1")

@@ -40,6 +40,7 @@ __all__ = [
     "file_problem",
     "load_settings",
     "problem",
+    "read_toml",
     "redacted",
     "tls_problems",
 ]
@@ -144,11 +145,13 @@ def _where(text: str, line: int, column: int) -> str:
     return f"{key} ({at})"
 
 
-def _read_toml(path: Path) -> dict[str, Any]:
+def read_toml(path: Path, what: str = "config") -> dict[str, Any]:
+    """The one reader of TOML files (configs, cabinet models, device profiles): ConfigError
+    naming the file, the key and line of a mistake, or why the file cannot be read."""
     try:
         raw = path.read_bytes()
     except OSError as exc:
-        raise ConfigError(f"{path}: cannot read config: {file_problem(path) or exc.strerror}") from exc
+        raise ConfigError(f"{path}: cannot read {what}: {file_problem(path) or exc.strerror}") from exc
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -191,7 +194,7 @@ def _missing(loc: tuple[str, ...]) -> str:
 
 def load_settings(cls: type[S], path: Path | None) -> S:
     """Read ``path`` (or nothing) into ``cls``; raise ConfigError naming the file and key."""
-    data = _read_toml(path) if path is not None else {}
+    data = read_toml(path) if path is not None else {}
     env, names = _environment(cls)
     provenance = Provenance(path, env, names)
     try:
