@@ -20,9 +20,7 @@ taken over once at the first start.
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import sqlite3
 import threading
 import weakref
 from collections.abc import Mapping
@@ -38,6 +36,7 @@ from cabinet_agent.common.protocol import EventMessage
 
 from .store import open_store
 from .store.base import insert_ignore
+from .store.legacy import read_only, retire
 from .store.schema import charge_sessions
 from .store.schema_events import events
 
@@ -266,8 +265,7 @@ def take_over_events(engine: Engine, directory: Path) -> int:
     if not legacy.exists():
         return 0
     taken = 0
-    old = sqlite3.connect(f"file:{legacy}?mode=ro", uri=True)
-    try:
+    with read_only(legacy) as old:
         cursor = old.execute(f"SELECT {', '.join(_COLUMNS)} FROM events")  # the old file's schema
         while batch := cursor.fetchmany(_TAKEOVER_BATCH):
             rows = [dict(zip(_COLUMNS, values, strict=True)) for values in batch]
@@ -278,11 +276,6 @@ def take_over_events(engine: Engine, directory: Path) -> int:
             with engine.begin() as db:
                 db.execute(insert_ignore(db, events), rows)
             taken += len(rows)
-    finally:
-        old.close()
-    for suffix in ("", "-wal", "-shm"):  # SQLite's sidecars keep their database's name
-        with contextlib.suppress(FileNotFoundError):  # none, or another process took it over
-            legacy.with_name(legacy.name + suffix).rename(
-                legacy.with_name(f"{legacy.name}.imported{suffix}"))
+    retire(legacy)
     log.info("took %d event(s) over from %s into the store", taken, legacy)
     return taken

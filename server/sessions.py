@@ -12,7 +12,6 @@ early baseline across restarts. Sessions of an installation from before the stor
 from __future__ import annotations
 
 import logging
-import sqlite3
 from pathlib import Path
 from typing import Any, Final
 
@@ -22,7 +21,7 @@ from cabinet_agent.common.protocol import ChargeSession, EventMessage
 
 from .battery import BatteryAgeing
 from .store import open_store
-from .store.base import insert_ignore
+from .store.legacy import insert_new, read_only, retire
 from .store.schema import charge_sessions
 
 __all__ = ["LEGACY_SESSIONS_FILE", "SessionRecorder"]
@@ -62,24 +61,15 @@ class SessionRecorder:
     def store(self) -> Engine:
         return self._engine
 
-    def _insert(self, rows: list[dict[str, Any]]) -> int:
-        """Insert, skipping a session stored already (a takeover run again); how many were new."""
-        with self._engine.begin() as db:
-            statement = insert_ignore(db, charge_sessions)
-            return sum(int(db.execute(statement, row).rowcount or 0) for row in rows)
-
     def _take_over(self, legacy: Path) -> None:
         if not legacy.exists():
             return
-        old = sqlite3.connect(f"file:{legacy}?mode=ro", uri=True)
-        try:
+        with read_only(legacy) as old:
             rows = [_row(site, cabinet, boot, seq, ChargeSession.model_validate_json(text))
                     for site, cabinet, boot, seq, text in old.execute(
                         "SELECT site, cabinet, boot_id, seq, session FROM sessions")]
-        finally:
-            old.close()
-        taken = self._insert(rows) if rows else 0
-        legacy.rename(legacy.with_name(legacy.name + ".imported"))
+        taken = insert_new(self._engine, {charge_sessions: rows})["charge_sessions"]
+        retire(legacy)
         log.info("took %d charge session(s) over from %s into the store", taken, legacy)
 
     def row(self, message: EventMessage) -> dict[str, Any] | None:

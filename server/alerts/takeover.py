@@ -15,7 +15,7 @@ import json
 import logging
 import sqlite3
 from collections.abc import Callable
-from datetime import UTC, datetime, time
+from datetime import time
 from pathlib import Path
 from typing import Any, Final
 
@@ -23,7 +23,7 @@ from sqlalchemy import Engine, Table
 from sqlalchemy.exc import SQLAlchemyError
 
 from ..errors import ServerError
-from ..store.base import insert_ignore
+from ..store.legacy import IMPORTED, insert_new, legacy_time, read_only, retire
 from ..store.schema_alerts import acks, alerts, notification_log, outbox, silences
 from .model import Alert
 from .silence import Silence, SilenceKind, Weekly
@@ -35,27 +35,17 @@ __all__ = ["LEGACY_ALERTS_FILE", "take_over_alerts"]
 log = logging.getLogger(__name__)
 
 LEGACY_ALERTS_FILE: Final = "ladewache-alerts.sqlite3"  # before issue 18: a file of its own
-IMPORTED: Final = ".imported"
-# The old file ran in WAL mode: its side files are renamed with it, so the .imported file stays a
-# database SQLite opens whole.
-_SIDE_FILES: Final = ("-wal", "-shm")
-
-
-def _time(text: str) -> datetime:
-    """The old file kept ISO texts of aware times; one without a zone would have been UTC."""
-    value = datetime.fromisoformat(text)
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
 def _entry(firing: str, resolved: str, sent_at: str) -> LogEntry:
-    return LogEntry(frozenset(json.loads(firing)), frozenset(json.loads(resolved)), _time(sent_at))
+    return LogEntry(frozenset(json.loads(firing)), frozenset(json.loads(resolved)), legacy_time(sent_at))
 
 
 def _alert(_fp: str, active_at: str, starts_at: str, ends_at: str | None, labels: str,
            annotations: str) -> dict[str, Any]:
     # The fingerprint is computed again from the labels, as for every alert.
-    return alert_row(Alert(json.loads(labels), json.loads(annotations), _time(active_at),
-                           _time(starts_at), _time(ends_at) if ends_at else None))
+    return alert_row(Alert(json.loads(labels), json.loads(annotations), legacy_time(active_at),
+                           legacy_time(starts_at), legacy_time(ends_at) if ends_at else None))
 
 
 def _silence(silence_id: str, matchers: str, starts_at: str, ends_at: str, created_by: str,
@@ -65,13 +55,13 @@ def _silence(silence_id: str, matchers: str, starts_at: str, ends_at: str, creat
         data = json.loads(weekly)
         w = Weekly(frozenset(data["days"]), time.fromisoformat(data["start"]),
                    time.fromisoformat(data["end"]), data["timezone"])
-    return silence_row(Silence(json.loads(matchers), _time(starts_at), _time(ends_at), created_by,
+    return silence_row(Silence(json.loads(matchers), legacy_time(starts_at), legacy_time(ends_at), created_by,
                                comment, SilenceKind(kind), w,
-                               _time(created_at) if created_at else None, silence_id))
+                               legacy_time(created_at) if created_at else None, silence_id))
 
 
 def _ack(fingerprint: str, active_at: str, by: str, comment: str, at: str) -> dict[str, Any]:
-    return ack_row(Ack(fingerprint, _time(active_at), by, comment, _time(at)))
+    return ack_row(Ack(fingerprint, legacy_time(active_at), by, comment, legacy_time(at)))
 
 
 def _log(key: str, firing: str, resolved: str, sent_at: str) -> dict[str, Any]:
@@ -82,8 +72,8 @@ def _outgoing(key: str, receiver: str, notifier: str, message: str, firing: str,
               sent_at: str, queued_at: str, next_at: str, attempts: int, version: int,
               error: str) -> dict[str, Any]:
     return outgoing_row(Outgoing(key, receiver, notifier, message,
-                                 _entry(firing, resolved, sent_at), _time(queued_at),
-                                 _time(next_at), attempts, version, error))
+                                 _entry(firing, resolved, sent_at), legacy_time(queued_at),
+                                 legacy_time(next_at), attempts, version, error))
 
 
 # Table of the store ← (the old file's query, a row of it to the store's row).
@@ -100,23 +90,9 @@ _TABLES: Final[list[tuple[Table, str, Callable[..., dict[str, Any]]]]] = [
 
 
 def _read(legacy: Path) -> dict[Table, list[dict[str, Any]]]:
-    old = sqlite3.connect(f"file:{legacy}?mode=ro", uri=True)
-    try:
+    with read_only(legacy) as old:
         return {table: [convert(*row) for row in old.execute(query)]
                 for table, query, convert in _TABLES}
-    finally:
-        old.close()
-
-
-def _insert(engine: Engine, rows: dict[Table, list[dict[str, Any]]]) -> dict[str, int]:
-    """All in one transaction: the store has all of the file or none of it."""
-    taken = {}
-    with engine.begin() as db:
-        for table, table_rows in rows.items():
-            # Without the option psycopg's INSERT rowcount is not kept (-1): count the new rows.
-            statement = insert_ignore(db, table).execution_options(preserve_rowcount=True)
-            taken[table.name] = sum(int(db.execute(statement, row).rowcount or 0) for row in table_rows)
-    return taken
 
 
 def take_over_alerts(engine: Engine, state_dir: Path) -> int:
@@ -127,12 +103,8 @@ def take_over_alerts(engine: Engine, state_dir: Path) -> int:
     if not legacy.exists():
         return 0
     try:
-        taken = _insert(engine, _read(legacy))
-        legacy.rename(legacy.with_name(legacy.name + IMPORTED))
-        for side in _SIDE_FILES:
-            old_side = legacy.with_name(legacy.name + side)
-            if old_side.exists():
-                old_side.rename(legacy.with_name(legacy.name + IMPORTED + side))
+        taken = insert_new(engine, _read(legacy))
+        retire(legacy)
     except (OSError, ValueError, KeyError, sqlite3.Error, SQLAlchemyError) as exc:
         raise ServerError(f"cannot take the alert state over from {legacy}: {exc}") from exc
     log.info("took %d alert(s), %d silence(s), %d acknowledgement(s), %d notification log "

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 from collections.abc import Iterable, Iterator, Mapping
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
 
@@ -22,10 +23,16 @@ from sqlalchemy import Engine, Table
 
 from .base import insert_ignore
 
-__all__ = ["IMPORTED", "insert_new", "read_only", "retire"]
+__all__ = ["IMPORTED", "insert_new", "legacy_time", "read_only", "retire"]
 
 IMPORTED: Final = ".imported"
 _SIDE_FILES: Final = ("-wal", "-shm")
+
+
+def legacy_time(text: str) -> datetime:
+    """The old files kept ISO texts of aware times; one without a zone there was UTC."""
+    value = datetime.fromisoformat(text)
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
 @contextlib.contextmanager
