@@ -11,14 +11,16 @@ import re
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .common.configfile import read_toml
 from .common.errors import ConfigError, describe_validation_error
 from .common.protocol import MAX_POINTS, PointReading, Sensing
+from .energy import EnergyCounter
 from .line_profile import LineProfile
-from .registers import AnyProfile, DeviceProfile, Value, load_profile
+from .registers import ENERGY_UNITS, AnyProfile, DeviceProfile, Value, load_profile
 from .thresholds import Thresholds
 
 __all__ = [
@@ -92,6 +94,11 @@ class Signals(_Strict):
         default_factory=list,
         description="optional per-slot presence inputs (micro-switches), refs concatenated in slot order")
     presence_when: bool = Field(default=True, description="input value that means 'an iPad is in the slot'")
+    energy_from: Literal["counter", "power"] = Field(
+        default="counter",
+        description="a session's energy: 'counter' reads the energy counter of each slot meter "
+                    "whose profile names one ([energy_counter]; one more register per meter, on "
+                    "an SDM120 one more request per poll), 'power' integrates power over time")
     points: list[str] = Field(
         default_factory=list,
         description="extra numeric points to poll and publish raw with each telemetry (protocol "
@@ -174,6 +181,35 @@ class LoadedCabinet:
     # signals.points: each ref with its first channel, its number of channels (0: a single value)
     # and its unit; empty for most cabinets, so telemetry then carries no points at all.
     point_refs: tuple[tuple[SignalRef, int, int, str], ...] = ()
+    # Per slot_refs entry: its energy counter's ref, the factor to Wh and the counter (ref None:
+    # that meter keeps none, or the model integrates power); empty: no slot has a counter.
+    energy_refs: tuple[tuple[SignalRef | None, int, float, EnergyCounter | None], ...] = ()
+
+    @property
+    def counters(self) -> tuple[EnergyCounter | None, ...]:
+        """Per slot, its meter's energy counter (None: none); empty when no slot has one."""
+        return tuple(c for _, width, _, c in self.energy_refs for _ in range(width))
+
+    def slot_energy(self, readings: dict[str, dict[str, Value | list[Value]]]
+                    ) -> tuple[float | None, ...] | None:
+        """Per slot, its energy counter in Wh (None: no counter, or no reading); None when no
+        slot has a counter."""
+        if not self.energy_refs:
+            return None
+        values: list[float | None] = []
+        for ref, width, factor, _ in self.energy_refs:
+            raw = [None] * width if ref is None else ref.values(readings, width)
+            values.extend(None if v is None or isinstance(v, bool) or not math.isfinite(v)
+                          else float(v) * factor for v in raw)
+        return tuple(values)
+
+    def polled_points(self) -> dict[str, set[str]]:
+        """``{device: point names}`` to read: the model's signals and the slots' energy counters."""
+        needed = wired_points(self.model)
+        for ref, _, _, _ in self.energy_refs:
+            if ref is not None:
+                needed.setdefault(ref.device, set()).add(ref.point)
+        return needed
 
     def points(self, readings: dict[str, dict[str, Value | list[Value]]]) -> list[PointReading] | None:
         """The extra readings for telemetry (revision 4); unknown and non-finite values are left
@@ -201,10 +237,11 @@ class LoadedCabinet:
             values.extend(None if v is None else bool(v) == active for v in ref.values(readings, width))
         return tuple(values)
 
-    def sensing(self, thresholds: Thresholds | None = None) -> Sensing:
-        """What this cabinet's hardware can observe (the birth message tells the server)."""
+    def sensing(self, thresholds: Thresholds | None = None, time_scale: float = 1.0) -> Sensing:
+        """What this cabinet's hardware can observe (the birth message tells the server). The
+        evidence window on the wire is wall-clock time: a simulator's window / its speed."""
         power, presence = bool(self.slot_refs), bool(self.presence_refs)
-        window = (thresholds or self.model.effective_thresholds()).evidence_window_s
+        window = (thresholds or self.model.effective_thresholds()).evidence_window_s / time_scale
         return Sensing(slot_power=power, presence=presence, door=self.model.signals.door is not None,
                        evidence_window_s=window if power and not presence else None)
 
@@ -270,6 +307,23 @@ def _point_ref(profile: AnyProfile, ref: SignalRef) -> tuple[SignalRef, int, int
     return ref, ref.start or 0, 0 if single else width, point.unit
 
 
+def _energy_ref(model: CabinetModel, profile: AnyProfile, ref: SignalRef, width: int
+                ) -> tuple[SignalRef | None, int, float, EnergyCounter | None]:
+    """The energy counter beside a slot_power ref: the profile's ``[energy_counter]`` point on
+    the same channels, when the model reads counters and the profile has one."""
+    spec = profile.energy_counter if isinstance(profile, DeviceProfile) else None
+    if spec is None or model.signals.energy_from != "counter":
+        return None, width, 1.0, None
+    assert isinstance(profile, DeviceProfile)
+    point, power = profile.point(spec.point), profile.point(ref.point)
+    if point.count != power.count:
+        raise ValueError(f"{ref.device}: energy counter {point.name!r} has {point.count} channels, "
+                         f"{ref.point!r} {power.count}; set signals.energy_from = \"power\"")
+    counter = EnergyCounter(profile.counter_resolution_wh(), profile.counter_wraps_at_wh())
+    return (SignalRef(ref.device, point.name, ref.start, ref.stop), width, ENERGY_UNITS[point.unit],
+            counter)
+
+
 def _channel_count(profile: AnyProfile, ref: SignalRef) -> int:
     try:
         point = profile.point(ref.point)
@@ -311,6 +365,9 @@ def load_cabinet_model(name_or_path: str | Path, base_dir: Path | None = None) -
         presence_wired = sum(width for _, width in presence_refs)
         point_refs = tuple(_point_ref(profiles[r.device], r)
                            for r in map(SignalRef.parse, model.signals.points))
+        energy_refs = tuple(_energy_ref(model, profiles[r.device], r, width) for r, width in slot_refs)
+        if all(counter is None for *_, counter in energy_refs):
+            energy_refs = ()
         for key in ("door", "mains", "temperature"):
             text = getattr(model.signals, key)
             if text is not None:
@@ -325,4 +382,4 @@ def load_cabinet_model(name_or_path: str | Path, base_dir: Path | None = None) -
     if sum(max(width, 1) for _, _, width, _ in point_refs) > MAX_POINTS:
         raise ConfigError(f"{path}: signals.points names more than {MAX_POINTS} values (the "
                           "protocol's bound per telemetry)")
-    return LoadedCabinet(model, profiles, slot_refs, presence_refs, point_refs)
+    return LoadedCabinet(model, profiles, slot_refs, presence_refs, point_refs, energy_refs)

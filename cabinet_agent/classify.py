@@ -25,6 +25,10 @@ keeps what the hardware can *prove*, and says how sure it is (``Certainty``):
   state is held, silence does not count as evidence, and a running charge session ends as
   ``power_cut``. A slot idle since the agent started (and no presence input) is *unknown*.
 
+A session's energy comes from the slot meter's own counter where its profile has one
+(``energy.py``). Durations count in the cabinet's seconds: ``time_scale`` of them per second of
+``now`` (1, or a simulator's speed; ``sessions.py``).
+
 Numbers: charger no-load ≤ 0.1 W (EU 2019/1782), 10–21 W while charging, ~2–3 W before full, top-up
 pulses after (../shared/reference/hardware.md §2).
 """
@@ -45,8 +49,9 @@ from .common.protocol import (
     SlotSnapshot,
     SlotState,
 )
+from .energy import EnergyCounter
 from .poller import CabinetReading
-from .sessions import SessionTracker
+from .sessions import CounterReading, SessionTracker
 from .thresholds import Thresholds
 from .windows import ChargingWindows
 
@@ -76,6 +81,8 @@ class Change:
 class SlotClassifier:
     slot: int
     thresholds: Thresholds
+    counter: EnergyCounter | None = None  # the slot meter's energy counter, if it keeps one
+    time_scale: float = 1.0  # the cabinet's seconds per second of ``now`` (a simulator's speed)
     base: SlotState = S.UNKNOWN  # what the slot holds; a fault overlays it
     certainty: Certainty = C.CANNOT_TELL
     fault: str | None = None
@@ -87,10 +94,11 @@ class SlotClassifier:
     _last_valid_w: float | None = None
     _unsupplied: bool = False
     _last_poll: datetime | None = None
+    _counter: CounterReading | None = None  # the last reading of the slot's energy counter
     session: SessionTracker = field(init=False)
 
     def __post_init__(self) -> None:
-        self.session = SessionTracker(self.slot)
+        self.session = SessionTracker(self.slot, self.counter, self.time_scale)
 
     @property
     def state(self) -> SlotState:
@@ -131,8 +139,9 @@ class SlotClassifier:
 
     def update(self, power: float | None, now: datetime, *, supplied: bool = True,
                presence: bool | None = None, door_open: bool = False, door_known: bool = True,
-               frozen: bool = False) -> list[Change]:
-        """One poll. ``door_open``: the door is open or was opened since the last poll;
+               frozen: bool = False, energy_wh: float | None = None) -> list[Change]:
+        """One poll. ``energy_wh``: the slot's energy counter, where its meter keeps one;
+        ``door_open``: the door is open or was opened since the last poll;
         ``door_known``: the cabinet has a door contact and it answers (otherwise every silent
         moment may hide an opening); ``frozen``: this slot's reading has not moved for a long time
         while others did."""
@@ -141,7 +150,8 @@ class SlotClassifier:
         detail: str | None = None
         if self.since is None:
             self.since = now
-        elapsed = (now - self._last_poll).total_seconds() if self._last_poll is not None else 0.0
+        elapsed = ((now - self._last_poll).total_seconds() * self.time_scale
+                   if self._last_poll is not None else 0.0)
         self.power_w = power
         if power is None:
             new_base, self.certainty = S.UNKNOWN, C.CANNOT_TELL
@@ -151,19 +161,19 @@ class SlotClassifier:
             self._unsupplied = True
             new_base = self.base
             if self.session.active:
-                self.session.sample(now, power)
+                self.session.sample(now, power, energy_wh)
                 ended = self.session.end(now, SessionEnd.POWER_CUT)
         else:
             t = self.thresholds
             came_back = self._unsupplied
             self._unsupplied = False
             if self.session.active:
-                self.session.sample(now, power)
+                self.session.sample(now, power, energy_wh)
             new_base, certainty, how = self._from_power(power, presence)
             if came_back and old_base is S.CHARGING and power <= t.idle_max_w and presence is None:
                 new_base, certainty, how = S.UNKNOWN, C.CANNOT_TELL, None  # removed while off, or full
             if new_base is S.CHARGING and not self.session.active:
-                self.session.start(now, power, self._last_poll)
+                self.session.start(now, power, self._last_poll, energy_wh, self._counter)
             elif how is not None and self.session.active and new_base is not S.CHARGING:
                 ended = self.session.end(now, how)
             self.certainty = certainty
@@ -177,6 +187,8 @@ class SlotClassifier:
             self._last_valid_w = power
         self.base = new_base
         self._last_poll = now
+        if energy_wh is not None:
+            self._counter = (now, energy_wh)
         changes: list[Change] = []
         if ended is not None:
             changes.append(Change(EventKind.SESSION_ENDED, None, ended.end.value, slot=self.slot,
@@ -217,7 +229,8 @@ class SlotClassifier:
         if power > t.rating_w:
             return "overpower"
         started = self.session.started_at
-        if base is S.CHARGING and started is not None and (now - started).total_seconds() > t.max_charge_s:
+        if base is S.CHARGING and started is not None and \
+                (now - started).total_seconds() * self.time_scale > t.max_charge_s:
             return "too_long"
         if base is S.CHARGED and self.certainty is C.CERTAIN and self.last_draw_at is not None and \
                 self._silent_s > t.topup_limit_s:
@@ -244,6 +257,9 @@ class CabinetClassifier:
     slot_count: int
     thresholds: Thresholds = field(default_factory=Thresholds)
     windows: ChargingWindows = field(default_factory=ChargingWindows)
+    # Per slot, its meter's energy counter (None: none); empty: no slot has one.
+    counters: tuple[EnergyCounter | None, ...] = ()
+    time_scale: float = 1.0  # the cabinet's seconds per second of ``now`` (a simulator's speed)
     door: DoorState = DoorState.UNKNOWN
     mains: MainsState = MainsState.UNKNOWN
     temperature_c: float | None = None
@@ -256,7 +272,11 @@ class CabinetClassifier:
     _others_moved: list[bool] = field(init=False)
 
     def __post_init__(self) -> None:
-        self.slots = [SlotClassifier(i + 1, self.thresholds) for i in range(self.slot_count)]
+        if self.counters and len(self.counters) != self.slot_count:
+            raise ValueError(f"{len(self.counters)} counters for {self.slot_count} slots")
+        counters = self.counters or (None,) * self.slot_count
+        self.slots = [SlotClassifier(i + 1, self.thresholds, counters[i], self.time_scale)
+                      for i in range(self.slot_count)]
         self._same_count = [0] * self.slot_count
         self._others_moved = [False] * self.slot_count
 
@@ -308,12 +328,14 @@ class CabinetClassifier:
         supplied = reading.mains is not MainsState.OFF and self.windows.active(now)
         frozen = self._frozen(reading.slot_power)
         present = reading.presence or (None,) * self.slot_count
+        energies = reading.slot_energy_wh or (None,) * self.slot_count
         door_known = reading.door is not DoorState.UNKNOWN
         self.evidence_changed = False
         for i, (slot, power) in enumerate(zip(self.slots, reading.slot_power, strict=True)):
             before = slot.evidence
             slot_changes = slot.update(power, now, supplied=supplied, presence=present[i],
-                                       door_open=door_open, door_known=door_known, frozen=frozen[i])
+                                       door_open=door_open, door_known=door_known, frozen=frozen[i],
+                                       energy_wh=energies[i])
             self.evidence_changed |= slot.evidence != before
             changes.extend(_with_door(c, self.door) for c in slot_changes)
         return changes

@@ -108,6 +108,11 @@ def sensing_notes(cabinet: LoadedCabinet) -> list[str]:
     yes = {True: "yes", False: "no"}
     lines = [f"senses: slot power {yes[sensing.slot_power]}, presence inputs "
              f"{yes[sensing.presence]}, door contact {yes[sensing.door]}"]
+    counted = sum(counter is not None for counter in cabinet.counters)
+    if counted:  # docs/classification.md, "How the energy is measured"
+        where = "every slot" if counted == cabinet.model.slots else \
+            f"{counted} of {cabinet.model.slots} slots, power over time on the others"
+        lines.append(f"session energy: the meters' own energy counters on {where}")
     if sensing.slot_power and not sensing.presence:
         lines += [
             f"  Hinweis: Dieser Schrank misst nur Strom: ob ein volles iPad entnommen wurde, zeigt "
@@ -160,6 +165,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
     log.info("cabinet-agent starting: %s", json.dumps(redacted(settings), default=str))
     for note in tag_notes(settings):
         log.warning("%s", note)
+    if settings.simulation.speed != 1.0:  # a real cabinet must never run with this
+        log.warning("simulation.speed = %g: durations count as simulated seconds, for a simulator "
+                    "running that much faster than real time", settings.simulation.speed)
 
     async def _main() -> str:
         agent = Agent(settings, cabinet, open_sources(settings, cabinet))
@@ -212,7 +220,7 @@ def _cmd_watch(args: argparse.Namespace) -> int:
         poller = Poller(cabinet, open_sources(settings, cabinet))
         await watch(cabinet, poller, title, interval_s=interval,
                     cycles=args.cycles if args.once else None, clear=not args.once,
-                    windows=settings.charging.parsed())
+                    windows=settings.charging.parsed(), time_scale=settings.simulation.speed)
 
     with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how a live watch ends
         asyncio.run(_main())

@@ -38,6 +38,7 @@ __all__ = [
     "PollingSection",
     "RtuBus",
     "SerialBus",
+    "SimulationSection",
     "TcpBus",
     "load",
     "preflight",
@@ -225,6 +226,17 @@ class ChargingSection(_Section):
         return ChargingWindows.parse(self.windows, self.timezone)
 
 
+class SimulationSection(_Section):
+    """Only for an agent that watches a simulated cabinet (demos, tests): a real cabinet keeps 1."""
+
+    speed: float = Field(
+        default=1.0, gt=0, le=100_000,
+        description="seconds of the cabinet's clock per wall-clock second: the simulator's "
+                    "--speed. The agent then counts durations (a session's duration and "
+                    "integrated energy, the evidence window, the charge-time limit) in the "
+                    "simulation's seconds; every time it publishes stays on the wall clock")
+
+
 class AgentSettings(FileSettings):
     cabinet: CabinetSection = Field(description="[cabinet] site, id and model (required)")
     buses: dict[str, AnyBus] = Field(
@@ -238,6 +250,7 @@ class AgentSettings(FileSettings):
     charging: ChargingSection = ChargingSection()
     outbox: OutboxSection = OutboxSection()
     home_assistant: HomeAssistantSection = HomeAssistantSection()
+    simulation: SimulationSection = SimulationSection()
 
     @model_validator(mode="before")
     @classmethod

@@ -40,6 +40,9 @@ class CabinetReading:
     duration_s: float
     raw: CabinetReadings = field(default_factory=dict, compare=False)
     presence: tuple[bool | None, ...] | None = None  # None: the cabinet has no presence inputs
+    # Per slot, its meter's energy counter in Wh (None: no counter or no reading); None: no slot
+    # has a counter.
+    slot_energy_wh: tuple[float | None, ...] | None = None
 
 
 @dataclass
@@ -131,6 +134,7 @@ class Poller:
             duration_s=self._monotonic() - started,
             raw=readings,
             presence=self.cabinet.presence(readings),
+            slot_energy_wh=self.cabinet.slot_energy(readings),
         )
 
     async def close(self) -> None:

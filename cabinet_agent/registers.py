@@ -5,7 +5,8 @@ function code, an address, an encoding, a scale. Points with ``count > 1`` are c
 (one value per slot). ``plan_reads`` merges contiguous points into as few requests as possible;
 ``decode_block`` turns raw registers into values, ``encode_point`` does the reverse for simulators.
 A file with ``kind = "line"`` is a line-protocol board instead (``line_profile.LineProfile``);
-``load_profile`` returns either kind.
+``load_profile`` returns either kind. A meter that keeps an energy counter of its own names it in
+``[energy_counter]`` (``EnergyCounterSpec``): charge sessions then take their energy from it.
 """
 
 from __future__ import annotations
@@ -27,8 +28,10 @@ from .common.errors import ConfigError, describe_validation_error
 from .line_profile import LineProfile
 
 __all__ = [
+    "ENERGY_UNITS",
     "AnyProfile",
     "DeviceProfile",
+    "EnergyCounterSpec",
     "PointSpec",
     "ReadBlock",
     "Value",
@@ -107,6 +110,19 @@ class SerialDefaults(_Strict):
     bytesize: Literal[7, 8] = 8
 
 
+ENERGY_UNITS = {"Wh": 1.0, "kWh": 1000.0}  # a counter's unit, in Wh
+
+
+class EnergyCounterSpec(_Strict):
+    """A meter's own energy counter: exact across missed polls, unlike power integrated over time."""
+
+    point: str = Field(description="the point holding the counter; its unit is Wh or kWh")
+    resolution_wh: float | None = Field(
+        default=None, gt=0,
+        description="the smallest step the counter makes, in Wh; default: one raw step of an "
+                    "integer point (its scale), required for a float point")
+
+
 class DeviceProfile(_Strict):
     kind: Literal["modbus"] = "modbus"
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]*$")
@@ -117,6 +133,8 @@ class DeviceProfile(_Strict):
     max_registers_per_read: int = Field(default=MAX_REGISTERS_PER_READ, ge=1, le=125)
     max_gap: int = Field(default=0, ge=0, description="unused registers a merged read may span")
     points: list[PointSpec] = Field(min_length=1)
+    energy_counter: EnergyCounterSpec | None = Field(
+        default=None, description="the meter's own energy counter, when it keeps one")
 
     @model_validator(mode="after")
     def _unique_and_disjoint(self) -> DeviceProfile:
@@ -129,6 +147,40 @@ class DeviceProfile(_Strict):
             if a.function == b.function and b.address < a.address + a.span:
                 raise ValueError(f"points {a.name!r} and {b.name!r} overlap")
         return self
+
+    @model_validator(mode="after")
+    def _counter_is_an_energy_point(self) -> DeviceProfile:
+        counter = self.energy_counter
+        if counter is None:
+            return self
+        if counter.point not in {p.name for p in self.points}:
+            raise ValueError(f"energy_counter.point: no point {counter.point!r}")
+        point = self.point(counter.point)
+        if point.is_bool or point.unit not in ENERGY_UNITS:
+            raise ValueError(f"energy_counter.point: {point.name!r} must be a number in "
+                             f"{' or '.join(ENERGY_UNITS)}, not {point.unit or 'without a unit'}")
+        if point.type in (ValueType.S16, ValueType.S32):
+            raise ValueError(f"energy_counter.point: {point.name!r} is signed; a counter only counts up")
+        if point.type is ValueType.F32 and counter.resolution_wh is None:
+            raise ValueError("energy_counter.resolution_wh: a float counter must say its resolution")
+        return self
+
+    def counter_resolution_wh(self) -> float:
+        """The counter's step in Wh (profiles with an ``energy_counter`` only)."""
+        assert self.energy_counter is not None
+        point = self.point(self.energy_counter.point)
+        if self.energy_counter.resolution_wh is not None:
+            return self.energy_counter.resolution_wh
+        return abs(point.scale) * ENERGY_UNITS[point.unit]
+
+    def counter_wraps_at_wh(self) -> float | None:
+        """Where the counter starts again at 0, in Wh: after its largest raw value (an integer
+        point); None for a float point, which does not wrap."""
+        assert self.energy_counter is not None
+        point = self.point(self.energy_counter.point)
+        if point.type is ValueType.F32:
+            return None
+        return float(1 << (16 * point.width)) * abs(point.scale) * ENERGY_UNITS[point.unit]
 
     def point(self, name: str) -> PointSpec:
         for p in self.points:

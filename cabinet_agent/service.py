@@ -81,6 +81,8 @@ class Agent:
             cabinet.model.slots,
             cabinet.model.effective_thresholds(),
             windows=settings.charging.parsed(),
+            counters=cabinet.counters,
+            time_scale=settings.simulation.speed,
         )
         self._last_reading: CabinetReading | None = None
         self.notifier = SdNotifier.from_env()  # systemd Type=notify + WatchdogSec (issue 7)
@@ -137,7 +139,7 @@ class Agent:
             slots=[SlotInfo(slot=i) for i in range(1, slots + 1)],
             poll_interval_s=self.settings.polling.interval_s,
             telemetry_interval_s=self.settings.polling.telemetry_interval_s,
-            sensing=self.cabinet.sensing(self.classifier.thresholds),
+            sensing=self.cabinet.sensing(self.classifier.thresholds, self.classifier.time_scale),
         )
 
     def _state(self) -> StateMessage:

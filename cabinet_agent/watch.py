@@ -83,15 +83,17 @@ def render(cabinet: LoadedCabinet, reading: CabinetReading, states: Sequence[str
 
 async def watch(cabinet: LoadedCabinet, poller: Poller, title: str, *, interval_s: float,
                 cycles: int | None, out: TextIO = sys.stdout, clear: bool = True,
-                windows: ChargingWindows | None = None) -> None:
+                windows: ChargingWindows | None = None, time_scale: float = 1.0) -> None:
     """Poll and redraw every ``interval_s``; ``cycles`` polls and then return (None: forever).
 
     With ``cycles`` set, only the last screen is printed (``--once``).
     """
-    # Classified as the running agent does (service.Agent): the model's [thresholds] and the
-    # configured charging windows, or the screen shows states the agent would never publish.
+    # Classified as the running agent does (service.Agent): the model's [thresholds], the
+    # configured charging windows and [simulation] speed, or the screen shows states the agent
+    # would never publish.
     classifier = CabinetClassifier(cabinet.model.slots, cabinet.model.effective_thresholds(),
-                                   windows=windows or ChargingWindows())
+                                   windows=windows or ChargingWindows(), counters=cabinet.counters,
+                                   time_scale=time_scale)
     done = 0
     try:
         async for _ in ticks(interval_s):

@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 
 LEGACY_SESSIONS_FILE: Final = "sessions.sqlite"  # before issue 17: a file of its own
 _FIELDS: Final = ("slot", "asset_tag", "started_at", "ended_at", "duration_s", "energy_wh", "peak_w",
-                  "end", "taper_wh")
+                  "end", "taper_wh", "energy_method")
 
 
 def _session(row: RowMapping) -> ChargeSession:

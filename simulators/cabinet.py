@@ -66,6 +66,7 @@ class SlotTruth:
     full: bool  # charge finished, between top-up pulses
     power_w: float  # what the slot's meter channel reads (includes measurement noise)
     energy_wh: float  # AC energy drawn since the simulation started
+    meter_wh: float  # what the slot meter's energy counter reads (before any wrap)
     soc: float | None
     asset_tag: str | None
     broken: bool
@@ -109,7 +110,8 @@ class CabinetTruth:
             "device_faults": {name: str(fault) for name, fault in self.device_faults.items()},
             "slots": [
                 {"slot": s.slot, "present": s.present, "charging": s.charging, "full": s.full,
-                 "power_w": s.power_w, "energy_wh": s.energy_wh, "soc": s.soc,
+                 "power_w": s.power_w, "energy_wh": s.energy_wh, "meter_wh": s.meter_wh,
+                 "soc": s.soc,
                  "asset_tag": s.asset_tag, "broken": s.broken}
                 for s in self.slots
             ],
@@ -127,11 +129,15 @@ class CabinetSim:
                  seed: int = 0, fill: float = 1.0, asset_prefix: str = "IPAD-",
                  charger: ChargerParams | None = None, climate: ClimateParams | None = None,
                  ipad_capacity_wh: float = IPAD_9TH_GEN_WH, scenario: Scenario | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, meter_start_wh: float = 0.0) -> None:
+        """``meter_start_wh``: what every slot meter's energy counter reads at the start (near its
+        wrap, say); it counts the slot's energy with simulated time from there."""
         if not (speed > 0 and math.isfinite(speed)):
             raise ValueError(f"speed must be a positive number, not {speed}")
         if not 0.0 <= fill <= 1.0:
             raise ValueError(f"fill must be in [0, 1], not {fill}")
+        if not (meter_start_wh >= 0 and math.isfinite(meter_start_wh)):
+            raise ValueError(f"meter_start_wh must be a number >= 0, not {meter_start_wh}")
         self.cabinet = cabinet
         self.speed = speed
         self.asset_prefix = asset_prefix
@@ -160,6 +166,8 @@ class CabinetSim:
                 self._door_open = bool(doors[-1].door_open)
         n = cabinet.model.slots
         self._slots = [SlotPhysics(self.charger) for _ in range(n)]
+        # Per slot meter: (its counter when fitted, the slot's energy then).
+        self._meters = [(meter_start_wh, 0.0)] * n
         for index in sorted(self._rng.sample(range(n), round(fill * n))):
             # Initial charge GUESS: anything from a quarter full to full.
             soc = min(1.0, self._rng.uniform(0.25, 1.05))
@@ -245,8 +253,10 @@ class CabinetSim:
             return physics.remove()
 
     def insert(self, slot: int, *, soc: float | None = None, asset_tag: str | None = None,
-               health: float = 1.0, broken: bool = False) -> IPad:
-        """Put an iPad into ``slot``; without ``soc`` it comes back with a random 20-80 % charge."""
+               health: float = 1.0, broken: bool = False,
+               capacity_wh: float | None = None) -> IPad:
+        """Put an iPad into ``slot``; without ``soc`` it comes back with a random 20-80 % charge,
+        without ``capacity_wh`` it has the cabinet's iPad capacity."""
         with self._lock:
             physics = self._slot(slot)
             if physics.ipad is not None:
@@ -254,10 +264,26 @@ class CabinetSim:
             if soc is None:
                 soc = self._rng.uniform(0.2, 0.8)
             ipad = IPad(asset_tag or self.default_asset_tag(slot), soc=soc, health=health,
-                        broken=broken, capacity_wh=self.ipad_capacity_wh)
+                        broken=broken, capacity_wh=capacity_wh or self.ipad_capacity_wh)
             self._away.pop(slot, None)  # a manual insert replaces the scenario's absent iPad
             physics.insert(ipad)
             return ipad
+
+    def replace_meter(self, device: str, reading_wh: float = 0.0) -> None:
+        """A technician swaps ``device`` for another meter (or resets its counter): from now on
+        its counters read ``reading_wh`` plus what the slots draw."""
+        if not (reading_wh >= 0 and math.isfinite(reading_wh)):
+            raise ValueError(f"reading_wh must be a number >= 0, not {reading_wh}")
+        with self._lock:
+            if device not in self._faults:
+                raise UnknownDeviceError(f"no device {device!r}; the model has "
+                                         f"{', '.join(self._faults)}")
+            first = 0
+            for ref, width in self.cabinet.slot_refs:
+                if ref.device == device:
+                    for index in range(first, first + width):
+                        self._meters[index] = (reading_wh, self._slots[index].energy_wh)
+                first += width
 
     def set_door(self, open_: bool) -> None:
         with self._lock:
@@ -304,7 +330,8 @@ class CabinetSim:
                 sim_time=self._start + timedelta(seconds=self._elapsed_s),
                 speed=self.speed,
                 scenario=self.scenario.name if self.scenario is not None else "none",
-                slots=tuple(self._slot_truth(i + 1, s) for i, s in enumerate(self._slots)),
+                slots=tuple(self._slot_truth(i + 1, s, self._meters[i])
+                            for i, s in enumerate(self._slots)),
                 door_open=self._door_open,
                 mains_on=self._mains_on,
                 temperature_c=self._temperature_c,
@@ -320,14 +347,16 @@ class CabinetSim:
 
     def slot(self, slot: int) -> SlotTruth:
         with self._lock:
-            return self._slot_truth(slot, self._slot(slot))
+            return self._slot_truth(slot, self._slot(slot), self._meters[slot - 1])
 
     @staticmethod
-    def _slot_truth(number: int, physics: SlotPhysics) -> SlotTruth:
+    def _slot_truth(number: int, physics: SlotPhysics, meter: tuple[float, float]) -> SlotTruth:
         ipad = physics.ipad
+        fitted_at_wh, energy_then_wh = meter
         return SlotTruth(
             slot=number, present=ipad is not None, charging=physics.charging, full=physics.full,
             power_w=physics.power_w, energy_wh=physics.energy_wh,
+            meter_wh=fitted_at_wh + physics.energy_wh - energy_then_wh,
             soc=ipad.soc if ipad is not None else None,
             asset_tag=ipad.asset_tag if ipad is not None else None,
             broken=ipad.broken if ipad is not None else False,

@@ -135,6 +135,9 @@ def _cabinet_arguments(p: argparse.ArgumentParser, default_model: str) -> None:
                    help="simulated start time, ISO 8601 (default: now, local time)")
     p.add_argument("--seed", type=int, default=1, help="seed for everything random")
     p.add_argument("--fill", type=_share, default=1.0, help="share of slots holding an iPad")
+    p.add_argument("--meter-start-wh", type=_non_negative, default=0.0,
+                   help="what every slot meter's energy counter reads at the start (e.g. just "
+                        "below a PZEM-016's wrap at 4294967296 Wh)")
     p.add_argument("--asset-prefix", default="IPAD-", help="asset tags are PREFIX + slot (001..)")
     p.add_argument("--scenario", choices=SCENARIOS, default="none",
                    help="scripted events: school-day = out in the morning, back after lessons")
@@ -191,7 +194,8 @@ def _run_cabinet(args: argparse.Namespace) -> int:
         scenario = SchoolDay(args.seed, cabinet.model.slots)
     sim = CabinetSim(cabinet, start=args.start or datetime.now().replace(microsecond=0),
                      speed=args.speed, seed=args.seed, fill=args.fill,
-                     asset_prefix=args.asset_prefix, scenario=scenario)
+                     asset_prefix=args.asset_prefix, scenario=scenario,
+                     meter_start_wh=args.meter_start_wh)
     try:
         asyncio.run(_serve(sim, args))
     except OSError as exc:  # a port in use, an address not on this host

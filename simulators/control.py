@@ -5,10 +5,13 @@ with the new state, an error with ``{"error": "..."}``:
 
     GET  /state                         ground truth (``CabinetTruth.to_json``)
     POST /slots/{n}/remove
-    POST /slots/{n}/insert              {"soc": 0.5, "asset_tag": "...", "health": 0.75, "broken": true}
+    POST /slots/{n}/insert              {"soc": 0.5, "asset_tag": "...", "health": 0.75, "broken": true,
+                                         "capacity_wh": 40.88}
     POST /door                          {"open": true}
     POST /mains                         {"on": false}
     POST /devices/{name}/fault          {"mode": "dead" | "garbage" | "stuck" | "address-reset" | "none"}
+    POST /devices/{name}/replace        {"reading_wh": 0}: a new meter; its energy counters count on
+                                        from that reading
     POST /advance                       {"seconds": 3600}
     GET  /serial                        every simulated serial line (RTU bus or line board), by bus
     POST /serial/{bus}/unplug           the USB adapter is pulled out: the pty closes
@@ -101,14 +104,15 @@ def _remove(sim: CabinetSim, match: re.Match[str], body: Body) -> None:
 
 
 def _insert(sim: CabinetSim, match: re.Match[str], body: Body) -> None:
-    _only(body, "soc", "asset_tag", "health", "broken")
+    _only(body, "soc", "asset_tag", "health", "broken", "capacity_wh")
     tag = body.get("asset_tag")
     if tag is not None and (not isinstance(tag, str) or not 0 < len(tag) <= 64):
         raise BadRequest("'asset_tag' must be a string of 1 to 64 characters")
     broken = _flag(body, "broken") if "broken" in body else False
     health = _number(body, "health", low=0.01, high=1.0, required=False)
     sim.insert(int(match["slot"]), soc=_number(body, "soc", low=0.0, high=1.0, required=False),
-               asset_tag=tag, health=1.0 if health is None else health, broken=broken)
+               asset_tag=tag, health=1.0 if health is None else health, broken=broken,
+               capacity_wh=_number(body, "capacity_wh", low=1.0, high=200.0, required=False))
 
 
 def _door(sim: CabinetSim, match: re.Match[str], body: Body) -> None:
@@ -131,6 +135,12 @@ def _fault(sim: CabinetSim, match: re.Match[str], body: Body) -> None:
         sim.set_device_fault(match["device"], mode)
     except ValueError as exc:
         raise BadRequest(str(exc)) from exc
+
+
+def _replace(sim: CabinetSim, match: re.Match[str], body: Body) -> None:
+    _only(body, "reading_wh")
+    reading = _number(body, "reading_wh", low=0.0, high=1e12, required=False)
+    sim.replace_meter(match["device"], reading or 0.0)
 
 
 def _advance(sim: CabinetSim, match: re.Match[str], body: Body) -> None:
@@ -164,6 +174,7 @@ _POST_ROUTES: list[tuple[re.Pattern[str], Route]] = [
     (re.compile(r"/door"), _door),
     (re.compile(r"/mains"), _mains),
     (re.compile(r"/devices/(?P<device>[A-Za-z0-9_.-]{1,64})/fault"), _fault),
+    (re.compile(r"/devices/(?P<device>[A-Za-z0-9_.-]{1,64})/replace"), _replace),
     (re.compile(r"/advance"), _advance),
 ]
 

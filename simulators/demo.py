@@ -174,14 +174,18 @@ def _server_toml(broker_port: int, http_port: int, slot_counts: dict[str, int], 
         f"{alerts_toml()}\n{organisation_toml(slot_counts, return_checks(now))}")
 
 
-def _agent_toml(cabinet: DemoCabinet, slots: int, modbus: str, broker_port: int) -> str:
+def _agent_toml(cabinet: DemoCabinet, slots: int, modbus: str, broker_port: int,
+                speed: float) -> str:
     host, port = modbus.rsplit(":", 1)
     # No asset tags: the server's inventory holds them (filled from the demo's server.toml).
+    # [simulation] speed: the agent counts durations and integrated energy in the simulator's
+    # seconds, so a charge that takes three simulated hours is three hours long, not three minutes.
     return (
         f"[cabinet]\nsite = \"{SITE}\"\nid = \"{cabinet.id}\"\nmodel = \"{cabinet.model}\"\n"
         f"[buses.main]\ntransport = \"tcp\"\nhost = \"{host}\"\nport = {port}\n"
         f"[mqtt]\nhost = \"127.0.0.1\"\nport = {broker_port}\nusername = \"{SITE}-{cabinet.id}\"\n"
-        "keepalive_s = 10\n[polling]\ninterval_s = 1.0\ntelemetry_interval_s = 5.0\n")
+        "keepalive_s = 10\n[polling]\ninterval_s = 1.0\ntelemetry_interval_s = 5.0\n"
+        f"[simulation]\nspeed = {speed!r}\n")
 
 
 def _demo_users(state_dir: Path) -> tuple[dict[str, str], str]:
@@ -319,7 +323,7 @@ def run(speed: float = 60.0, workdir: Path | None = None, broker: str = "auto") 
                 "--asset-prefix", cabinet.asset_prefix], "READY")
             fields = dict(part.split("=", 1) for part in sim.ready.split()[1:])
             agent_conf = _write(workdir / f"agent-{cabinet.id}.toml", _agent_toml(
-                cabinet, slot_counts[cabinet.id], fields["modbus"], broker_port))
+                cabinet, slot_counts[cabinet.id], fields["modbus"], broker_port, speed))
             agent = demo.start(f"agent-{cabinet.id}", [sys.executable, "-m", "cabinet_agent", "run",
                                                        "--config", str(agent_conf)], None)
             rows.append(Running(cabinet, fields["modbus"], fields["control"], agent.proc.pid))

@@ -3,7 +3,9 @@
 Register addresses, encodings and scales come only from ``cabinet_agent``'s device profiles
 (``encode_point``); this module decides the *values*. Points wired by the cabinet model's
 ``[signals]`` carry the cabinet's state; every other point gets a plausible value by its name
-(see ``_derived``), so an agent that reads whole blocks sees a believable device.
+(see ``_derived``), so an agent that reads whole blocks sees a believable device. Energy counters
+count what the slots they measure drew in simulated time (``SlotTruth.meter_wh``), and an integer
+counter wraps past its largest raw value as a meter's does.
 Pure: no I/O, no clock, no pymodbus.
 """
 
@@ -14,7 +16,7 @@ from dataclasses import dataclass, field
 
 from cabinet_agent.cabinet_model import LoadedCabinet, SignalRef
 from cabinet_agent.line_profile import LinePoint
-from cabinet_agent.registers import DeviceProfile, PointSpec, Value, encode_point
+from cabinet_agent.registers import ENERGY_UNITS, DeviceProfile, PointSpec, Value, encode_point
 
 from .cabinet import CabinetTruth
 
@@ -77,12 +79,15 @@ def device_values(cabinet: LoadedCabinet, truth: CabinetTruth) -> dict[str, Valu
         wired[ref.device].add(ref.point)
 
     signals = cabinet.model.signals
-    slot_energy: dict[str, float] = {}  # AC energy of the slots each meter measures
+    slot_energy: dict[str, float] = {}  # the counters of the slots each meter measures
+    channel_energy: dict[str, dict[int, float]] = {}  # per meter channel, its slot's counter
     position = 0
     for ref, width in slot_wiring(cabinet):
         slots = truth.slots[position:position + width]
         put(ref, [s.power_w for s in slots])
-        slot_energy[ref.device] = slot_energy.get(ref.device, 0.0) + sum(s.energy_wh for s in slots)
+        slot_energy[ref.device] = slot_energy.get(ref.device, 0.0) + sum(s.meter_wh for s in slots)
+        channels = channel_energy.setdefault(ref.device, {})
+        channels.update({(ref.start or 0) + i: s.meter_wh for i, s in enumerate(slots)})
         position += width
     position = 0
     for ref, width in cabinet.presence_refs:
@@ -103,10 +108,13 @@ def device_values(cabinet: LoadedCabinet, truth: CabinetTruth) -> dict[str, Valu
             zero = False if profile.point(name).is_bool else 0.0
             points[name] = [zero if v is None else v for v in points[name]]
         energy_wh = slot_energy.get(device, truth.energy_wh)
+        channels = channel_energy.get(device, {})
         for point in profile.points:
             if point.name not in wired[device]:
-                points[point.name] = [_derived(point, i, points, truth, energy_wh)
-                                      for i in range(point.count)]
+                points[point.name] = [
+                    _derived(point, i, points, truth,
+                             channels.get(i, 0.0) if point.count > 1 and channels else energy_wh)
+                    for i in range(point.count)]
     return values
 
 
@@ -177,7 +185,7 @@ def build_images(cabinet: LoadedCabinet, truth: CabinetTruth,
             continue
         image = DeviceImage(profile)
         for point in profile.points:
-            raw = encode_point(point, _clamped(point, values[point.name]))
+            raw = encode_point(point, _clamped(point, _wrapped(profile, point, values[point.name])))
             cells = image.tables.setdefault(point.function, {})
             for offset, word in enumerate(raw):
                 cells[point.address + offset] = word
@@ -186,6 +194,18 @@ def build_images(cabinet: LoadedCabinet, truth: CabinetTruth,
         if device in images:
             images[device].tables.setdefault(table, {})[address] = raw_value
     return images
+
+
+def _wrapped(profile: DeviceProfile, point: PointSpec, values: list[Value]) -> list[Value]:
+    """An integer energy counter starts again at 0 past its largest raw value, as a meter's does."""
+    if profile.energy_counter is None or profile.energy_counter.point != point.name:
+        return values
+    wraps_at_wh = profile.counter_wraps_at_wh()
+    if wraps_at_wh is None:
+        return values
+    wraps_at = wraps_at_wh / ENERGY_UNITS[point.unit]  # in the point's unit
+    return [v % wraps_at if isinstance(v, float | int) and not isinstance(v, bool) else v
+            for v in values]
 
 
 _RAW_LIMITS = {"u16": (0, 0xFFFF), "s16": (-0x8000, 0x7FFF), "u32": (0, 0xFFFFFFFF),

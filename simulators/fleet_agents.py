@@ -25,6 +25,7 @@ from cabinet_agent.config import (
     CabinetSection,
     MqttSection,
     PollingSection,
+    SimulationSection,
     TcpBus,
 )
 from cabinet_agent.outbox import Outbox
@@ -89,6 +90,8 @@ def _agent_for(plan: CabinetPlan, sim: CabinetSim, port: int, options: AgentOpti
         mqtt=MqttSection(host=options.broker_host, port=options.broker_port,
                          keepalive_s=options.keepalive_s, reconnect_min_s=0.5, reconnect_max_s=5),
         polling=PollingSection(interval_s=options.poll_s, telemetry_interval_s=options.telemetry_s),
+        # The agent counts durations in the simulation's seconds, as its cabinet runs them.
+        simulation=SimulationSection(speed=options.speed),
     )
     # A simulated fleet keeps nothing across runs: an in-memory outbox per agent, not 138 files
     # under the user's state directory.

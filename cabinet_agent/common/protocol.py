@@ -42,6 +42,7 @@ __all__ = [
     "ChargeSession",
     "DeviceHealth",
     "DoorState",
+    "EnergyMethod",
     "EventKind",
     "EventMessage",
     "MainsState",
@@ -68,8 +69,9 @@ __all__ = [
 PROTOCOL_VERSION: Final = 1
 # Additive revisions within v1 (new optional fields only; a v1 reader of any revision accepts every
 # message): 2 added slot certainty and evidence (state, telemetry) and the cabinet's sensing (birth);
-# 3 added the event counter (``event_seq``) and wrote down the bounds below.
-PROTOCOL_REVISION: Final = 4
+# 3 added the event counter (``event_seq``) and wrote down the bounds below; 4 extra readings per
+# telemetry (``points``); 5 how a session's energy was measured (``ChargeSession.energy_method``).
+PROTOCOL_REVISION: Final = 5
 TOPIC_ROOT: Final = "ladewache"
 # A 32-slot telemetry message is about 1.5 KiB; anything near this limit is a bug or an attack.
 MAX_PAYLOAD_BYTES: Final = 64 * 1024
@@ -157,6 +159,14 @@ class SessionEnd(StrEnum):
     UNKNOWN = "unknown"  # the reading was lost (device fault)
 
 
+class EnergyMethod(StrEnum):
+    """How a session's energy was measured (docs/classification.md, "Charge sessions")."""
+
+    COUNTER = "counter"  # the slot meter's own energy counter, over the whole session
+    MIXED = "mixed"  # the counter, with steps it could not cover (reset, replaced) integrated
+    INTEGRATED = "integrated"  # power integrated over time: the meter keeps no counter
+
+
 def _utc(value: datetime) -> datetime:
     if value.tzinfo is None or value.utcoffset() != UTC.utcoffset(None):
         raise ValueError("timestamp must be UTC with an explicit offset (…Z or +00:00)")
@@ -215,7 +225,8 @@ class Sensing(_Model):
         default=None, gt=0,
         description="power-only cabinets: a full iPad still in its slot tops up within this time "
                     "(from the iPads' slowest standby drain); no draw for this long is evidence "
-                    "that it is gone")
+                    "that it is gone. Wall-clock seconds, like every time on the wire (an agent "
+                    "watching a simulator that runs N times faster sends the window / N)")
 
 
 class BirthMessage(_Envelope):
@@ -257,14 +268,21 @@ class ChargeSession(_Model):
     asset_tag: str | None = Field(default=None, max_length=64)
     started_at: UtcDatetime
     ended_at: UtcDatetime
-    duration_s: float = Field(ge=0)
-    energy_wh: float = Field(ge=0, description="AC energy drawn by the slot")
+    duration_s: float = Field(
+        ge=0, description="how long the charge took; ended_at - started_at, except from an agent "
+                          "watching a simulator that runs faster than real time: its simulated "
+                          "seconds ([simulation] speed, docs/classification.md)")
+    energy_wh: float = Field(ge=0, description="AC energy drawn by the slot (see energy_method)")
     peak_w: float = Field(ge=0)
     end: SessionEnd
     taper_wh: float | None = Field(
         default=None, ge=0,
         description="energy of the taper phase (~80-100 %), proportional to battery capacity; "
                     "only for sessions that went through a whole taper and ended full")
+    energy_method: EnergyMethod | None = Field(
+        default=None,
+        description="revision 5: how energy_wh was measured: the meter's energy counter, or power "
+                    "integrated over time; null from older agents (they integrated)")
 
 
 class DeviceHealth(_Model):

@@ -6,7 +6,7 @@ import asyncio
 import logging
 from dataclasses import dataclass, field
 
-from ..cabinet_model import LoadedCabinet, wired_points
+from ..cabinet_model import LoadedCabinet
 from ..common.errors import ConfigError
 from ..config import AgentSettings
 from .base import DeviceSource, Transport, transport_factory
@@ -41,7 +41,7 @@ def open_sources(settings: AgentSettings, cabinet: LoadedCabinet) -> SourceSet:
     """
     transports = {name: transport_factory(bus.transport)(name, bus)
                   for name, bus in settings.buses.items()}
-    needed = wired_points(cabinet.model)
+    needed = cabinet.polled_points()
     devices: list[DeviceSource] = []
     for name, spec in cabinet.model.devices.items():
         if name not in needed:

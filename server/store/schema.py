@@ -118,6 +118,8 @@ charge_sessions = Table(
     Column("peak_w", Float, nullable=False),
     Column("end", String(16), nullable=False),
     Column("taper_wh", Float, nullable=True),
+    # counter, mixed or integrated (protocol revision 5); null from older agents: integrated.
+    Column("energy_method", String(16), nullable=True),
     Index("ix_charge_sessions_tag", "asset_tag", "ended_at"),
     Index("ix_charge_sessions_place", "site", "cabinet", "slot", "ended_at"),
     Index("ix_charge_sessions_ended", "ended_at"),

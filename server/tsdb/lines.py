@@ -9,7 +9,9 @@ Schema:
 Slot lines come from every ``telemetry`` and every ``state`` message (state is sent immediately on
 each change); cabinet lines from the same two. Unknown values are omitted, never written as 0.
 Point lines (protocol revision 4: a model's extra readings, raw, e.g. a meter's energy counter)
-come only from telemetry that carries points.
+come only from telemetry that carries points. Session lines (one per finished charge):
+  session,site=…,cabinet=…,slot=…,end=…[,asset_tag=…][,energy_method=…] energy_wh=…,duration_s=…,
+      peak_w=…[,taper_wh=…] <ns of its end>
 """
 
 from __future__ import annotations
@@ -179,6 +181,8 @@ def session_lines(message: EventMessage, received_at: datetime) -> list[str]:
     tags = f"session,{_tags(message)},slot={session.slot},end={escape_tag(session.end.value)}"
     if session.asset_tag:
         tags += f",asset_tag={escape_tag(session.asset_tag)}"
+    if session.energy_method is not None:  # revision 5: counter, mixed or integrated
+        tags += f",energy_method={session.energy_method.value}"
     fields = [f"energy_wh={_float(session.energy_wh)}", f"duration_s={_float(session.duration_s)}",
               f"peak_w={_float(session.peak_w)}"]
     if session.taper_wh is not None:

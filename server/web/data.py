@@ -21,7 +21,7 @@ from typing import Annotated, Any, Final
 from fastapi import APIRouter, HTTPException, Path, Query
 from fastapi.responses import Response, StreamingResponse
 
-from cabinet_agent.common.protocol import MAX_SLOTS
+from cabinet_agent.common.protocol import MAX_SLOTS, EnergyMethod
 
 from ..alerts.status import AlertStatus
 from ..api import InScope, Who
@@ -51,7 +51,7 @@ INVENTORY_COLUMNS: Final = ("municipality", "csv.site", "school", "csv.cabinet_i
                             "csv.cabinet_status")
 SESSIONS_COLUMNS: Final = ("csv.site", "school", "csv.cabinet_id", "cabinet", "slot", "asset_tag",
                            "csv.started_at", "csv.ended_at", "csv.duration_s", "csv.energy_wh",
-                           "csv.peak_w", "csv.end_reason", "csv.taper_wh")
+                           "csv.peak_w", "csv.end_reason", "csv.taper_wh", "csv.energy_method")
 ALERTS_COLUMNS: Final = ("csv.fingerprint", "csv.alertname", "state", "severity", "csv.site",
                          "school", "csv.cabinet_id", "cabinet", "slot", "asset_tag", "csv.summary",
                          "csv.active_at", "csv.starts_at", "csv.ends_at", "csv.acknowledged_by",
@@ -260,7 +260,9 @@ def data_router(dash: Dashboard) -> APIRouter:
                     ((site, index.school_names.get(site, site), cab,
                       index.cabinet_names.get((site, cab), cab), s.slot, s.asset_tag,
                       fmt.time(s.started_at), fmt.time(s.ended_at), s.duration_s, s.energy_wh,
-                      s.peak_w, _word(t, "end.", s.end.value), s.taper_wh)
+                      s.peak_w, _word(t, "end.", s.end.value), s.taper_wh,
+                      # older agents (no method given) integrated power over time
+                      _word(t, "em.", (s.energy_method or EnergyMethod.INTEGRATED).value))
                      for site, cab, s in sessions if scope.sees(site)), fmt)
 
     @router.get("/export/alerts.csv", response_class=CsvResponse,

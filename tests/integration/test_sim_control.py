@@ -76,6 +76,20 @@ def test_operations_change_the_cabinet(call: Call, sim: CabinetSim) -> None:
     assert sim.truth().door_open and not sim.truth().mains_on
 
 
+def test_a_meter_is_replaced_and_an_ipad_of_another_size_inserted(call: Call, sim: CabinetSim) -> None:
+    empty = next(s.slot for s in sim.truth().slots if not s.present)
+    status, state = call("POST", f"/slots/{empty}/insert", {"soc": 0.0, "capacity_wh": 40.88})
+    assert status == 200 and state["slots"][empty - 1]["charging"]
+    call("POST", "/advance", {"seconds": 3600})
+    status, state = call("POST", "/devices/meter/replace", {"reading_wh": 5.0})
+    assert status == 200  # every slot the meter measures counts from 5 Wh now
+    assert [s["meter_wh"] for s in state["slots"]] == pytest.approx([5.0] * len(state["slots"]))
+    status, state = call("POST", "/advance", {"seconds": 3600})
+    drawn = state["slots"][empty - 1]
+    assert drawn["meter_wh"] == pytest.approx(5.0 + 20.0, rel=0.01)  # 20 W for an hour
+    assert drawn["soc"] == pytest.approx(2 * 20.0 * 0.72 / 40.88, rel=0.01)  # a larger iPad
+
+
 @pytest.mark.parametrize(
     ("method", "path", "body", "status", "message"),
     [
@@ -91,6 +105,8 @@ def test_operations_change_the_cabinet(call: Call, sim: CabinetSim) -> None:
         ("POST", "/advance", {"seconds": True}, 400, "'seconds' must be a number"),
         ("POST", "/advance", [], 400, "JSON object"),
         ("POST", "/slots/1/insert", {"soc": 2}, 400, "'soc' must be between"),
+        ("POST", "/devices/fridge/replace", {}, 404, "no device 'fridge'"),
+        ("POST", "/devices/meter/replace", {"reading_wh": -1}, 400, "'reading_wh' must be between"),
         ("GET", "/door", None, 405, "takes POST"),
         ("POST", "/state", None, 405, "takes GET"),
         ("GET", "/nothing", None, 404, "no such endpoint"),

@@ -241,3 +241,25 @@ def test_points_become_one_line_each_with_escaped_tags() -> None:
 def test_telemetry_without_points_writes_no_point_lines(points: list[PointReading] | None) -> None:
     lines = telemetry_lines(_telemetry(points=points), {}, RECEIVED)
     assert not any(line.startswith("point,") for line in lines) and len(lines) == 4
+
+
+def test_a_session_says_how_its_energy_was_measured_in_a_tag() -> None:
+    """Protocol revision 5: counter, mixed or integrated; absent from older agents' sessions."""
+    from cabinet_agent.common.protocol import (
+        ChargeSession,
+        EnergyMethod,
+        EventKind,
+        EventMessage,
+        SessionEnd,
+    )
+    from server.tsdb.lines import message_lines
+
+    ended = datetime(2026, 11, 30, 15, 0, tzinfo=UTC)
+    session = ChargeSession(slot=1, started_at=ended - timedelta(hours=3), ended_at=ended,
+                            duration_s=10800, energy_wh=57.0, peak_w=20.0, end=SessionEnd.FULL,
+                            energy_method=EnergyMethod.COUNTER)
+    message = EventMessage(v=1, site="gs", cabinet="c1", boot_id="b" * 32, seq=4, ts=ended,
+                           clock_synced=True, event=EventKind.SESSION_ENDED, slot=1, session=session)
+    [line] = message_lines(message, {}, ended)
+    assert line.startswith("session,site=gs,cabinet=c1,slot=1,end=full,energy_method=counter "
+                           "energy_wh=57.0,")

@@ -126,3 +126,18 @@ def test_battery_baselines_survive_a_restart(tmp_path: Path) -> None:
     (worn,) = ageing.worn()
     assert worn.asset_tag == "GS-1" and worn.remaining < 0.8
     assert [s.taper_wh for s in again.for_asset("GS-1")] == [9.1, 9.0, 12.2, 12.0]
+
+
+def test_the_store_keeps_how_a_sessions_energy_was_measured(tmp_path: Path) -> None:
+    """Protocol revision 5: the method is stored with the session (null from older agents)."""
+    from cabinet_agent.common.protocol import EnergyMethod
+
+    recorder = SessionRecorder(store_at(tmp_path), BatteryAgeing(POLICY))
+    counted = _event(1, 12.0, 0)
+    assert counted.session is not None
+    counted = counted.model_copy(update={"session": counted.session.model_copy(
+        update={"energy_method": EnergyMethod.COUNTER})})
+    recorder.record(counted)
+    recorder.record(_event(2, 12.1, 1))
+    assert [s.energy_method for s in recorder.for_asset("GS-1")] == [None, EnergyMethod.COUNTER]
+    recorder.close()

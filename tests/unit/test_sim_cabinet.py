@@ -158,7 +158,7 @@ def test_ground_truth_serialises_to_json(cab16: LoadedCabinet) -> None:
     assert data["sim_time"] == "2026-11-30T07:00:00"
     assert len(data["slots"]) == 16
     assert set(data["slots"][0]) == {"slot", "present", "charging", "full", "power_w",
-                                     "energy_wh", "soc", "asset_tag", "broken"}
+                                     "energy_wh", "meter_wh", "soc", "asset_tag", "broken"}
     assert data["device_faults"]["meter"] == "none"
 
 

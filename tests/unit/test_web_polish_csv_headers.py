@@ -23,10 +23,10 @@ HEADERS = {
     "sessions.csv": {
         "de": ["Schul-Kennung", "Schule", "Schrank-Kennung", "Schrank", "Fach", "Inventarnr.",
                "Beginn", "Ende", "Dauer (s)", "Energie (Wh)", "Spitzenleistung (W)",
-               "Grund des Endes", "Energie Ladeschluss (Wh)"],
+               "Grund des Endes", "Energie Ladeschluss (Wh)", "Energie gemessen über"],
         "en": ["School id", "School", "Cabinet id", "Cabinet", "Slot", "Asset tag", "Started",
                "Ended", "Duration (s)", "Energy (Wh)", "Peak power (W)", "End reason",
-               "Taper energy (Wh)"],
+               "Taper energy (Wh)", "Energy measured by"],
     },
     "alerts.csv": {
         "de": ["Alarm-Kennung", "Alarmregel", "Zustand", "Schwere", "Schul-Kennung", "Schule",
