@@ -11,6 +11,8 @@
 2. Footprint: ``cabinet-agent run`` at one poll per second against the simulator at the first baud
    rate and a local Mosquitto, RSS and CPU over ``--window`` seconds, next to the bare import floor
    (a Python process that only imports paho, pymodbus and pydantic-settings). Target: <= 1.1x.
+   The agent gets the environment its systemd unit gives it (the unit's ``Environment=`` lines,
+   e.g. ``MALLOC_ARENA_MAX``); the floor is a plain Python process.
 
 Prints both side by side, in Markdown, for ``docs/benchmarks.md``; exits 1 when a target is missed.
 """
@@ -21,6 +23,7 @@ import argparse
 import asyncio
 import os
 import platform
+import shlex
 import statistics
 import sys
 import tempfile
@@ -48,6 +51,23 @@ TARGET_BAUD, CYCLE_TARGET, RSS_TARGET = 19200, 1.05, 1.1
 FLOOR_CODE = ("import paho.mqtt.client, pymodbus.client, pydantic_settings, time\n"
               "print('READY', flush=True)\ntime.sleep(3600)\n")
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+UNIT = ROOT / "deploy" / "systemd" / "cabinet-agent.service"
+
+
+def unit_environment(unit: Path = UNIT) -> dict[str, str]:
+    """The ``Environment=`` assignments of the unit's [Service] section: the agent is measured as
+    systemd starts it. (``EnvironmentFile=`` holds secrets only, none of them here.)"""
+    env: dict[str, str] = {}
+    section = ""
+    for line in unit.read_text().splitlines():
+        line = line.strip()
+        if line.startswith("[") and line.endswith("]"):
+            section = line[1:-1]
+        elif section == "Service" and line.startswith("Environment="):
+            for assignment in shlex.split(line.removeprefix("Environment=")):
+                key, _, value = assignment.partition("=")
+                env[key] = value
+    return env
 
 
 def _start_sim(workdir: Path, baud: int) -> tuple[ManagedProcess, Path]:
@@ -110,7 +130,8 @@ def _footprint(workdir: Path, link: Path, baud: int, window: float) -> dict[str,
         f'[cabinet]\nsite = "bench"\nid = "poll-cycle"\nmodel = "{MODEL}"\n'
         f'[buses.main]\ntransport = "rtu"\nport = "{link}"\nbaudrate = {baud}\nstopbits = {STOPBITS}\n'
         f'[mqtt]\nport = {broker.port}\n[polling]\ninterval_s = 1.0\ntelemetry_interval_s = 10.0\n')
-    agent = ManagedProcess("agent", [console_script("cabinet-agent"), "run", "--config", str(config)])
+    agent = ManagedProcess("agent", [console_script("cabinet-agent"), "run", "--config", str(config)],
+                           env=unit_environment())
     floor = ManagedProcess("floor", [sys.executable, "-c", FLOOR_CODE])
     try:
         agent.wait_for_line(lambda line: "adapter at" in line)
@@ -155,7 +176,9 @@ def main() -> int:
           f"Python {platform.python_version()}, {platform.system()} {platform.release()}, "
           f"load {os.getloadavg()[0]:.2f}")
     print(f"# command: .venv/bin/python bench/poll_cycle.py --baud {' '.join(map(str, args.baud))} "
-          f"--cycles {args.cycles} --window {args.window:g}\n")
+          f"--cycles {args.cycles} --window {args.window:g}")
+    unit_env = " ".join(f"{k}={v}" for k, v in unit_environment().items()) or "none"
+    print(f"# agent environment from {UNIT.relative_to(ROOT)}: {unit_env}\n")
     requests = next(iter(cycles.values()))[2]
     print(f"Poll cycle, {MODEL} over simulated RTU ({requests} requests, {args.cycles} cycles):\n")
     print("| baud | median cycle | p95 cycle | wire time | median / wire | target |")

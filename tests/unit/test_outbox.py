@@ -6,6 +6,8 @@ import signal
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cabinet_agent.outbox import Outbox, Priority
 
@@ -95,3 +97,50 @@ def test_sigkill_while_writing_loses_nothing_committed(tmp_path: Path) -> None:
 def test_size_limit_must_be_sane(tmp_path: Path) -> None:
     with pytest.raises(ValueError):
         Outbox(tmp_path / "o.db", max_bytes=10)
+
+
+_OPS = st.lists(st.one_of(
+    st.tuples(st.just("put"), st.sampled_from([E, S, T]), st.sampled_from(["a", "b"]),
+              st.integers(1, 600)),
+    st.tuples(st.just("batch"), st.integers(0, 4)),
+    st.tuples(st.just("ack"), st.integers(0, 40)),
+    st.tuples(st.just("release")),
+), max_size=80)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_OPS)
+def test_a_batch_is_always_the_oldest_items_not_in_flight(ops: list[tuple]) -> None:
+    # A reference outbox in a dict, written from the contract (module docstring): whatever mix of
+    # puts, supersedes, drops when full, acknowledgements and released connections came before.
+    box = Outbox(":memory:", max_bytes=4096)
+    rows: dict[int, tuple[Priority, str, int]] = {}
+    in_flight: set[int] = set()
+    handed: list[int] = []
+    for op in ops:
+        if op[0] == "put":
+            _, priority, topic, size = op
+            if priority is S:
+                for old in [i for i, r in rows.items() if r[:2] == (S, topic) and i not in in_flight]:
+                    del rows[old]
+            rows[box.put(topic, b"x" * size, qos=1, retain=False, priority=priority,
+                         offline=False)] = (priority, topic, size)
+            while sum(r[2] for r in rows.values()) > 4096 and len(rows) > 1:
+                dropped = min(rows, key=lambda i: (-rows[i][0], i))
+                del rows[dropped]
+                in_flight.discard(dropped)
+        elif op[0] == "batch":
+            expected = sorted(i for i in rows if i not in in_flight)[:op[1]]
+            assert [item.id for item in box.next_batch(op[1])] == expected
+            in_flight.update(expected)
+            handed += expected
+        elif op[0] == "ack" and handed:
+            item_id = handed[op[1] % len(handed)]
+            box.ack(item_id)
+            rows.pop(item_id, None)
+            in_flight.discard(item_id)
+        elif op[0] == "release":
+            assert box.release_in_flight() == len(in_flight)
+            in_flight.clear()
+        assert len(box) == len(rows) and box.in_flight == len(in_flight)
+    assert [item.id for item in box.next_batch(1000)] == sorted(set(rows) - in_flight)
