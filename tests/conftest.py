@@ -23,22 +23,38 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.ge
 
 @pytest.fixture(scope="session", autouse=True)
 def store_session() -> Iterator[store.TestStores | None]:
-    """LADEWACHE_TEST_STORE=postgresql: one PostgreSQL for the session (tests/support/store.py)."""
+    """LADEWACHE_TEST_STORE=postgresql: one PostgreSQL for the session (tests/support/store.py),
+    the ``[state] url`` of every collector and command the session starts, in process or not,
+    module-scoped ones included."""
     stores = store.start_session()
+    if stores is not None:
+        os.environ[store.STORE_ENV] = stores.suite_url
     yield stores
     if stores is not None:
+        os.environ.pop(store.STORE_ENV, None)
         stores.stop()
+
+
+def _per_module(request: pytest.FixtureRequest) -> bool:
+    return request.node.get_closest_marker("store_per_module") is not None
+
+
+@pytest.fixture(scope="module", autouse=True)
+def store_per_module(store_session: store.TestStores | None,
+                     request: pytest.FixtureRequest) -> None:
+    """A module marked ``store_per_module`` (its collector runs for the whole module) starts on
+    the emptied suite database once, before its module-scoped fixtures."""
+    if store_session is not None and _per_module(request):
+        store_session.empty_suite()
 
 
 @pytest.fixture(autouse=True)
 def store_per_test(store_session: store.TestStores | None,
-                   monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """On PostgreSQL, each test starts on the emptied suite database, and every collector or
-    command it starts keeps its store there (``[state] url`` from the environment). The stores
-    a test opened are closed after it."""
-    if store_session is not None:
+                   request: pytest.FixtureRequest) -> Iterator[None]:
+    """On PostgreSQL, each test starts on the emptied suite database (per module where marked).
+    The stores a test opened are closed after it."""
+    if store_session is not None and not _per_module(request):
         store_session.empty_suite()
-        monkeypatch.setenv(store.STORE_ENV, store_session.suite_url)
     yield
     store.close_all()
 

@@ -67,7 +67,7 @@ from tests.support.api_auth import admin_token, api_get, user_store
 from tests.support.procs import ManagedProcess, console_script, wait_until
 from tests.support.services import Broker, start_mosquitto
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.store_per_module]
 
 MAX_EXAMPLES: Final = 25
 REFUSED_EXAMPLES: Final = 5
