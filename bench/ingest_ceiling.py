@@ -120,6 +120,7 @@ def _profile(stream: list[tuple[CabinetTemplates, MessageTemplate]]) -> None:
     from server.config import TsdbSettings
     from server.fleet import Fleet
     from server.history import HistoryRecorder
+    from server.ingest import ACK_GROUP
     from server.pipeline import Pipeline
     from server.store.engine import open_store
     from server.tsdb.influx import InfluxSink
@@ -147,12 +148,19 @@ def _profile(stream: list[tuple[CabinetTemplates, MessageTemplate]]) -> None:
         sink = InfluxSink(TsdbSettings(url="http://127.0.0.1:1"), lambda batch: "\n".join(batch),
                           journal=Journal(Path(tmp) / "journal"))
         pipeline = Pipeline(fleet, sink)
-        for topic, payload, qos in fresh()[:2000]:  # every cabinet known, its history started
-            pipeline.handle(topic, payload, False, qos)
+        for topic, payload, _ in fresh()[:2000]:  # every cabinet known, its history started
+            pipeline.handle(topic, payload)
         history.flush()
 
+        unsettled = 0
+
         def handled(topic: str, payload: bytes, qos: int) -> None:
-            pipeline.handle(topic, payload, False, qos)
+            nonlocal unsettled
+            pipeline.handle(topic, payload)
+            unsettled += qos
+            if unsettled >= ACK_GROUP:  # as the collector does before its acknowledgements
+                pipeline.settle()
+                unsettled = 0
             if sink.stats().buffered >= 5000:
                 sink.flush(30)  # the writer's work in the same round
 

@@ -54,6 +54,7 @@ def _measure(part: str, count: int, helper: ctypes.CDLL, port: int) -> None:
     from server.config import TsdbSettings
     from server.fleet import Fleet
     from server.history import HistoryRecorder
+    from server.ingest import ACK_GROUP
     from server.integrity import Integrity
     from server.pipeline import Pipeline
     from server.store.engine import open_store
@@ -71,8 +72,8 @@ def _measure(part: str, count: int, helper: ctypes.CDLL, port: int) -> None:
     sink = InfluxSink(TsdbSettings(url="http://127.0.0.1:1"), lambda batch: "\n".join(batch).encode(),
                       journal=Journal(tmp / "journal"))
     pipeline, integrity, boundary = Pipeline(fleet, sink), Integrity(), Boundary()
-    for topic, payload, qos in warm:
-        pipeline.handle(topic, payload, False, qos)
+    for topic, payload, _ in warm:
+        pipeline.handle(topic, payload)
     history.flush()
     sink.flush(60)
     if part == "integrity":  # every cabinet known to it, as to the pipeline's
@@ -121,8 +122,13 @@ def _measure(part: str, count: int, helper: ctypes.CDLL, port: int) -> None:
         for message in decoded:
             fleet.apply(message, now)
     elif part == "pipeline":
+        unsettled = 0
         for topic, payload, qos in raw:
-            pipeline.handle(topic, payload, False, qos)
+            pipeline.handle(topic, payload)
+            unsettled += qos
+            if unsettled >= ACK_GROUP:  # as the collector settles before its acknowledgements
+                pipeline.settle()
+                unsettled = 0
         sink.flush(600)
     helper.off()
     sink.close(5)

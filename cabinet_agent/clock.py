@@ -21,9 +21,12 @@ def utcnow() -> datetime:
 
 
 class ClockStatus:
-    """Asks the kernel (adjtimex, read-only) and systemd-timesyncd; cached for ``ttl_s``."""
+    """Asks the kernel (adjtimex, read-only) and systemd-timesyncd; cached for ``ttl_s``.
+    ``trusted``: the installer says the clock is right (``[clock] trust_system_clock``); asks
+    nobody."""
 
-    def __init__(self, ttl_s: float = 60.0) -> None:
+    def __init__(self, ttl_s: float = 60.0, trusted: bool = False) -> None:
+        self._trusted = trusted
         self._ttl = ttl_s
         self._checked_at = -1e18
         self._synced = False
@@ -34,6 +37,8 @@ class ClockStatus:
         return _adjtimex_synced()
 
     def synced(self, monotonic_now: float) -> bool:
+        if self._trusted:
+            return True
         if monotonic_now - self._checked_at >= self._ttl:
             self._synced = self._query()
             self._checked_at = monotonic_now

@@ -210,6 +210,14 @@ class PollingSection(_Section):
     )
 
 
+class ClockSection(_Section):
+    trust_system_clock: bool = Field(
+        default=False,
+        description="take the system clock as synchronised although neither systemd-timesyncd nor "
+                    "the kernel says so: a VM or container whose host keeps the time. Messages "
+                    "then carry clock_synced = true and are stored at their own time")
+
+
 class ChargingSection(_Section):
     windows: list[str] = Field(
         default_factory=list,
@@ -248,6 +256,7 @@ class AgentSettings(FileSettings):
     mqtt: MqttSection = MqttSection()
     polling: PollingSection = PollingSection()
     charging: ChargingSection = ChargingSection()
+    clock: ClockSection = ClockSection()
     outbox: OutboxSection = OutboxSection()
     home_assistant: HomeAssistantSection = HomeAssistantSection()
     simulation: SimulationSection = SimulationSection()

@@ -47,7 +47,7 @@ class MqttLink:
         self._will_topic = will_topic
         self._make_will = make_will
         self._on_connected_cb = on_connected
-        # The outbox sender: PUBACK (QoS 1) or written (QoS 0) per message id; connection gone.
+        # The outbox sender: PUBACK (QoS 1; written, for QoS 0) per message id; connection gone.
         self._on_published_cb = on_published
         self._on_disconnected_cb = on_disconnected
         self._client = mqtt.Client(

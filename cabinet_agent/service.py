@@ -71,7 +71,7 @@ class Agent:
         self.boot_id = uuid.uuid4().hex
         self._clock = clock
         self._monotonic = monotonic
-        self._clock_status = ClockStatus()
+        self._clock_status = ClockStatus(trusted=settings.clock.trust_system_clock)
         self._seq = itertools.count()
         self._seq_lock = threading.Lock()
         self._events_created = 0  # event_seq of the newest event (protocol revision 3)

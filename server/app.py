@@ -200,6 +200,7 @@ class Collector:
             clock=clock,
             cert_file=resolve_path(settings, m.cert_file) if (m := settings.mqtt).cert_file else None,
             key_file=resolve_path(settings, m.key_file) if m.key_file else None,
+            settle=self.pipeline.settle,
         )
         a = settings.alerts
         org = settings.organisation

@@ -3,13 +3,21 @@
 The client is driven from one thread of our own (connect → ``loop()`` until the connection ends →
 wait with back-off → connect again) instead of paho's hidden ``loop_start`` machinery, so every
 attempt and every wait is logged and ``stop()`` ends it cleanly. Messages are handled directly in
-this network thread; paho acknowledges a QoS 1 message only after the handler returned (so the
-handler journals what it must keep before it returns: ``Pipeline.handle``).
+this network thread.
+
+A QoS 1 message is acknowledged only once what it carries is durable, and durability is bought
+per group: the handler takes each message (``Pipeline.handle``), and when the socket has nothing
+more to read, or ``ACK_GROUP`` messages wait, ``settle`` makes everything handled so far durable
+(one journal append, ``Pipeline.settle``) and then the group's PUBACKs leave, in the order the
+messages came (paho's ``manual_ack``). A collector killed before that is sent the group again by
+the broker (its persistent session); the duplicates are recognised (``Integrity``, the event
+ledger) or overwrite themselves in the TSDB.
 """
 
 from __future__ import annotations
 
 import logging
+import select
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,14 +34,19 @@ from cabinet_agent.common.protocol import subscription
 from .clock import Clock, utcnow
 from .config import MqttSettings
 
-__all__ = ["MessageHandler", "MqttCollector", "MqttStats"]
+__all__ = ["ACK_GROUP", "MessageHandler", "MqttCollector", "MqttStats"]
 
 log = logging.getLogger(__name__)
 
-MessageHandler = Callable[[str, bytes, bool, int], object]
-"""Called with (topic, payload, retained, qos) for every message; must not raise (it is guarded
+MessageHandler = Callable[[str, bytes, bool], object]
+"""Called with (topic, payload, retained) for every message; must not raise (it is guarded
 anyway). ``retained``: delivered from the broker's store because we subscribed, not as it was
-published. ``qos``: a QoS 1 message is acknowledged once the handler returned."""
+published."""
+
+# QoS 1 messages acknowledged together at most. Below the broker's in-flight window towards the
+# collector (Mosquitto's max_inflight_messages, 20 by default and in deploy/mosquitto), which
+# stops sending until acknowledgements come: a group never waits for messages that cannot come.
+ACK_GROUP = 16
 
 # select() timeout of one loop turn: bounds how long stop() waits when nothing arrives.
 _LOOP_TIMEOUT_S = 0.25
@@ -50,9 +63,14 @@ class MqttStats:
 class MqttCollector:
     def __init__(self, settings: MqttSettings, handler: MessageHandler,
                  ca_file: Path | None = None, clock: Clock = utcnow,
-                 cert_file: Path | None = None, key_file: Path | None = None) -> None:
+                 cert_file: Path | None = None, key_file: Path | None = None,
+                 settle: Callable[[], object] = lambda: None) -> None:
+        """``settle``: makes everything ``handler`` took so far durable; called before the QoS 1
+        messages among them are acknowledged."""
         self._settings = settings
         self._handler = handler
+        self._settle = settle
+        self._unacked: list[int] = []  # mids of QoS 1 messages handled, not yet acknowledged
         self._clock = clock
         self._receiving_since: datetime | None = None
         self._failed_attempts = 0
@@ -72,7 +90,7 @@ class MqttCollector:
         # A fixed client id with a persistent session: the broker keeps our subscription and
         # queues QoS 1 messages while the collector restarts, so a restart loses nothing.
         client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=s.client_id,
-                             clean_session=False, reconnect_on_failure=False)
+                             clean_session=False, reconnect_on_failure=False, manual_ack=True)
         if s.username is not None:
             password = s.password.get_secret_value() if s.password is not None else None
             client.username_pw_set(s.username, password)
@@ -140,9 +158,31 @@ class MqttCollector:
         rc = MQTTErrorCode.MQTT_ERR_SUCCESS
         while rc == MQTTErrorCode.MQTT_ERR_SUCCESS and not self._stop.is_set():
             rc = self._client.loop(timeout=_LOOP_TIMEOUT_S)
+            if self._unacked and (len(self._unacked) >= ACK_GROUP or not self._readable()):
+                self._acknowledge()
+        if self._stop.is_set() and self._unacked and self._client.is_connected():
+            self._acknowledge()  # a clean stop: what was handled is not sent again
+        self._unacked.clear()  # the connection is gone: the broker sends them again
         if not self._stop.is_set():
             self._set_connected(False)
             self._wait_before_retry(f"MQTT connection ended ({mqtt.error_string(rc)})")
+
+    def _readable(self) -> bool:
+        """More is waiting to be read right now (in the socket, or decrypted in TLS's buffer)."""
+        sock = self._client.socket()
+        if sock is None:
+            return False
+        pending = getattr(sock, "pending", None)  # an SSL socket's decrypted bytes
+        if pending is not None and pending() > 0:
+            return True
+        return bool(select.select([sock], [], [], 0)[0])
+
+    def _acknowledge(self) -> None:
+        """Make the group durable, then send its PUBACKs in the order the messages came."""
+        self._settle()
+        for mid in self._unacked:
+            self._client.ack(mid, 1)
+        self._unacked.clear()
 
     def _wait_before_retry(self, why: str) -> None:
         self._failed_attempts += 1
@@ -215,6 +255,8 @@ class MqttCollector:
         except UnicodeDecodeError:
             topic = "<topic is not UTF-8>"  # counted as unknown_topic by the handler
         try:
-            self._handler(topic, message.payload, bool(message.retain), message.qos)
+            self._handler(topic, message.payload, bool(message.retain))
         except Exception:  # an exception here would end paho's loop: log it and go on
             log.exception("message handler failed on %s", topic[:200])
+        if message.qos > 0:  # acknowledged with its group, once durable (_acknowledge)
+            self._unacked.append(message.mid)

@@ -5,7 +5,7 @@ channels. The agent's outbox delivers at least once, so a message may come twice
 re-subscribe that re-sends retained messages): the second is a *duplicate* and is not processed
 again. Numbers never seen between the lowest and the highest of a boot are *gaps*; a replay that
 arrives later fills them again. Some gaps are normal and documented (docs/reliability.md): the seq of
-a Last Will that was never needed, telemetry (QoS 0) lost with a connection.
+a Last Will that was never needed, QoS 0 telemetry of an older agent lost with a connection.
 
 Events carry a second counter (``event_seq``, protocol revision 3) and telemetry says how many
 events the boot created so far and how many messages wait in its outbox. When a telemetry message

@@ -82,12 +82,14 @@ class Pipeline:
         write_message = getattr(sink, "write_message", None)
         self._store: Callable[[Message, Sequence[Tagged], datetime, bool], None] = \
             write_message if write_message is not None else self._store_lines
+        self._seal: Callable[[], None] | None = getattr(sink, "seal", None)
 
-    def handle(self, topic: str, payload: bytes, retained: bool = False, qos: int = 1) -> bool:
+    def handle(self, topic: str, payload: bytes, retained: bool = False) -> bool:
         """Process one message; True if it was accepted. ``retained``: delivered from the broker's
-        store on subscribing (an old message that says nothing about gaps). ``qos``: as it came; a
-        QoS 1 message is acknowledged once this returns, so its lines are in the TSDB journal by
-        then, while QoS 0 telemetry (never acknowledged) is journaled with its batch."""
+        store on subscribing (an old message that says nothing about gaps). Telemetry and states
+        are journaled with their batch, or at the next ``settle``: the caller settles before it
+        acknowledges a QoS 1 message (``MqttCollector``); an event is in the journal and the
+        ledger when this returns."""
         try:
             message = decode(topic, payload)
             known = self._fleet.get(message.site, message.cabinet)
@@ -116,7 +118,7 @@ class Pipeline:
             if isinstance(message, (TelemetryMessage, StateMessage)):
                 # typed into the sink: its lines are built with their batch, by the writer; the
                 # asset tags are the inventory's on the fleet's slots, never the cabinet's claim
-                self._store(message, view.slots, when, qos > 0)
+                self._store(message, view.slots, when, False)
             elif isinstance(message, EventMessage):
                 tags = view.asset_tags
                 self._event(_attributed(message, tags), tags, received_at, when)
@@ -130,6 +132,13 @@ class Pipeline:
             self._received += 1
             self._accepted += 1
         return True
+
+    def settle(self) -> None:
+        """What every message handled so far keeps is durable (in the TSDB journal, the event
+        ledger) when this returns: called before the messages are acknowledged, once per group of
+        them."""
+        if self._seal is not None:
+            self._seal()
 
     def _store_lines(self, message: Message, slots: Sequence[Tagged], when: datetime,
                      durable: bool) -> None:

@@ -67,6 +67,9 @@ def add_fleet_parser(commands: Any, positive: Any, start: Any) -> None:
                    help="light: extra cabinets in site 'lag-probe' sending telemetry every "
                         "--probe-interval-s, for measuring ingest lag")
     p.add_argument("--probe-interval-s", type=positive, default=1.0)
+    p.add_argument("--telemetry-qos", type=int, choices=[0, 1], default=None,
+                   help="light mode: telemetry at this QoS instead of the protocol's (1); 0 is "
+                        "what agents before issue 21 sent")
     p.add_argument("--site-prefix", default="gs")
     p.add_argument("--duration", type=positive, default=None, help="stop after this many seconds")
     p.add_argument("--progress-s", type=positive, default=5.0)
@@ -103,7 +106,8 @@ def _run_light(plans: list[CabinetPlan], args: argparse.Namespace, stop: threadi
     options = LightOptions(args.broker_host, args.broker_port,
                            telemetry_s=args.telemetry_s or 60.0,
                            events_per_hour=args.events_per_hour, births=args.births,
-                           probe_interval_s=args.probe_interval_s)
+                           probe_interval_s=args.probe_interval_s,
+                           telemetry_qos=args.telemetry_qos)
     fleet = LightFleet(plans, options, probes, seed=args.seed)
     print(f"READY mode=light cabinets={len(plans)} slots={sum(p.slots for p in plans)} "
           f"probes={len(probes)}", flush=True)

@@ -42,6 +42,7 @@ class LightOptions:
     births: str = "full"  # full: status, birth, state; minimal: status, birth; none
     probe_interval_s: float = 1.0  # probe cabinets send telemetry this often
     client_id: str = "ladewache-fleet-light"
+    telemetry_qos: int | None = None  # None: the protocol's (1); 0: as agents before issue 21
 
 
 @dataclass(slots=True)
@@ -73,7 +74,10 @@ class LightFleet:
 
     def _send(self, cabinet: CabinetTemplates, template: MessageTemplate) -> mqtt.MQTTMessageInfo:
         payload = template.render(cabinet.next_seq(), iso_ts(time.time()))
-        return self._client.publish(template.topic, payload, template.qos, template.retain)
+        qos = template.qos
+        if self.options.telemetry_qos is not None and template.topic.endswith("/telemetry"):
+            qos = self.options.telemetry_qos
+        return self._client.publish(template.topic, payload, qos, template.retain)
 
     def _publish_births(self, stop: threading.Event) -> None:
         last: mqtt.MQTTMessageInfo | None = None

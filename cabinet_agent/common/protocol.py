@@ -104,7 +104,9 @@ QOS: Final = {
     Channel.BIRTH: 1,
     Channel.STATE: 1,
     Channel.EVENT: 1,
-    Channel.TELEMETRY: 0,
+    # QoS 1 (issue 21): queued by the broker for a collector that is away and kept across the
+    # broker's restart, so a restart loses no readings; older agents sent 0 (docs/protocol.md).
+    Channel.TELEMETRY: 1,
 }
 
 
@@ -337,7 +339,7 @@ class PointReading(_Model):
 
 
 class TelemetryMessage(_Envelope):
-    """Periodic readings; doubles as the heartbeat. QoS 0."""
+    """Periodic readings; doubles as the heartbeat. QoS 1 (0 from agents before issue 21)."""
 
     type: Literal["telemetry"] = "telemetry"
     power_w: list[float | None] = Field(

@@ -5,8 +5,9 @@ One buffer, in the order things came: chunks of lines, each appended to the jour
 (``server/tsdb/spill.py``) as it is made, and behind them the messages of the last moments whose
 lines are still to be built (``write_message``). The writer thread builds those per batch, appends
 them to the journal as one chunk, writes a batch and moves the journal's cursor past it. A
-``durable`` write (a QoS 1 message, acknowledged once its handler returned; every ``write``) turns
-what waits into a chunk on disk before it returns, so a SIGKILL loses nothing acknowledged. Without
+``seal`` (the collector's, before it acknowledges the QoS 1 messages it handed over), a ``durable``
+``write_message`` and every ``write`` turn what waits into a chunk on disk before they return, so
+a SIGKILL loses nothing acknowledged. Without
 a journal (none configured) the same buffer lives in memory only.
 
 The buffer is bounded: while the TSDB is down lines are kept and retried with exponential back-off.
@@ -197,6 +198,16 @@ class InfluxSink:
                     or self._in_memory + self._pending_lines + self._inflight > self._max:
                 self._seal()
             self._queued_more(was_empty)
+
+    def seal(self) -> None:
+        """Everything queued so far is in the journal when this returns: the one step before the
+        collector acknowledges the messages it handed over since the last ``seal`` (one journal
+        append for all of them, not one per message)."""
+        with self._cond:
+            if self._pending and not self._stopping:
+                self._seal()
+                if self._queued >= self._batch_size:
+                    self._cond.notify_all()
 
     def flush(self, timeout: float) -> bool:
         deadline = time.monotonic() + timeout

@@ -1,10 +1,11 @@
 """The TSDB journal on disk: segment files of line protocol and a cursor; nothing acknowledged is lost.
 
 The writer (``server/tsdb/influx.py``) appends every chunk of lines here before it counts as taken:
-a durable write (a QoS 1 message: the collector acknowledges it only after its handler returned)
-is appended before ``write`` returns, QoS 0 telemetry per batch. So a SIGKILL of the collector, or
-a restart while the TSDB is down, loses no acknowledged point: the OS has the pages, and at the next
-start the journal is replayed from its cursor. The cursor advances once the TSDB took a chunk.
+what the collector handled is appended before it acknowledges it (``InfluxSink.seal``, once per
+group of QoS 1 messages; a ``write`` before it returns), QoS 0 telemetry of older agents per batch.
+So a SIGKILL of the collector, or a restart while the TSDB is down, loses no acknowledged point:
+the OS has the pages, and at the next start the journal is replayed from its cursor. The cursor
+advances once the TSDB took a chunk.
 Lines written before a crash may be written twice; a point is keyed by its tags and timestamp, so
 InfluxDB overwrites it and VictoriaMetrics (``-dedup.minScrapeInterval=1ms``) keeps one.
 

@@ -138,7 +138,7 @@ def _collector(broker: SecureBroker, client_id: str,
     settings = MqttSettings(host="127.0.0.1", port=broker.port, username=user,
                             password=SecretStr(password), client_id=client_id, tls=True)
     collector = MqttCollector(settings,
-                              lambda topic, payload, retained, qos: received.put((topic, payload)),
+                              lambda topic, payload, retained: received.put((topic, payload)),
                               ca_file=broker.ca_file)
     collector.start()
     wait_until(collector.receiving_since, 10, "the collector's subscription")

@@ -37,6 +37,8 @@ from sqlalchemy import Engine, String, cast, func, select
 
 from server.store.schema_events import events
 from tests.support.api_auth import admin_token, api_get
+from tests.support.loss_count import kinds_lost
+from tests.support.mqtt_tap import PublishTap
 from tests.support.netproxy import NetProxy
 from tests.support.procs import (
     ManagedProcess,
@@ -49,7 +51,7 @@ from tests.support.procs import (
 )
 from tests.support.store import store_at
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.store_per_module]
 
 SITE, CABINET = "gs-matrix", "schrank-f"
 POLL_S = 0.2
@@ -149,6 +151,7 @@ class Matrix:
     sim: ManagedProcess
     control: str
     rtu_link: str
+    tap: PublishTap
     figures: Figures = field(default_factory=Figures)
     agents: list[ManagedProcess] = field(default_factory=list)
     server: ManagedProcess | None = None
@@ -192,6 +195,9 @@ class Matrix:
             f'[mqtt]\nhost = "127.0.0.1"\nport = {self.proxy.port}\nkeepalive_s = {KEEPALIVE_S}\n'
             "reconnect_min_s = 0.2\nreconnect_max_s = 1\n"
             f"[polling]\ninterval_s = {POLL_S}\ntelemetry_interval_s = 1\n"
+            # this VM's kernel says unsynchronised; a school's Pi with NTP says synchronised, and
+            # its points are keyed by their own time (what the counts below rely on)
+            "[clock]\ntrust_system_clock = true\n"
             '[outbox]\npath = "outbox.sqlite"\nsync_interval_s = 1\nreplay_rate_per_s = 1000\n',
             encoding="utf-8")
         self.agents.append(ManagedProcess("agent", [console_script("cabinet-agent"), "run",
@@ -205,6 +211,8 @@ class Matrix:
         self.proxy.close()
         self.broker.stop()
         self.victoria.stop()
+        if self.store is not None:
+            self.store.dispose()
 
     # -- what each side says ------------------------------------------------------------------------
     def stats(self) -> dict[str, Any]:
@@ -257,6 +265,23 @@ class Matrix:
             return None
         return float(max(zip(series[0]["timestamps"], series[0]["values"], strict=True))[1])
 
+    def telemetry_and_states(self, name: str) -> dict[str, dict[str, Any]]:
+        """Wait until every telemetry and state message the agent sent so far has its point in
+        the TSDB (they keep coming: the newest may be on their way); the counts."""
+        def kinds() -> dict[str, dict[str, Any]]:
+            return kinds_lost(self.tap, self.victoria.export, SITE, CABINET)
+
+        def complete() -> dict[str, dict[str, Any]] | None:
+            counts = kinds()
+            return counts if all(c.get("lost", 0) == 0 for c in counts.values()) else None
+
+        try:
+            return wait_until(complete, SETTLE_S,
+                              f"{name}: a point for every telemetry and state message sent",
+                              interval=0.3)
+        except TimeoutError:
+            pytest.fail(f"{name}: sent but not stored: {kinds()}")
+
     # -- driving -------------------------------------------------------------------------------------
     def _door_changes(self, to: str) -> int:
         return sum(n for (kind, _, _, new), n in self.logged().items()
@@ -303,6 +328,7 @@ class Matrix:
             f"{name}: {points} points for {len(rows)} events\n"
             + json.dumps(self.victoria.export(f'event_seq{{site="{SITE}",cabinet="{CABINET}"}}'))
             + "\n" + "\n".join(map(str, sorted(self.stored_rows_with_times()))))
+        kinds = self.telemetry_and_states(name)
         stats = self.stats()
         integrity = stats["integrity"].get(f"{SITE}/{CABINET}", {})
         figures = {
@@ -316,6 +342,7 @@ class Matrix:
             "repair_to_all_events_stored_s": round(stored_at - repaired, 2),
             "repair_to_tsdb_complete_s": round(time.monotonic() - repaired, 2),
             "agent_processes": len(self.agents),
+            **{f"{kind}_{what}": n for kind, counts in kinds.items() for what, n in counts.items()},
             **extra,
         }
         self.figures.scenarios[name] = figures
@@ -333,8 +360,9 @@ def matrix(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Matrix]:
         "--control-port", "0", "--rtu", "--baud", "115200", "--bits-per-char", "10",
         "--turnaround-ms", "0", "--serial-dir", str(root / "dev"), "--seed", "5", "--fill", "0"])
     fields = dict(p.split("=", 1) for p in sim.wait_for_line(lambda x: x.startswith("READY")).split()[1:])
-    proxy = NetProxy("127.0.0.1", broker.port).__enter__()
-    m = Matrix(root, broker, victoria, proxy, sim, fields["control"], fields["rtu"])
+    tap = PublishTap()  # what the agent sent, off the wire: the truth for telemetry and states
+    proxy = NetProxy("127.0.0.1", broker.port, tap=tap.stream).__enter__()
+    m = Matrix(root, broker, victoria, proxy, sim, fields["control"], fields["rtu"], tap)
     try:
         _post(f"{m.control}/door", {"open": False})
         m.start_server()

@@ -21,11 +21,15 @@ __all__ = ["NetProxy"]
 _BUFFER = 64 * 1024
 
 
+Tap = Callable[[bytes], None]
+
+
 class _Pair:
-    def __init__(self, client: socket.socket, upstream: socket.socket) -> None:
+    def __init__(self, client: socket.socket, upstream: socket.socket, tap: Tap | None) -> None:
         self.client = client
         self.upstream = upstream
         self.starved = False  # cut while open: never forwards again
+        self.tap = tap  # sees every byte the client sent that went on to the target
 
     def close(self) -> None:
         for sock in (self.client, self.upstream):
@@ -34,8 +38,12 @@ class _Pair:
 
 
 class NetProxy:
-    def __init__(self, target_host: str, target_port: int, listen_host: str = "127.0.0.1") -> None:
+    def __init__(self, target_host: str, target_port: int, listen_host: str = "127.0.0.1",
+                 tap: Callable[[], Tap] | None = None) -> None:
+        """``tap``: called once per connection for a function that is given, in order, every
+        byte of that connection's client that went on to the target (``mqtt_tap.PublishTap``)."""
         self._target = (target_host, target_port)
+        self._tap = tap
         self._listener = socket.create_server((listen_host, 0))
         self._listener.setblocking(False)
         self.port: int = self._listener.getsockname()[1]
@@ -120,7 +128,7 @@ class NetProxy:
             client.close()
             return
         self.connections += 1
-        pair = _Pair(client, upstream)
+        pair = _Pair(client, upstream, self._tap() if self._tap is not None else None)
         with self._lock:
             pair.starved = self._cut
         for sock in (client, upstream):
@@ -150,6 +158,9 @@ class NetProxy:
             other.setblocking(False)
         except OSError:
             self._drop(pair)
+            return
+        if pair.tap is not None and sock is pair.client:
+            pair.tap(data)
 
     def _drop(self, pair: _Pair) -> None:
         for sock in (pair.client, pair.upstream):

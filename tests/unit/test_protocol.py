@@ -81,5 +81,5 @@ def test_checked_in_json_schema_matches_the_models() -> None:
 def test_every_channel_has_qos_and_the_right_retain_flag() -> None:
     assert {c: p.QOS[c] for c in p.Channel} == {
         p.Channel.STATUS: 1, p.Channel.BIRTH: 1, p.Channel.STATE: 1, p.Channel.EVENT: 1,
-        p.Channel.TELEMETRY: 0}
+        p.Channel.TELEMETRY: 1}
     assert {p.Channel.STATUS, p.Channel.BIRTH, p.Channel.STATE} == p.RETAINED
