@@ -45,6 +45,8 @@ from .history.source import ReportSource
 from .ingest import MqttCollector
 from .integrity import Integrity
 from .inventory import Inventory, InventoryError
+from .leader import LEASE_NAME, Leadership
+from .lease import Lease
 from .notify import Notifier, NotifySettings, build_notifiers
 from .notify.dispatch import Dispatcher, GroupTiming
 from .notify.monthly import MonthlyReports
@@ -202,20 +204,12 @@ class Collector:
             key_file=resolve_path(settings, m.key_file) if m.key_file else None,
             settle=self.pipeline.settle,
         )
-        a = settings.alerts
         org = settings.organisation
         self.clock = clock
         self.state = make_state(self.store, state_dir)
         self.alerts = self.state
         self.calendars = make_calendars(settings)
-        offline = CabinetOffline(pending_s=a.offline_pending_s, silence_factor=a.silence_factor,
-                                 min_silence_s=a.min_silence_s, severity=Severity(a.offline_severity))
-        self.engine = AlertEngine(
-            build_rules(a.rules, offline, self.battery), self.state, self.fleet, clock,
-            resolved_retention=timedelta(seconds=a.resolved_retention_s),
-            receiving_since=self.mqtt.receiving_since, org=org, calendars=self.calendars,
-            settle=timedelta(seconds=a.settle_s), sweep=timedelta(seconds=a.sweep_s),
-        )
+        self.engine = self._make_engine()
         n = settings.notify
         self._notifiers: dict[str, list[Notifier]] = {}
         self.notify_judged_s = 0.0  # how long the last notify pass took to judge the alerts
@@ -250,6 +244,40 @@ class Collector:
         self.dashboard = install_dashboard(self.app, Dashboard(
             self.app.state.api_sources, self.sessions, store=self.store,
             grafana_url=settings.history.grafana_url, reports=self.reports))
+        # One collector of those sharing the store leads (server/leader.py); until this one
+        # does, it reads the alert state from the store instead of keeping it in memory.
+        c = settings.cluster
+        self.leadership = Leadership(
+            Lease(self.store, LEASE_NAME, c.node, timedelta(seconds=c.lease_s), clock), clock,
+            on_gain=self._lead, on_loss=self._follow)
+        self.state.lead(False)
+        self._history_resync = False
+
+    def _make_engine(self) -> AlertEngine:
+        a, org = self.settings.alerts, self.settings.organisation
+        offline = CabinetOffline(pending_s=a.offline_pending_s, silence_factor=a.silence_factor,
+                                 min_silence_s=a.min_silence_s, severity=Severity(a.offline_severity))
+        return AlertEngine(
+            build_rules(a.rules, offline, self.battery), self.state, self.fleet, self.clock,
+            resolved_retention=timedelta(seconds=a.resolved_retention_s),
+            receiving_since=self.mqtt.receiving_since, org=org, calendars=self.calendars,
+            settle=timedelta(seconds=a.settle_s), sweep=timedelta(seconds=a.sweep_s),
+        )
+
+    def _lead(self) -> None:
+        """This collector starts to lead: what another leader wrote meanwhile is the truth. The
+        alert state is read again, the engine starts as after a restart (the alerts from the
+        store, ``settle``), the dispatcher judges against the notification log afresh, and the
+        history is compared with the fleet as it is now."""
+        self.state.lead(True)
+        self.engine = self._make_engine()
+        self.dispatcher.reset()
+        self._history_resync = True
+
+    def _follow(self) -> None:
+        """Another collector leads (or may): act on nothing, read the alert state from the store."""
+        self.state.lead(False)
+        self._history_resync = False
 
     @property
     def _notify_settings(self) -> NotifySettings:
@@ -290,8 +318,14 @@ class Collector:
         pruned_at = time.monotonic() - PRUNE_EVERY_S + FIRST_DAILY_S
         while True:
             try:
-                await asyncio.to_thread(self.history.flush)
-                if time.monotonic() - pruned_at > PRUNE_EVERY_S:
+                if not self.leadership.leading:
+                    self.history.discard()  # the leader writes what this one saw too
+                elif self._history_resync:
+                    self._history_resync = False
+                    await asyncio.to_thread(self.history.resync, self.fleet.snapshot())
+                else:
+                    await asyncio.to_thread(self.history.flush)
+                if self.leadership.leading and time.monotonic() - pruned_at > PRUNE_EVERY_S:
                     pruned_at = time.monotonic()
                     await asyncio.to_thread(self.daily)
             except Exception:  # top of a task: a bad record must not end the history for good
@@ -312,7 +346,8 @@ class Collector:
         while True:
             started = time.monotonic()
             try:
-                self.engine.tick()
+                if self.leadership.leading:
+                    self.engine.tick()
             except Exception:  # top of a task: a rule bug must not end alerting for good
                 log.exception("alert evaluation failed")
             await asyncio.sleep(alert_pause(self.settings.alerts.tick_s, time.monotonic() - started))
@@ -333,7 +368,8 @@ class Collector:
     async def tick_notify(self) -> None:
         while True:
             try:
-                await self.notify_once()
+                if self.leadership.leading:
+                    await self.notify_once()
             except Exception:  # top of a task: one bad notification must not end them all
                 log.exception("notification failed")
             # Judging every alert's status is linear in the alerts: with tens of thousands
@@ -399,6 +435,8 @@ async def serve(settings: ServerSettings, ready: Callable[[str], None]) -> None:
                             forwarded_allow_ips=proxies or None)
     http = _Server(config)
     collector.mqtt.start()
+    await collector.leadership.step()  # alone on its store, a collector leads from the start
+    lead_task = asyncio.create_task(collector.leadership.run(), name="leader")
     http_task = asyncio.create_task(http.serve(sockets=[sock]), name="http")
     alert_task = asyncio.create_task(collector.tick_alerts(), name="alerts")
     notify_task = asyncio.create_task(collector.tick_notify(), name="notify")
@@ -423,6 +461,7 @@ async def serve(settings: ServerSettings, ready: Callable[[str], None]) -> None:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)
         stop_task.cancel()
+        lead_task.cancel()
         alert_task.cancel()
         notify_task.cancel()
         history_task.cancel()
@@ -433,11 +472,15 @@ async def serve(settings: ServerSettings, ready: Callable[[str], None]) -> None:
             await notify_task
         if not await collector.sender.drain(NOTIFY_STOP_TIMEOUT_S):
             log.warning("notifications still being sent at stop stay queued for the next start")
+        with contextlib.suppress(asyncio.CancelledError):
+            await lead_task
         http.should_exit = True
         with contextlib.suppress(TimeoutError, asyncio.CancelledError):
             await asyncio.wait_for(http_task, HTTP_STOP_TIMEOUT_S)
         await asyncio.to_thread(collector.mqtt.stop, MQTT_STOP_TIMEOUT_S)
-        await asyncio.to_thread(collector.history.flush)  # the last changes, before the store closes
+        if collector.leadership.leading:  # the last changes, before the store closes
+            await asyncio.to_thread(collector.history.flush)
+        await asyncio.to_thread(collector.leadership.release)  # the next collector leads at once
         await asyncio.to_thread(collector.sink.close, TSDB_CLOSE_TIMEOUT_S)
         collector.close()
         sock.close()

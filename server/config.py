@@ -7,6 +7,7 @@ Relative paths (``mqtt.ca_file``) are relative to the config file.
 from __future__ import annotations
 
 import ipaddress
+import socket
 from pathlib import Path
 from typing import Literal, Self
 
@@ -303,6 +304,25 @@ class StateSettings(_Section):
         return value
 
 
+class ClusterSettings(_Section):
+    """Several collectors on one shared store ([state] url, PostgreSQL): one of them leads, i.e.
+    evaluates the alert rules, sends the notifications and writes the history (server/leader.py)."""
+
+    node: str = Field(
+        default_factory=socket.gethostname, min_length=1, max_length=128,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$",
+        description="this collector's name in the lease, unique among the collectors sharing a "
+                    "store (default: the host name); a collector restarted under the same name "
+                    "takes its lease back at once",
+    )
+    lease_s: float = Field(
+        default=15.0, ge=3, le=300,
+        description="the leader renews its lease every lease_s / 3; when it stops renewing "
+                    "(killed, frozen, cut off from the store) another collector takes over "
+                    "after at most lease_s + lease_s / 3",
+    )
+
+
 class ServerSettings(FileSettings):
     """``cabinet-server`` configuration; every section is optional."""
 
@@ -319,6 +339,8 @@ class ServerSettings(FileSettings):
         default_factory=NotifySettings, description="[notify] grouping, SMTP, webhooks, digest"
     )
     state: StateSettings = Field(default_factory=StateSettings, description="[state] durable state")
+    cluster: ClusterSettings = Field(default_factory=ClusterSettings,
+                                     description="[cluster] several collectors, one leader")
     history: HistorySettings = Field(default_factory=HistorySettings,
                                      description="[history] durable history and school reports")
     organisation: Organisation = Field(

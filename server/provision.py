@@ -278,10 +278,12 @@ def _server(p: Provisioner, args: argparse.Namespace, out: TextIO) -> int:
         p.passwords.set(args.user, password)
         if args.user not in registry["server_users"]:
             registry["server_users"].append(args.user)
-        env = p.dir / "server.env"
+        # one file per collector user: a second collector's (docs/deploy.md 6b) keeps the first's
+        env = p.dir / ("server.env" if args.user == COLLECTOR_USER else f"server-{args.user}.env")
         _env_file(env, f"collector user {args.user}", password)
     print(f"collector user {args.user} reads ladewache/v1/#; env file {env} "
-          "(copy to /etc/ladewache/server.env); reload the broker", file=out)
+          "(copy to /etc/ladewache/server.env on its collector's host); reload the broker",
+          file=out)
     _tell_password(out, args, args.user, password, env)
     return 0
 

@@ -188,15 +188,18 @@ def _agent_toml(cabinet: DemoCabinet, slots: int, modbus: str, broker_port: int,
         f"[simulation]\nspeed = {speed!r}\n")
 
 
-def _demo_users(state_dir: Path) -> tuple[dict[str, str], str]:
+def _demo_users(server_conf: Path) -> tuple[dict[str, str], str]:
     """Every user of ``USERS`` with a new password (printed in the banner), and an API token of the
     admin for the summary lines. Made in the server's user store as ``cabinet-server user add``
     does, but in this process: a Python started per user took up to 20 s on a busy machine. On a
     later run in the same workdir each user is made anew, so role and scope are this demo's."""
     from server.auth import Role, User, UserStore  # the demo runs the server anyway
+    from server.config import load_server_settings, store_location
     from server.store import open_store
 
-    engine = open_store(state_dir)  # the store the server opens with this [state] dir
+    # the store the server opens with this config (its [state] dir, or a [state] url given in
+    # the environment, as the server reads it)
+    engine = open_store(store_location(load_server_settings(server_conf)))
     store = UserStore(engine)
     try:
         now = datetime.now(UTC)
@@ -310,7 +313,7 @@ def run(speed: float = 60.0, workdir: Path | None = None, broker: str = "auto") 
         slot_counts = {c.id: load_cabinet_model(c.model).model.slots for c in CABINETS}
         server_conf = _write(workdir / "server.toml",
                              _server_toml(broker_port, http_port, slot_counts, now))
-        passwords, token = _demo_users(workdir / STATE_DIR)
+        passwords, token = _demo_users(server_conf)
         server = demo.start("server", [sys.executable, "-m", "server", "run", "--config", str(server_conf)],
                             "READY")
         http = server.ready.split("http=", 1)[1]

@@ -33,6 +33,7 @@ from sqlalchemy import (
     bindparam,
     delete,
     func,
+    or_,
     select,
     update,
 )
@@ -143,7 +144,12 @@ _LOG_ENTRY = select(notification_log).where(notification_log.c.key == bindparam(
 _o = outbox.c
 _KEY: BindParameter[str] = bindparam("b_key")
 _QUEUED = select(outbox).where(_o.log_key == _KEY)
-_REQUEUE = update(outbox).where(_o.log_key == _KEY).values(
+# A newer message replaces a queued one only when it tells other news: the same news judged
+# again (a restart, a new leader) keeps the queued message, and so its delivery id (a try that
+# reached the receiver before a crash is repeated under the same id: server/notify/sender.py).
+_REQUEUE = update(outbox).where(_o.log_key == _KEY, or_(
+    _o.firing != bindparam("b_firing"), _o.resolved != bindparam("b_resolved"),
+    _o.receiver != bindparam("b_receiver"), _o.notifier != bindparam("b_notifier"))).values(
     receiver=bindparam("b_receiver"), notifier=bindparam("b_notifier"), message=bindparam("b_message"),
     firing=bindparam("b_firing"), resolved=bindparam("b_resolved"), sent_at=bindparam("b_sent_at"),
     version=_o.version + 1)
@@ -187,6 +193,15 @@ class StoredState:
         # With cache: the earliest end of a resolved alert (None: there is none). The engine
         # purges every tick; mostly there is nothing to purge, and then it costs no query.
         self._oldest_end: datetime | None = None
+
+    def lead(self, leading: bool) -> None:
+        """Whether this collector leads (``server/leader.py``): only the leader writes alerts,
+        so only it may keep them in memory. Either way what is in memory is dropped: a new
+        leader reads what the one before it wrote."""
+        with self._lock:
+            self._cache = leading
+            self._index = None
+            self._oldest_end = None
 
     @classmethod
     def in_memory(cls) -> StoredState:

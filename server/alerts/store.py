@@ -124,7 +124,8 @@ class Outbox(Protocol):
     """The retry queue in front of the receivers: put, read what is due, acknowledge."""
 
     def enqueue(self, item: Outgoing) -> Outgoing:
-        """Queue ``item``, or replace the message and entry queued for its key; what is stored."""
+        """Queue ``item``, or replace the message and entry queued for its key when they tell
+        other news (other firing or resolved alerts); what is stored."""
 
     def outgoing(self, due_by: datetime | None = None) -> list[Outgoing]:
         """Everything queued (that may be tried by ``due_by``), oldest first."""

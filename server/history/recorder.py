@@ -106,6 +106,21 @@ class HistoryRecorder:
             self.see(None, view)
         return self.flush()
 
+    def discard(self) -> int:
+        """Drop what is queued (another collector leads and writes the history); returns how many
+        rows."""
+        with self._lock:
+            dropped = len(self._slot_rows) + len(self._cabinet_rows)
+            self._slot_rows, self._cabinet_rows = [], []
+        return dropped
+
+    def resync(self, views: Iterable[CabinetView]) -> int:
+        """Start recording anew (this collector starts to lead): forget which first rows were
+        compared with the store, then write how these records differ from it."""
+        self.discard()
+        self._checked.clear()
+        return self.observe(views)
+
     # -- the writer's side -------------------------------------------------------------------------
     def _stored(self, db: Any, keys: set[CabinetKey]) -> dict[CabinetKey, tuple[dict[int, SlotKey],
                                                                               CabinetState | None]]:

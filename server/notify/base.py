@@ -34,6 +34,10 @@ class Notification:
     subject: str
     body: str  # plain text, complete: a chat message or an e-mail body
     payload: Mapping[str, Any] = field(default_factory=dict)  # the JSON document for webhooks
+    # The same for every try of one queued message (server.notify.sender): a receiver that
+    # sees an id twice got the same message again (a try whose answer was lost, a leader that
+    # died between the answer and its log entry). Webhooks: X-Ladewache-Id; e-mail: Message-ID.
+    id: str = ""
 
 
 class Notifier(Protocol):

@@ -160,6 +160,14 @@ class Dispatcher:
         # the fleet, so a quiet school is asked once a day, not at every tick.
         self._none_unconfirmed_on: dict[str, date] = {}
 
+    def reset(self) -> None:
+        """Forget the groups and what was said: judge everything against the log afresh, as
+        after a restart (a collector that starts to lead, ``server/leader.py``)."""
+        self._groups.clear()
+        self._said.clear()
+        self._digests_sent.clear()
+        self._none_unconfirmed_on.clear()
+
     def due(self, statuses: Sequence[AlertStatus], now: datetime) -> list[Delivery]:
         self._regroup(statuses, now)
         deliveries: list[Delivery] = []

@@ -40,7 +40,9 @@ class EmailNotifier:
         message["To"] = ", ".join(self._to)
         message["Subject"] = notification.subject
         message["Date"] = formatdate(localtime=False)
-        message["Message-ID"] = make_msgid(domain="ladewache")
+        # the same on every try of one message: mail clients show a repeat once
+        message["Message-ID"] = (f"<{notification.id}@ladewache>" if notification.id
+                                 else make_msgid(domain="ladewache"))
         message["X-Ladewache-Key"] = notification.key
         message.set_content(notification.body)
         return message

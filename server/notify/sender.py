@@ -23,11 +23,12 @@ no second try overlaps it, and should it succeed after all, that counts as deliv
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Final
 
@@ -38,7 +39,7 @@ from .base import Notification, Notifier, NotifyError
 from .dispatch import Delivery, Dispatcher
 from .settings import DeliverySettings
 
-__all__ = ["SendStats", "Sender", "decode", "encode"]
+__all__ = ["SendStats", "Sender", "decode", "delivery_id", "encode"]
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +56,12 @@ def encode(notification: Notification) -> str:
 def decode(message: str) -> Notification:
     data = json.loads(message)
     return Notification(data["kind"], data["key"], data["subject"], data["body"], data["payload"])
+
+
+def delivery_id(item: Outgoing) -> str:
+    """The id of one queued message, the same for each of its tries, by whichever collector."""
+    text = f"{item.log_key}\n{item.queued_at.isoformat()}\n{item.version}\n{item.message}"
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
 @dataclass
@@ -129,7 +136,7 @@ class Sender:
         try:
             notifier = self._notifier(item.receiver, item.notifier)
             try:
-                notification = decode(item.message)
+                notification = replace(decode(item.message), id=delivery_id(item))
             except (ValueError, KeyError, TypeError):
                 notification = None
             if notifier is None or notification is None:

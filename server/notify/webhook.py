@@ -3,10 +3,11 @@
 The body is the notification's JSON document; ``X-Ladewache-Signature: sha256=<hex>`` is the
 HMAC-SHA256 of the exact body bytes with the webhook's secret, so the receiver can check that the
 message is ours and unchanged (compare with ``hmac.compare_digest``). ``X-Ladewache-Key`` carries
-the group key for idempotent receivers. 5xx, 429 and network errors are retryable, other 4xx are
-not; the retries run from the outbox (``server.notify.sender``), never here, so that a receiver
-that fails holds up nobody. The URL usually carries the receiver's token: errors name it as
-``scheme://host/…`` only.
+the group key; ``X-Ladewache-Id`` is the same on every try of one message, so a receiver that
+sees it twice can drop the repeat (delivery is at least once: ``server.notify.sender``). 5xx,
+429 and network errors are retryable, other 4xx are not; the retries run from the outbox
+(``server.notify.sender``), never here, so that a receiver that fails holds up nobody. The URL
+usually carries the receiver's token: errors name it as ``scheme://host/…`` only.
 """
 
 from __future__ import annotations
@@ -23,9 +24,10 @@ from server.redact import redact_url
 from .base import NOTIFIER_KINDS, Notification, Notifier, NotifyError
 from .settings import NotifySettings, WebhookSettings
 
-__all__ = ["SIGNATURE_HEADER", "WebhookNotifier", "sign"]
+__all__ = ["ID_HEADER", "SIGNATURE_HEADER", "WebhookNotifier", "sign"]
 
 SIGNATURE_HEADER = "X-Ladewache-Signature"
+ID_HEADER = "X-Ladewache-Id"  # the same on every try of one message: receivers drop repeats
 
 
 def sign(secret: bytes, body: bytes) -> str:
@@ -47,6 +49,8 @@ class WebhookNotifier:
         body = json.dumps(notification.payload, sort_keys=True, ensure_ascii=False).encode()
         headers = {"Content-Type": "application/json", "User-Agent": "ladewache",
                    "X-Ladewache-Key": notification.key}
+        if notification.id:
+            headers[ID_HEADER] = notification.id
         if self._secret:
             headers[SIGNATURE_HEADER] = sign(self._secret, body)
         request = urllib.request.Request(self._url, data=body, headers=headers, method="POST")

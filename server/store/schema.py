@@ -181,4 +181,4 @@ rollup_days = Table(
 
 
 # -- the other tenants: their tables register on the same metadata ---------------------------------
-from . import schema_alerts, schema_auth, schema_events  # noqa: E402,F401
+from . import schema_alerts, schema_auth, schema_cluster, schema_events  # noqa: E402,F401

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -46,7 +47,9 @@ class Receiver:
 
 
 @contextmanager
-def http_receiver(answers: list[int] | None = None) -> Iterator[Receiver]:
+def http_receiver(answers: list[int] | None = None, delay_s: float = 0.0) -> Iterator[Receiver]:
+    """``delay_s``: each answer leaves this long after its request was recorded (a slow receiver:
+    a sender killed meanwhile never learns that its message arrived)."""
     receiver = Receiver("", list(answers or []))
 
     class Handler(BaseHTTPRequestHandler):
@@ -57,6 +60,8 @@ def http_receiver(answers: list[int] | None = None) -> Iterator[Receiver]:
                 receiver.requests.append(Request(self.path, dict(self.headers.items()), body,
                                                  status))
                 receiver.arrived.notify_all()
+            if delay_s:
+                time.sleep(delay_s)  # the receiver's own slowness, not a wait for a condition
             self.send_response(status)
             self.send_header("Content-Length", "0")
             self.end_headers()

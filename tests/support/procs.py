@@ -30,14 +30,17 @@ def free_port() -> int:
 def wait_until(check: Callable[[], T | None], timeout: float, what: str, interval: float = 0.05) -> T:
     """Poll ``check`` until it returns something truthy; fail naming ``what``."""
     deadline = time.monotonic() + timeout
-    last_error: Exception | None = None
+    last_error: str | None = None
     while True:
         try:
             result = check()
             if result:
                 return result
         except Exception as exc:  # the condition may raise until the thing is up
-            last_error = exc
+            last_error = f"{type(exc).__name__}: {exc}"
+            close = getattr(exc, "close", None)
+            if callable(close):  # an HTTPError holds its response's socket: close it, not the GC
+                close()
         if time.monotonic() > deadline:
             raise TimeoutError(f"timed out after {timeout}s waiting for {what}; last error: {last_error}")
         time.sleep(interval)

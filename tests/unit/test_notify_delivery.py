@@ -26,7 +26,7 @@ from server.config import load_server_settings
 from server.notify import Notification, NotifyError
 from server.notify.base import Notifier
 from server.notify.dispatch import Delivery, Dispatcher, GroupTiming
-from server.notify.sender import Sender, decode, encode
+from server.notify.sender import Sender, decode, delivery_id, encode
 from server.notify.settings import DeliverySettings
 from server.redact import HIDDEN, RedactingFilter, redact_text, redact_url
 from server.schoolcal import Calendars
@@ -111,9 +111,22 @@ def test_a_delivery_is_logged_and_unqueued_in_one_step(outbox: StoredState) -> N
     assert outbox.log_entry(KEY) == ENTRY and outbox.outgoing() == []
     # Delivered while a newer message waited: that one was judged against the old log, it goes.
     older = outbox.enqueue(_item("one"))
-    outbox.enqueue(_item("two"))
+    outbox.enqueue(_item("two", entry=LogEntry(frozenset({"fp-1", "fp-2"}), frozenset(), T0)))
     assert outbox.delivered(older) is False
     assert outbox.outgoing() == [] and not outbox.is_queued(KEY)
+
+
+def test_the_same_news_judged_again_keeps_the_queued_message_and_its_id(
+        outbox: StoredState) -> None:
+    # a restart or a new leader judges the group again: same alerts, a later rendering; the queued
+    # message stays, so a try that reached the receiver before is repeated under the same id
+    first = outbox.enqueue(_item("one"))
+    again = outbox.enqueue(_item("one, rendered later", T0 + timedelta(seconds=5),
+                                 LogEntry(ENTRY.firing, ENTRY.resolved, T0 + timedelta(seconds=5))))
+    assert again == first and delivery_id(again) == delivery_id(first)
+    other = outbox.enqueue(_item("two", entry=LogEntry(frozenset({"fp-2"}), frozenset(), T0)))
+    assert (other.message, other.version) == ("two", 2)
+    assert delivery_id(other) != delivery_id(first)
 
 
 def test_giving_up_unqueues(outbox: StoredState) -> None:

@@ -161,3 +161,14 @@ def test_the_collectors_default_client_id_is_its_default_user(tmp_path: Path) ->
     assert (tmp_path / "passwd").read_text().startswith(f"{COLLECTOR_USER}:")
     conf = Path(__file__).resolve().parents[2] / "deploy" / "mosquitto" / "ladewache.conf"
     assert "\nuse_username_as_clientid true\n" in conf.read_text()
+
+
+def test_a_second_collector_user_gets_its_own_env_file(tmp_path: Path) -> None:
+    # two collectors on two machines (docs/deploy.md 6b): the second's password must not
+    # overwrite the first's file
+    assert _run(tmp_path, "server") == 0
+    first = (tmp_path / "prov" / "server.env").read_text()
+    assert _run(tmp_path, "server", "--user", "ladewache-server-2") == 0
+    assert (tmp_path / "prov" / "server.env").read_text() == first
+    second = (tmp_path / "prov" / "server-ladewache-server-2.env").read_text()
+    assert "LADEWACHE_MQTT__PASSWORD=" in second and second != first

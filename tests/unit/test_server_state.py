@@ -193,8 +193,8 @@ def test_threads_writing_at_once_lose_nothing(tmp_path: Path) -> None:
             for n in range(25):
                 state.put_active(_alert(f"k{worker}-{n}"))
                 state.log_sent(f"key-{worker}-{n}", LogEntry(frozenset({str(n)}), frozenset(), NOW))
-                state.enqueue(Outgoing(f"key-{worker}", "r", "n", str(n),
-                                       LogEntry(frozenset(), frozenset(), NOW), NOW, NOW))
+                state.enqueue(Outgoing(f"key-{worker}", "r", "n", str(n),  # news each time
+                                       LogEntry(frozenset({str(n)}), frozenset(), NOW), NOW, NOW))
         except BaseException as exc:  # reported below, with the thread's traceback
             failed.append(exc)
 

@@ -1,0 +1,116 @@
+"""Which collector leads: evaluates the alert rules, sends the notifications and writes the
+history, when several collectors share one store (issue 19; docs/reliability.md).
+
+Every collector receives every cabinet and keeps the whole fleet (it serves the dashboard and the
+API); only the holder of the lease ``leader`` (``server/lease.py``) acts on what it sees. Each
+collector tries to hold the lease every ``lease_s / 3``. The leader stops acting as soon as its
+tenure ends by its own clock, renewed or not, so two never act at once as long as the clocks agree
+to well within the lease; a follower takes over at its first try after the lease expired: within
+``lease_s + lease_s / 3`` of the leader's last renewal.
+
+``on_gain`` runs when this collector starts to lead (the first time, after a gap, or when another
+held the lease in between: a new term), ``on_loss`` when it stops; both on the event loop, between
+ticks, so the duties never see a half-changed state. A single collector with SQLite takes the
+lease at its first try and keeps it: nothing changes for it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from datetime import datetime
+from typing import Final
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from .lease import Lease, Tenure
+
+__all__ = ["LEASE_NAME", "Leadership"]
+
+log = logging.getLogger(__name__)
+
+LEASE_NAME: Final = "leader"
+
+
+class Leadership:
+    def __init__(self, lease: Lease, clock: Callable[[], datetime], *,
+                 on_gain: Callable[[], None], on_loss: Callable[[], None]) -> None:
+        self._lease = lease
+        self._clock = clock
+        self._on_gain = on_gain
+        self._on_loss = on_loss
+        self._tenure: Tenure | None = None
+        self._acting: Tenure | None = None  # the tenure on_gain was called for, until on_loss
+        self.every = lease.length / 3
+        self.gained = 0  # how often this collector started to lead
+
+    @property
+    def node(self) -> str:
+        return self._lease.holder
+
+    @property
+    def leading(self) -> bool:
+        """Whether this collector may act now: it holds a tenure that has not ended, and its
+        duties were started for it."""
+        tenure = self._acting
+        return tenure is not None and self._clock() < tenure.until
+
+    @property
+    def term(self) -> int | None:
+        return self._acting.term if self._acting is not None else None
+
+    def _try(self) -> Tenure | None:
+        """Take or renew the lease (blocking: a thread); on a store error keep what is held."""
+        try:
+            return self._lease.hold()
+        except SQLAlchemyError as exc:
+            log.warning("leader lease %r: store unreachable (%s); leading until %s at most",
+                        self._lease.name, type(exc).__name__,
+                        self._tenure.until.isoformat() if self._tenure else "-")
+            return self._tenure
+
+    def settle(self, tenure: Tenure | None) -> None:
+        """Act on the outcome of a try (on the loop): start or stop leading."""
+        self._tenure = tenure
+        now = self._clock()
+        valid = tenure is not None and now < tenure.until
+        acting = self._acting
+        if acting is not None and (not valid or tenure is None or tenure.term != acting.term
+                                   or now >= acting.until):
+            self._acting = None
+            log.warning("%s stops leading (term %d)", self.node, acting.term)
+            self._on_loss()
+            acting = None
+        if valid and tenure is not None:
+            if acting is None:
+                self._acting = tenure
+                self.gained += 1
+                log.info("%s leads now (term %d, lease %g s)", self.node, tenure.term,
+                         self._lease.length.total_seconds())
+                self._on_gain()
+            else:
+                self._acting = tenure  # renewed: the same term, a later end
+
+    async def step(self) -> None:
+        self.settle(await asyncio.to_thread(self._try))
+
+    async def run(self) -> None:
+        """Hold the lease for as long as the collector runs."""
+        while True:
+            try:
+                await self.step()
+            except Exception:  # top of a task: leading must not end for good on one bug
+                log.exception("leader lease failed")
+            await asyncio.sleep(self.every.total_seconds())
+
+    def release(self) -> None:
+        """A clean stop: stop acting and give the lease to the next collector's first try."""
+        if self._acting is not None:
+            self._acting = None
+            self._on_loss()
+        try:
+            self._lease.release()
+        except SQLAlchemyError as exc:
+            log.warning("leader lease not released (%s): another collector takes over when it "
+                        "expires", type(exc).__name__)
