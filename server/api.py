@@ -84,6 +84,8 @@ class ApiSources:
     auth: Auth = field(default_factory=Auth)
     # The inventory's asset tags (server/assets.py); the default is an empty one in memory.
     assets: AssetRegister = field(default_factory=lambda: AssetRegister(Inventory.in_memory(utcnow)))
+    # whether this collector leads now (server/leader.py); None: not told
+    leading: Callable[[], bool] | None = None
 
 
 class _Body(BaseModel):
@@ -286,9 +288,10 @@ def create_app(sources: ApiSources) -> FastAPI:
         return stats_json(sources.ingest_stats(), sources.mqtt_stats(), sources.tsdb_stats(),
                           len(sources.fleet), scope.sites, integrity, integrity_limit)
 
-    @app.get("/healthz", response_model=HealthOut)
+    @app.get("/healthz", response_model=HealthOut, response_model_exclude_none=True)
     def healthz() -> dict[str, Any]:
         """Liveness: always 200 while the process serves; the body says what is degraded."""
-        return health_json(sources.mqtt_stats().connected, sources.tsdb_stats())
+        return health_json(sources.mqtt_stats().connected, sources.tsdb_stats(),
+                           sources.leading() if sources.leading is not None else None)
 
     return app

@@ -271,6 +271,7 @@ class StatsOut(_Out):
 class HealthOut(_Out):
     mqtt_connected: bool
     tsdb: SinkHealth
+    leading: bool | None = None  # whether it runs the alert rules and notifications now
 
 
 # -------------------------------------------------------------- dashboard

@@ -257,5 +257,9 @@ def stats_json(ingest: IngestStats, mqtt: MqttStats, tsdb: SinkStats, cabinets: 
     }
 
 
-def health_json(mqtt_connected: bool, tsdb: SinkStats) -> dict[str, Any]:
-    return {"mqtt_connected": mqtt_connected, "tsdb": tsdb.health.value}
+def health_json(mqtt_connected: bool, tsdb: SinkStats, leading: bool | None = None) -> dict[str, Any]:
+    """``leading``: whether this collector leads now (server/leader.py; the log names the node)."""
+    health: dict[str, Any] = {"mqtt_connected": mqtt_connected, "tsdb": tsdb.health.value}
+    if leading is not None:
+        health["leading"] = leading
+    return health

@@ -148,11 +148,18 @@ class HistoryRecorder:
 
     def _new_to_the_store(self, db: Any, slot_rows: list[dict[str, Any]],
                           cabinet_rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]],
-                                                                       list[dict[str, Any]]]:
+                                                                       list[dict[str, Any]],
+                                                                       dict[CabinetKey, int]]:
         """Drop a slot's (or cabinet's) first row of this run when the store's newest says the
-        same: after a restart the retained messages repeat what was recorded before it."""
+        same: after a restart the retained messages repeat what was recorded before it. Also
+        returns what becomes checked, for the caller to note once the rows are committed."""
+        marks: dict[CabinetKey, int] = {}
+
+        def mask_of(key: CabinetKey) -> int:
+            return marks.get(key, self._checked.get(key, 0))
+
         def unchecked(row: dict[str, Any], slot: int | None) -> bool:
-            return not self._checked.get((row["site"], row["cabinet"]), 0) >> (slot or 0) & 1
+            return not mask_of((row["site"], row["cabinet"])) >> (slot or 0) & 1
 
         stored = self._stored(db, {(r["site"], r["cabinet"]) for r in slot_rows if unchecked(r, r["slot"])}
                               | {(r["site"], r["cabinet"]) for r in cabinet_rows if unchecked(r, None)})
@@ -160,10 +167,10 @@ class HistoryRecorder:
         def keep(row: dict[str, Any], slot: int | None) -> bool:
             key = (row["site"], row["cabinet"])
             bit = 1 << (slot if slot is not None else 0)
-            mask = self._checked.get(key, 0)
+            mask = mask_of(key)
             if mask & bit:
                 return True
-            self._checked[key] = mask | bit
+            marks[key] = mask | bit
             newest_slots, newest_cabinet = stored[key]
             if slot is None:
                 return newest_cabinet != (row["status"], row["door"], row["mains"])
@@ -171,7 +178,7 @@ class HistoryRecorder:
 
         slots = [row for row in slot_rows if keep(row, row["slot"])]
         cabinets = [row for row in cabinet_rows if keep(row, None)]
-        return slots, cabinets
+        return slots, cabinets, marks
 
     def flush(self) -> int:
         """Write what is queued; returns the rows written."""
@@ -180,12 +187,21 @@ class HistoryRecorder:
             cabinet_rows, self._cabinet_rows = self._cabinet_rows, []
         if not slot_rows and not cabinet_rows:
             return 0
-        with self._engine.begin() as db:
-            slot_rows, cabinet_rows = self._new_to_the_store(db, slot_rows, cabinet_rows)
-            if slot_rows:
-                db.execute(insert(slot_changes), slot_rows)
-            if cabinet_rows:
-                db.execute(insert(cabinet_changes), cabinet_rows)
+        try:
+            with self._engine.begin() as db:
+                new_slots, new_cabinets, marks = self._new_to_the_store(db, slot_rows, cabinet_rows)
+                if new_slots:
+                    db.execute(insert(slot_changes), new_slots)
+                if new_cabinets:
+                    db.execute(insert(cabinet_changes), new_cabinets)
+        except Exception:
+            # the store is away (a database restart): the rows wait for the next flush, in order
+            with self._lock:
+                self._slot_rows[:0] = slot_rows
+                self._cabinet_rows[:0] = cabinet_rows
+            raise
+        self._checked.update(marks)
+        slot_rows, cabinet_rows = new_slots, new_cabinets
         written = len(slot_rows) + len(cabinet_rows)
         self.rows_written += written
         return written

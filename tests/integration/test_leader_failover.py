@@ -30,11 +30,11 @@ from cabinet_agent.common.protocol import (
     topic_for,
 )
 from server.notify.webhook import ID_HEADER
-from tests.support import store
 from tests.support.http_receiver import Receiver, http_receiver
-from tests.support.postgres import start_postgres
+from tests.support.postgres import Postgres, start_postgres
 from tests.support.procs import ManagedProcess, console_script, wait_until
 from tests.support.services import Broker
+from tests.support.store import STORE_ENV
 
 pytestmark = pytest.mark.integration
 
@@ -44,17 +44,19 @@ BOOT = "e" * 32
 
 
 @pytest.fixture(scope="module")
-def shared_store_url() -> Iterator[str | None]:
-    """A PostgreSQL both collectors share: the suite's on a PostgreSQL run (None: its URL is in
-    the environment already), else a server of this module's own."""
-    if store.on_postgres():
-        yield None
-        return
+def postgres() -> Iterator[Postgres]:
+    """A PostgreSQL of this module's own (on a PostgreSQL run too: one test restarts it)."""
     server = start_postgres()
     try:
-        yield server.new_database()
+        yield server
     finally:
         server.stop()
+
+
+@pytest.fixture
+def shared_store_url(postgres: Postgres) -> str:
+    """A database the test's collectors share."""
+    return postgres.new_database()
 
 
 @pytest.fixture
@@ -72,7 +74,7 @@ def publish(broker: Broker) -> Iterator[Callable[[str, bytes], None]]:
     client.loop_stop()
 
 
-def _config(directory: Path, node: str, broker: Broker, receiver: Receiver, url: str | None,
+def _config(directory: Path, node: str, broker: Broker, receiver: Receiver, url: str,
             sites: list[str]) -> Path:
     directory.mkdir()
     schools = "".join(f"""
@@ -98,7 +100,7 @@ tick_s = 0.1
 settle_s = 1.0
 [state]
 dir = "state"
-{f'url = "{url}"' if url else ""}
+url = "{url}"
 [cluster]
 node = "{node}"
 lease_s = {LEASE_S}
@@ -126,11 +128,38 @@ name = "Musterdorf"
     return config
 
 
-def _start(config: Path) -> tuple[ManagedProcess, str]:
+def _start(config: Path, url: str) -> tuple[ManagedProcess, str]:
+    # [state] url in the environment too: on a PostgreSQL run the suite's would override the file's
     process = ManagedProcess(config.parent.name,
-                             [console_script("cabinet-server"), "run", "--config", str(config)])
+                             [console_script("cabinet-server"), "run", "--config", str(config)],
+                             env={STORE_ENV: url})
     line = process.wait_for_line(lambda ln: ln.startswith("READY http="), timeout=60)
     return process, line.split("=", 1)[1]
+
+
+def _goes_offline(publish: Callable[[str, bytes], None], site: str) -> None:
+    """A school's cabinet: born, then its agent's Last Will."""
+    env = {"v": 1, "site": site, "cabinet": "k1", "boot_id": BOOT, "seq": 0,
+           "ts": datetime.now(UTC), "clock_synced": True}
+    publish(topic_for(site, "k1", Channel.BIRTH), encode(BirthMessage(
+        **env, agent_version="0.1.0", config_hash="0123abcd",  # type: ignore[arg-type]
+        cabinet_model="m", slot_count=1, slots=[SlotInfo(slot=1)],
+        poll_interval_s=1.0, telemetry_interval_s=10.0)))
+    env["seq"] = 1
+    publish(topic_for(site, "k1", Channel.STATUS),
+            encode(StatusMessage(**env, status=AgentStatus.OFFLINE)))  # type: ignore[arg-type]
+
+
+def _comes_back(publish: Callable[[str, bytes], None], site: str) -> None:
+    env = {"v": 1, "site": site, "cabinet": "k1", "boot_id": BOOT, "seq": 2,
+           "ts": datetime.now(UTC), "clock_synced": True}
+    publish(topic_for(site, "k1", Channel.STATUS),
+            encode(StatusMessage(**env, status=AgentStatus.ONLINE)))  # type: ignore[arg-type]
+
+
+def _leading(url: str) -> bool:
+    with urllib.request.urlopen(f"{url}/healthz", timeout=5) as response:
+        return bool(json.loads(response.read())["leading"])
 
 
 def _firing(url: str) -> dict[str, Any]:
@@ -145,35 +174,31 @@ def _school(request: Any) -> str:
 
 def test_the_follower_takes_over_a_killed_leader_mid_burst(
         tmp_path: Path, broker: Broker, publish: Callable[[str, bytes], None],
-        shared_store_url: str | None) -> None:
+        shared_store_url: str) -> None:
     run = uuid.uuid4().hex[:6]
     sites = [f"gs-{run}-{n}" for n in range(1, SCHOOLS + 1)]
     with http_receiver(delay_s=0.3) as receiver:
-        a, a_url = _start(_config(tmp_path / "a", "a", broker, receiver, shared_store_url, sites))
+        a, a_url = _start(_config(tmp_path / "a", "a", broker, receiver, shared_store_url, sites),
+                          shared_store_url)
         a.wait_for_line(lambda ln: "a leads now (term" in ln, timeout=10)
-        b, b_url = _start(_config(tmp_path / "b", "b", broker, receiver, shared_store_url, sites))
+        b, b_url = _start(_config(tmp_path / "b", "b", broker, receiver, shared_store_url, sites),
+                          shared_store_url)
         try:
-            for site in sites:  # each school's cabinet: born, then its agent's Last Will
-                env = {"v": 1, "site": site, "cabinet": "k1", "boot_id": BOOT, "seq": 0,
-                       "ts": datetime.now(UTC), "clock_synced": True}
-                publish(topic_for(site, "k1", Channel.BIRTH), encode(BirthMessage(
-                    **env, agent_version="0.1.0", config_hash="0123abcd",  # type: ignore[arg-type]
-                    cabinet_model="m", slot_count=1, slots=[SlotInfo(slot=1)],
-                    poll_interval_s=1.0, telemetry_interval_s=10.0)))
-                env["seq"] = 1
-                publish(topic_for(site, "k1", Channel.STATUS),
-                        encode(StatusMessage(**env, status=AgentStatus.OFFLINE)))  # type: ignore[arg-type]
+            for site in sites:
+                _goes_offline(publish, site)
 
             # the leader tells the schools one after the other, two at a time, slowly
             assert receiver.wait_for(3, 30), a.output()[-4000:]
             fired = _firing(a_url)
             assert set(fired) == set(sites)
+            assert (_leading(a_url), _leading(b_url)) == (True, False)
             a.kill()  # SIGKILL: no release, tries under way never learn their answer
             killed_at = time.monotonic()
             in_flight_or_told = {_school(r) for r in receiver.delivered()}
 
             b.wait_for_line(lambda ln: "b leads now (term" in ln, timeout=3 * LEASE_S)
             took_over_s = time.monotonic() - killed_at
+            assert _leading(b_url)
             assert took_over_s <= LEASE_S + LEASE_S / 3 + 1.0  # lease + one try, + process slack
 
             names = {f"Grundschule {n}" for n in range(1, SCHOOLS + 1)}
@@ -198,3 +223,76 @@ def test_the_follower_takes_over_a_killed_leader_mid_burst(
         assert len(repeated) <= 2  # [notify.delivery] per_receiver: at most two were under way
         print(f"takeover {took_over_s:.2f} s after SIGKILL (lease {LEASE_S:g} s); "
               f"{len(requests)} deliveries for {SCHOOLS} schools, {len(repeated)} repeated")
+
+
+def _told(receiver: Receiver) -> Counter[tuple[str, str]]:
+    """(school, firing or resolved) -> deliveries."""
+    return Counter((_school(r), r.json()["status"]) for r in receiver.delivered())
+
+
+def test_a_killed_follower_changes_nothing_and_a_clean_stop_hands_over_at_once(
+        tmp_path: Path, broker: Broker, publish: Callable[[str, bytes], None],
+        shared_store_url: str) -> None:
+    run = uuid.uuid4().hex[:6]
+    sites = [f"gs-{run}-{n}" for n in range(1, 4)]
+    with http_receiver() as receiver:
+        config_a = _config(tmp_path / "a", "a", broker, receiver, shared_store_url, sites)
+        config_b = _config(tmp_path / "b", "b", broker, receiver, shared_store_url, sites)
+        a, _ = _start(config_a, shared_store_url)
+        a.wait_for_line(lambda ln: "a leads now (term" in ln, timeout=10)
+        b, _ = _start(config_b, shared_store_url)
+        try:
+            b.kill()  # the follower dies: the leader goes on alone
+            for site in sites:
+                _goes_offline(publish, site)
+            wait_until(lambda: len(receiver.delivered()) >= len(sites), 30, "the leader told all")
+            b, b_url = _start(config_b, shared_store_url)  # back, under the same name
+            wait_until(lambda: set(_firing(b_url)) == set(sites), 10, "the follower's API")
+            assert "b leads now" not in b.output()
+
+            stopped = time.monotonic()
+            assert a.stop() == 0  # a clean stop releases the lease
+            b.wait_for_line(lambda ln: "b leads now (term 2" in ln, timeout=2 * LEASE_S)
+            handed_over_s = time.monotonic() - stopped
+            for site in sites:
+                _comes_back(publish, site)
+            wait_until(lambda: sum(_told(receiver).values()) >= 2 * len(sites), 30,
+                       "the new leader told the ends")
+        finally:
+            b.stop()
+            a.stop()
+    # the new leader judged against the log the old one wrote: nothing told twice
+    assert _told(receiver) == Counter({(f"Grundschule {n}", status): 1
+                                       for n in range(1, 4) for status in ("firing", "resolved")})
+    # a clean stop hands over at the follower's next try (every lease_s / 3), not after the
+    # lease; the stop itself (HTTP, MQTT, the TSDB buffer) comes first
+    assert handed_over_s < LEASE_S
+    print(f"handed over {handed_over_s:.2f} s after the leader was told to stop")
+
+
+def test_a_store_restart_neither_loses_nor_repeats_an_alert(
+        tmp_path: Path, broker: Broker, publish: Callable[[str, bytes], None],
+        postgres: Postgres, shared_store_url: str) -> None:
+    run = uuid.uuid4().hex[:6]
+    sites = [f"gs-{run}-{n}" for n in range(1, 5)]
+    with http_receiver() as receiver:
+        a, a_url = _start(_config(tmp_path / "a", "a", broker, receiver, shared_store_url, sites),
+                          shared_store_url)
+        a.wait_for_line(lambda ln: "a leads now (term" in ln, timeout=10)
+        b, _ = _start(_config(tmp_path / "b", "b", broker, receiver, shared_store_url, sites),
+                      shared_store_url)
+        try:
+            _goes_offline(publish, sites[0])
+            wait_until(lambda: len(receiver.delivered()) == 1, 30, "the first school told")
+            postgres.restart()  # every connection of both collectors is cut
+            for site in sites[1:]:  # and what happens right after
+                _goes_offline(publish, site)
+            wait_until(lambda: set(_firing(a_url)) == set(sites), 30, "every alert stored")
+            wait_until(lambda: {s for s, _ in _told(receiver)} == {
+                f"Grundschule {n}" for n in range(1, 5)}, 30, "every school told")
+        finally:
+            b.stop()
+            a.stop()
+    assert _told(receiver) == Counter({(f"Grundschule {n}", "firing"): 1 for n in range(1, 5)})
+    # one leader throughout: the restart was shorter than the lease
+    assert "b leads now" not in b.output()

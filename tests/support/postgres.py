@@ -13,6 +13,7 @@ import glob
 import os
 import pwd
 import shutil
+import signal
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,7 +39,29 @@ class Postgres:
     port: int
     process: ManagedProcess
     workdir: Path
+    argv: list[str] = field(default_factory=list)
     _created: int = field(default=0)
+
+    def wait_ready(self) -> None:
+        def ready() -> bool:
+            try:
+                with self.admin():
+                    return True
+            except psycopg.OperationalError:
+                if self.process.proc.poll() is not None:
+                    raise RuntimeError(f"postgres exited:\n{self.process.output()}") from None
+                return False
+
+        wait_until(ready, 60, f"postgres on port {self.port}")
+
+    def restart(self) -> None:
+        """Stop the server (a fast shutdown: every connection is cut) and start it again on the
+        same port with the same data: a database restart as clients see it."""
+        self.process.signal(signal.SIGINT)  # fast shutdown (SIGTERM would wait for the clients)
+        self.process.proc.wait(30)
+        self.process.stop()
+        self.process = ManagedProcess("postgres", self.argv)
+        self.wait_ready()
 
     def url(self, database: str) -> str:
         """The SQLAlchemy URL of one database on this server."""
@@ -97,21 +120,11 @@ def start_postgres() -> Postgres:
         raise RuntimeError(f"initdb failed:\n{init.output()}")
     init.stop()
     port = free_port()
-    process = ManagedProcess("postgres", [
+    argv = [
         *as_user, str(bin_dir / "postgres"), "-D", str(data), "-h", "127.0.0.1", "-p", str(port),
         "-k", "", "-c", "fsync=off", "-c", "full_page_writes=off", "-c", "synchronous_commit=off",
         "-c", "max_connections=400", "-c", "shared_buffers=64MB", "-c", "log_min_messages=warning",
-    ])
-    server = Postgres(port, process, workdir)
-
-    def ready() -> bool:
-        try:
-            with server.admin():
-                return True
-        except psycopg.OperationalError:
-            if process.proc.poll() is not None:
-                raise RuntimeError(f"postgres exited:\n{process.output()}") from None
-            return False
-
-    wait_until(ready, 60, f"postgres on port {port}")
+    ]
+    server = Postgres(port, ManagedProcess("postgres", argv), workdir, argv=argv)
+    server.wait_ready()
     return server

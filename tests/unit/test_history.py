@@ -17,7 +17,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
+from sqlalchemy.exc import SQLAlchemyError
 
 from cabinet_agent.common.protocol import (
     AgentStatus,
@@ -192,6 +193,22 @@ def test_an_ipad_moved_to_another_slot_is_recorded_under_its_tag_there() -> None
         world.store, "gs-park", "k1", n, world.now, world.now + timedelta(days=1))[-1]
         for n in (1, 4))}
     assert latest == {1: None, 4: "P-1"}
+
+
+def test_changes_seen_while_the_store_is_away_are_written_when_it_is_back() -> None:
+    world = Week()
+    world.start()
+    world.recorder.flush()
+    with world.store.begin() as db:  # the store refuses the writes (a database restart)
+        db.execute(text("ALTER TABLE slot_changes RENAME TO slot_changes_away"))
+    with pytest.raises(SQLAlchemyError):  # the fleet changes, the flush after it fails
+        world.states(_local(MONDAY, 6), [F, E, C, F])
+    with world.store.begin() as db:
+        db.execute(text("ALTER TABLE slot_changes_away RENAME TO slot_changes"))
+    assert world.recorder.flush() > 0  # nothing seen meanwhile was dropped
+    latest = [slot_changes_between(world.store, "gs-park", "k1", n, world.now - timedelta(days=1),
+                                   world.now + timedelta(days=1))[-1].state for n in (1, 2, 3, 4)]
+    assert latest == [F, E, C, F]
 
 
 def test_pruning_keeps_each_slot_s_current_state(week: Week) -> None:
