@@ -122,6 +122,10 @@ class CabinetView(NamedTuple):
     # seq of the message (state or telemetry, this boot) the slot states come from: a retained
     # state delivered after a collector restart must not undo newer telemetry.
     slots_seq: int | None = None
+    # seqs of the last two "online" statuses of this boot (each connection's first message): a
+    # Last Will older than the one before the last was registered for a connection the agent has
+    # replaced since, at this broker or another one (``_is_stale_will``).
+    online_seqs: tuple[int, ...] = ()
 
     @property
     def key(self) -> CabinetKey:
@@ -345,6 +349,7 @@ def _fold(old: CabinetView, message: Message, received_at: datetime) -> dict[str
                             old.status_since if offline else None)
         changes["boot_changes"] = (*old.boot_changes, change)[-MAX_BOOT_CHANGES:]
         changes["slots_seq"] = None  # the old boot's numbers say nothing about the new one's
+        changes["online_seqs"] = ()
     if isinstance(message, StatusMessage):
         changes.update(_status(old, message, received_at))
     elif isinstance(message, BirthMessage):
@@ -359,13 +364,19 @@ def _fold(old: CabinetView, message: Message, received_at: datetime) -> dict[str
 
 
 def _is_stale_will(old: CabinetView, message: Message) -> bool:
-    """A Last Will of an earlier boot, arriving after the new boot said it is online."""
-    return (
-        isinstance(message, StatusMessage)
-        and message.status is AgentStatus.OFFLINE
-        and old.status is FleetStatus.ONLINE
-        and message.boot_id != old.boot_id
-    )
+    """A Last Will of a connection the agent has replaced: of an earlier boot, arriving after the
+    new boot said it is online; or of this boot, registered before the connection whose "online"
+    came before the newest one. An agent registers a new Will before each connection, after
+    everything it numbered in the connection before, and says "online" first thing once
+    connected: Will(k-1) < online(k-1) < Will(k) < online(k). So when the agent moved to another
+    broker (or took its session over on the same one) and the old broker sends the old
+    connection's Will late, it is older than online(k-1) and changes nothing; the Will of the
+    connection now in use is newer than online(k-1) and says offline."""
+    if not isinstance(message, StatusMessage) or message.status is not AgentStatus.OFFLINE:
+        return False
+    if message.boot_id != old.boot_id:
+        return old.status is FleetStatus.ONLINE
+    return len(old.online_seqs) == 2 and message.seq < old.online_seqs[0]
 
 
 def _status(old: CabinetView, message: StatusMessage, received_at: datetime) -> dict[str, object]:
@@ -373,6 +384,9 @@ def _status(old: CabinetView, message: StatusMessage, received_at: datetime) -> 
         return {}
     status = FleetStatus(message.status.value)
     changes: dict[str, object] = {"status": status, "status_reason": message.reason}
+    if message.status is AgentStatus.ONLINE:
+        kept = old.online_seqs if message.boot_id == old.boot_id else ()
+        changes["online_seqs"] = tuple(sorted({*kept, message.seq}))[-2:]
     if status is not old.status:
         changes["status_since"] = received_at
     return changes

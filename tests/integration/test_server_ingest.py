@@ -203,7 +203,7 @@ def test_messages_reach_fleet_state_and_victoria_metrics(
     assert stats["accepted"] == 3 and stats["received"] == 3
     assert stats["mqtt"]["connected"] is True
     wait_until(lambda: server.get("/api/stats")["tsdb"]["written"] >= 4, 10, "written count")
-    assert server.get("/healthz") == {"mqtt_connected": True, "tsdb": "ok"}
+    assert server.get("/healthz") == {"mqtt_connected": True, "tsdb": "ok", "leading": True}
 
 
 def test_extra_points_reach_victoria_metrics_raw(start_server: ServerFactory,
@@ -305,7 +305,7 @@ def test_offline_alert_from_last_will_then_resolved(start_server: ServerFactory,
     publisher(topic_for(site, cabinet, Channel.TELEMETRY), encode(_telemetry(site, cabinet)))
     resolved = wait_until(lambda: alert("resolved"), 20, "the alert resolved")
     assert resolved["fingerprint"] == firing["fingerprint"]
-    assert server.get("/healthz") == {"mqtt_connected": True, "tsdb": "none"}
+    assert server.get("/healthz") == {"mqtt_connected": True, "tsdb": "none", "leading": True}
 
 
 def test_sigterm_flushes_the_tsdb_buffer_and_exits_0(start_server: ServerFactory,
