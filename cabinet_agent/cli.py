@@ -147,7 +147,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
     print(f"config OK: cabinet {settings.cabinet.site}/{settings.cabinet.id}, "
           f"model {cabinet.model.name} ({cabinet.model.slots} slots, "
           f"{len(cabinet.model.devices)} devices), buses {buses}, "
-          f"broker {settings.mqtt.host}:{settings.mqtt.port}")
+          f"broker {', then '.join(map(str, settings.mqtt.brokers))}")
     for note in sensing_notes(cabinet) + tag_notes(settings):
         print(note)
     for note in _serial_notes(settings, cabinet):

@@ -16,10 +16,12 @@ from pydantic import (
     Field,
     SecretStr,
     Tag,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
 
+from .common.broker_address import BrokerAddress, parse_broker
 from .common.configfile import FileSettings, directory_problem, load_settings, problem, tls_problems
 from .common.errors import UNION_TAG_MARK
 from .common.mqtt_security import check_transport_security
@@ -189,10 +191,48 @@ class MqttSection(_Section):
     allow_plaintext: bool = Field(
         default=False, description="allow plain MQTT (tls = false) to a host that is not loopback; "
                                    "the password then crosses the network readable")
+    failover: list[str] = Field(
+        default_factory=list,
+        description="further brokers, tried in this order after host:port when it cannot be "
+                    "reached or its connection breaks: \"host\" or \"host:port\" (IPv6: "
+                    "\"[fd00::2]:8883\"), the port defaulting to port; the same login, TLS files and "
+                    "client id for each. The agent stays on the broker it reached until that "
+                    "connection breaks (docs/reliability.md, broker failover)")
     client_id: str | None = Field(default=None, description="default: ladewache-<site>-<cabinet>; "
                                   "the shipped broker config replaces it by the username")
-    reconnect_min_s: float = Field(default=1.0, gt=0, description="first reconnect delay")
-    reconnect_max_s: float = Field(default=60.0, gt=0, description="longest reconnect delay")
+    reconnect_min_s: float = Field(
+        default=1.0, gt=0, description="first reconnect delay; a connection that breaks sooner "
+                                       "than this after it was made counts as a failed attempt")
+    reconnect_max_s: float = Field(
+        default=60.0, gt=0, description="longest reconnect delay (waited once per round of brokers)")
+
+    @field_validator("failover")
+    @classmethod
+    def _failover(cls, entries: list[str], info: ValidationInfo) -> list[str]:
+        # Checked here, not in the model validator, so that an error names mqtt.failover. The keys
+        # it compares with come first in the class, so they are in info.data when they are valid.
+        given = info.data
+        primary = (BrokerAddress(given["host"], given["port"])
+                   if given.get("host") and "port" in given else None)
+        seen: list[BrokerAddress] = []
+        for number, entry in enumerate(entries, 1):
+            where = f"entry {number} {entry!r}"
+            try:
+                broker = parse_broker(entry, given.get("port", 1883))
+            except ValueError as exc:
+                raise ValueError(f"{where}: {exc}") from exc
+            if primary is not None and broker.same_as(primary):
+                raise ValueError(f"{where}: is host:port itself ({primary}); list only the others")
+            if any(broker.same_as(other) for other in seen):
+                raise ValueError(f"{where}: {broker} is listed twice")
+            if "tls" in given and "allow_plaintext" in given:
+                try:
+                    check_transport_security(broker.host, given["tls"], given["allow_plaintext"],
+                                             None, None)
+                except ValueError as exc:
+                    raise ValueError(f"{where}: {exc}") from exc
+            seen.append(broker)
+        return entries
 
     @model_validator(mode="after")
     def _delays(self) -> MqttSection:
@@ -201,6 +241,12 @@ class MqttSection(_Section):
         check_transport_security(self.host, self.tls, self.allow_plaintext,
                                  self.cert_file, self.key_file)
         return self
+
+    @property
+    def brokers(self) -> tuple[BrokerAddress, ...]:
+        """host:port first, then the failover brokers in their order."""
+        return (BrokerAddress(self.host, self.port),
+                *(parse_broker(entry, self.port) for entry in self.failover))
 
 
 class PollingSection(_Section):

@@ -1,8 +1,13 @@
-"""The agent's MQTT connection: a visible reconnect loop with back-off, Last Will, clean stop.
+"""The agent's MQTT connection: a visible reconnect loop with failover and back-off, Last Will,
+clean stop.
 
-paho-mqtt runs in this module's own thread with an explicit ``connect → loop → back off`` cycle
-(modbus2mqtt #191: agents that never reconnect until reboot). The Last Will is re-registered
-before every connect so its timestamp and sequence number are current.
+paho-mqtt runs in this module's own thread with an explicit ``connect → loop → next broker /
+back off`` cycle (modbus2mqtt #191: agents that never reconnect until reboot). Which broker comes
+next and how long to wait is ``failover.BrokerRotation``'s decision. The Last Will is
+re-registered before every connect, with whichever broker, so its timestamp and sequence number
+are current. Messages paho holds unacknowledged when a connection breaks are sent again by paho
+after the next CONNACK, to whichever broker that is, and the outbox sender sends its in-flight
+ones again too (``on_disconnected``): the collectors store by (cabinet, boot_id, seq).
 """
 
 from __future__ import annotations
@@ -17,7 +22,9 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from .common.backoff import Backoff
+from .common.broker_address import BrokerAddress
 from .config import MqttSection
+from .failover import BrokerRotation
 
 __all__ = ["MqttLink"]
 
@@ -66,7 +73,9 @@ class MqttLink:
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = self._on_disconnect
         self._client.on_publish = self._on_publish
-        self._backoff = Backoff(settings.reconnect_min_s, settings.reconnect_max_s)
+        self._rotation = BrokerRotation(
+            settings.brokers, Backoff(settings.reconnect_min_s, settings.reconnect_max_s),
+            settle_s=settings.reconnect_min_s)
         self._stopping = threading.Event()
         self._session_up = threading.Event()
         self._refused = False
@@ -82,9 +91,9 @@ class MqttLink:
             self._refused = True
             return
         self.connects += 1
-        self._backoff.reset()
+        self._rotation.connected()
         self._session_up.set()
-        log.info("MQTT: connected to %s:%d", self._settings.host, self._settings.port)
+        log.info("MQTT: connected to %s%s", self._rotation.current, self._which())
         try:
             self._on_connected_cb()
         except Exception:  # a bug in the birth code must not kill the connection thread
@@ -111,14 +120,14 @@ class MqttLink:
 
     # -- the visible reconnect loop ----------------------------------------------------------
     def _run(self) -> None:
-        host, port = self._settings.host, self._settings.port
         while not self._stopping.is_set():
+            broker = self._rotation.current
             self._refused = False
             self._client.will_set(self._will_topic, self._make_will(), qos=1, retain=True)
             try:
-                self._client.connect(host, port, keepalive=self._settings.keepalive_s)
+                self._client.connect(broker.host, broker.port, keepalive=self._settings.keepalive_s)
             except (OSError, ssl.SSLError) as exc:
-                self._wait_before_retry(f"broker {host}:{port} unreachable ({exc})")
+                self._next_broker(f"broker {broker} unreachable ({exc})")
                 continue
             while not self._stopping.is_set() and not self._refused:
                 if self._client.loop(timeout=0.2) != mqtt.MQTT_ERR_SUCCESS:
@@ -126,13 +135,22 @@ class MqttLink:
             if not self._stopping.is_set():
                 self._session_up.clear()
                 self._disconnected()
-                self._wait_before_retry("disconnected")
+                self._next_broker(f"broker {broker} refused" if self._refused
+                                  else f"disconnected from {broker}")
         log.debug("MQTT: link thread ends")
 
-    def _wait_before_retry(self, why: str) -> None:
-        delay = self._backoff.next_delay()
-        log.warning("MQTT: %s; next attempt in %.1f s", why, delay)
-        self._stopping.wait(delay)
+    def _which(self) -> str:
+        position = self._rotation.position
+        return f" (failover broker {position})" if position else ""
+
+    def _next_broker(self, why: str) -> None:
+        delay = self._rotation.failed()
+        nxt = self._rotation.current
+        if delay > 0:
+            log.warning("MQTT: %s; next attempt (%s) in %.1f s", why, nxt, delay)
+            self._stopping.wait(delay)
+        else:
+            log.warning("MQTT: %s; trying %s%s now", why, nxt, self._which())
 
     # -- used by the agent ---------------------------------------------------------------------
     def start(self) -> None:
@@ -141,6 +159,11 @@ class MqttLink:
     @property
     def connected(self) -> bool:
         return self._session_up.is_set()
+
+    @property
+    def broker(self) -> BrokerAddress:
+        """The broker connected to, or being tried now (``connected`` says which)."""
+        return self._rotation.current
 
     def wait_connected(self, timeout: float) -> bool:
         return self._session_up.wait(timeout)

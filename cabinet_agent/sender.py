@@ -19,6 +19,8 @@ import time
 from collections.abc import Callable
 from typing import Final, Protocol
 
+from paho.mqtt.enums import MQTTErrorCode
+
 from .outbox import Outbox, OutboxItem
 
 __all__ = ["OutboxSender", "mark_replayed"]
@@ -30,6 +32,8 @@ _REPLAYED: Final = b'"replayed":true'
 # An acknowledgement may overtake publish() returning its message id; kept this long.
 _EARLY_ACK_TTL_S: Final = 10.0
 _MAX_BATCH: Final = 20
+# publish() while disconnected: paho holds a QoS > 0 message and sends it after the next CONNACK.
+_HELD: Final = MQTTErrorCode.MQTT_ERR_NO_CONN
 
 
 class PublishResult(Protocol):
@@ -160,7 +164,12 @@ class OutboxSender:
                 payload = mark_replayed(payload)
                 self.replayed += 1
             result = self._publish(item.topic, payload, item.qos, item.retain)
-            if result is None or result.rc != 0:
+            # Held: the connection broke after _room() looked, perhaps after the disconnect hook
+            # ran. paho keeps a QoS 1 message and sends it after the next CONNACK, to whichever
+            # broker that is; mapped like any other, its PUBACK there deletes it from the outbox
+            # (left unmapped, it stayed "in flight", never sent again, until the next disconnect).
+            held = result is not None and result.rc == _HELD and item.qos > 0
+            if result is None or (result.rc != MQTTErrorCode.MQTT_ERR_SUCCESS and not held):
                 continue  # the connection is going; the disconnect hook releases it
             self.sent += 1
             with self._cond:
