@@ -21,7 +21,7 @@ from pydantic import (
     model_validator,
 )
 
-from .common.broker_address import BrokerAddress, parse_broker
+from .common.broker_address import BrokerAddress, check_broker_list, parse_broker
 from .common.configfile import FileSettings, directory_problem, load_settings, problem, tls_problems
 from .common.errors import UNION_TAG_MARK
 from .common.mqtt_security import check_transport_security
@@ -211,27 +211,7 @@ class MqttSection(_Section):
     def _failover(cls, entries: list[str], info: ValidationInfo) -> list[str]:
         # Checked here, not in the model validator, so that an error names mqtt.failover. The keys
         # it compares with come first in the class, so they are in info.data when they are valid.
-        given = info.data
-        primary = (BrokerAddress(given["host"], given["port"])
-                   if given.get("host") and "port" in given else None)
-        seen: list[BrokerAddress] = []
-        for number, entry in enumerate(entries, 1):
-            where = f"entry {number} {entry!r}"
-            try:
-                broker = parse_broker(entry, given.get("port", 1883))
-            except ValueError as exc:
-                raise ValueError(f"{where}: {exc}") from exc
-            if primary is not None and broker.same_as(primary):
-                raise ValueError(f"{where}: is host:port itself ({primary}); list only the others")
-            if any(broker.same_as(other) for other in seen):
-                raise ValueError(f"{where}: {broker} is listed twice")
-            if "tls" in given and "allow_plaintext" in given:
-                try:
-                    check_transport_security(broker.host, given["tls"], given["allow_plaintext"],
-                                             None, None)
-                except ValueError as exc:
-                    raise ValueError(f"{where}: {exc}") from exc
-            seen.append(broker)
+        check_broker_list(entries, info.data)
         return entries
 
     @model_validator(mode="after")

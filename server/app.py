@@ -35,6 +35,7 @@ from .assets import AssetRegister, org_slots
 from .auth import Auth, TakeoverError, UserStore, take_over_users
 from .battery import BatteryAgeing
 from .boundary import Boundary, Bounds
+from .brokers import BrokerLinks, serialised
 from .clock import Clock, utcnow
 from .config import ServerSettings, TsdbSettings, resolve_path, store_location
 from .errors import ServerError
@@ -89,6 +90,21 @@ def make_sink(settings: TsdbSettings, state_dir: Path | None = None) -> TimeSeri
 
     return InfluxSink(settings, journal=Journal(state_dir / JOURNAL_DIR,
                                                 max_bytes=int(settings.spill_max_mb * 1024 * 1024)))
+
+
+def make_links(settings: ServerSettings, pipeline: Pipeline, clock: Clock) -> BrokerLinks:
+    """A connection to [mqtt] host:port and one to each failover broker (server/brokers.py)."""
+    m = settings.mqtt
+    handle, settle = pipeline.handle, pipeline.settle
+    if m.failover:  # several MQTT threads, one pipeline
+        handle, settle = serialised(handle, settle)
+    files = {"ca_file": resolve_path(settings, m.ca_file) if m.ca_file else None,
+             "cert_file": resolve_path(settings, m.cert_file) if m.cert_file else None,
+             "key_file": resolve_path(settings, m.key_file) if m.key_file else None}
+    links = [MqttCollector(m.model_copy(update={"host": broker.host, "port": broker.port}),
+                           handle, clock=clock, settle=settle, **files)
+             for broker in m.brokers]
+    return BrokerLinks(links, clock, timedelta(seconds=m.failover_grace_s))
 
 
 def make_state(store: Engine, state_dir: Path | None) -> StoredState:
@@ -195,15 +211,7 @@ class Collector:
             self.fleet, self.sink, clock, self.sessions, self.events, self.integrity,
             Boundary(Bounds(ingest.max_slots, ingest.max_devices, ingest.max_ahead_s,
                             ingest.max_age_days)))
-        ca_file = settings.mqtt.ca_file
-        self.mqtt = MqttCollector(
-            settings.mqtt, self.pipeline.handle,
-            ca_file=resolve_path(settings, ca_file) if ca_file is not None else None,
-            clock=clock,
-            cert_file=resolve_path(settings, m.cert_file) if (m := settings.mqtt).cert_file else None,
-            key_file=resolve_path(settings, m.key_file) if m.key_file else None,
-            settle=self.pipeline.settle,
-        )
+        self.mqtt = make_links(settings, self.pipeline, clock)
         org = settings.organisation
         self.clock = clock
         self.state = make_state(self.store, state_dir)

@@ -16,11 +16,13 @@ from pydantic import (
     ConfigDict,
     Field,
     SecretStr,
+    ValidationInfo,
     field_serializer,
     field_validator,
     model_validator,
 )
 
+from cabinet_agent.common.broker_address import BrokerAddress, check_broker_list, parse_broker
 from cabinet_agent.common.configfile import (
     FileSettings,
     directory_problem,
@@ -85,12 +87,36 @@ class MqttSettings(_Section):
         description="allow plain MQTT (tls = false) to a host that is not loopback; the password "
                     "then crosses the network readable",
     )
+    failover: list[str] = Field(
+        default_factory=list,
+        description="further brokers the agents may fail over to ([mqtt] failover in agent.toml): "
+                    "the collector subscribes to each of them too, \"host\" or \"host:port\" "
+                    "(IPv6: \"[fd00::2]:8883\"), with the same login, TLS files and client id "
+                    "(docs/deploy.md 6c)",
+    )
+    failover_grace_s: float = Field(
+        default=90.0, ge=0, le=3600,
+        description="with failover brokers: while one connection is down, judge no cabinet "
+                    "silent for this long (its agents move to another broker meanwhile)",
+    )
     reconnect_min_s: float = Field(
         default=1.0, gt=0, description="first wait before reconnecting to an unreachable broker"
     )
     reconnect_max_s: float = Field(
         default=30.0, gt=0, description="longest wait between reconnect attempts (back-off cap)"
     )
+
+    @field_validator("failover")
+    @classmethod
+    def _failover(cls, entries: list[str], info: ValidationInfo) -> list[str]:
+        check_broker_list(entries, info.data)  # names the entry; the keys before it in info.data
+        return entries
+
+    @property
+    def brokers(self) -> tuple[BrokerAddress, ...]:
+        """host:port first, then the failover brokers in their order."""
+        return (BrokerAddress(self.host, self.port),
+                *(parse_broker(entry, self.port) for entry in self.failover))
 
     @model_validator(mode="after")
     def _backoff_order(self) -> Self:

@@ -73,6 +73,7 @@ class MqttCollector:
         self._unacked: list[int] = []  # mids of QoS 1 messages handled, not yet acknowledged
         self._clock = clock
         self._receiving_since: datetime | None = None
+        self._down_since: datetime | None = clock()  # not receiving since (None: receiving)
         self._failed_attempts = 0
         self._stop = threading.Event()
         self._lock = threading.Lock()
@@ -124,6 +125,16 @@ class MqttCollector:
         """When the current subscription was granted; None while not connected."""
         with self._lock:
             return self._receiving_since
+
+    def down_since(self) -> datetime | None:
+        """Since when nothing is received (this collector started, or the connection or its
+        subscription was lost); None while receiving."""
+        with self._lock:
+            return self._down_since
+
+    @property
+    def broker(self) -> str:
+        return f"{self._settings.host}:{self._settings.port}"
 
     def stats(self) -> MqttStats:
         with self._lock:
@@ -202,6 +213,10 @@ class MqttCollector:
 
     def _set_connected(self, value: bool) -> None:
         with self._lock:
+            if value:
+                self._down_since = None
+            elif self._down_since is None:
+                self._down_since = self._clock()
             self._connected = value
             self._receiving_since = self._clock() if value else None
 
@@ -243,6 +258,8 @@ class MqttCollector:
             was_connected = self._connected
             self._connected = False
             self._receiving_since = None
+            if self._down_since is None:
+                self._down_since = self._clock()
             if was_connected and not self._stop.is_set():
                 self._losses += 1
                 self._last_error = f"connection lost: {reason_code}"

@@ -7,9 +7,13 @@ list of brokers may parse it the same way. No I/O, no DNS: a name is checked for
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
-__all__ = ["BrokerAddress", "parse_broker"]
+from .mqtt_security import check_transport_security
+
+__all__ = ["BrokerAddress", "check_broker_list", "parse_broker"]
 
 _NOT_IN_A_HOST = frozenset(" \t\r\n/@?#[]")
 
@@ -83,3 +87,31 @@ def parse_broker(entry: str, default_port: int) -> BrokerAddress:
     if bad := sorted(set(host) & _NOT_IN_A_HOST):
         raise ValueError(f"{''.join(bad)!r} cannot be part of a host name")
     return BrokerAddress(host, _port(port) if colon else default_port)
+
+
+def check_broker_list(entries: list[str], given: Mapping[str, Any]) -> list[BrokerAddress]:
+    """The brokers of an ``[mqtt] failover`` list (agent and collector alike), checked against the
+    section's keys validated before it (``given``: ``host``, ``port``, ``tls``,
+    ``allow_plaintext``, those that were valid): each well formed, none the primary, none twice,
+    the plain-MQTT rule for each. ValueError names the entry."""
+    primary = (BrokerAddress(given["host"], given["port"])
+               if given.get("host") and "port" in given else None)
+    seen: list[BrokerAddress] = []
+    for number, entry in enumerate(entries, 1):
+        where = f"entry {number} {entry!r}"
+        try:
+            broker = parse_broker(entry, given.get("port", 1883))
+        except ValueError as exc:
+            raise ValueError(f"{where}: {exc}") from exc
+        if primary is not None and broker.same_as(primary):
+            raise ValueError(f"{where}: is host:port itself ({primary}); list only the others")
+        if any(broker.same_as(other) for other in seen):
+            raise ValueError(f"{where}: {broker} is listed twice")
+        if "tls" in given and "allow_plaintext" in given:
+            try:
+                check_transport_security(broker.host, given["tls"], given["allow_plaintext"],
+                                         None, None)
+            except ValueError as exc:
+                raise ValueError(f"{where}: {exc}") from exc
+        seen.append(broker)
+    return seen

@@ -3,7 +3,8 @@
 ``cut()`` black-holes the link like a pulled network cable: open connections stay open but no byte
 passes either way (the peers find out by their keepalive), and new connections are accepted and
 starved too. ``cut(reset=True)`` closes every connection at once instead, like a router that
-answers with RST. ``restore()`` lets bytes pass again for new connections; connections that were
+answers with RST. ``cut_client_side()`` closes only the client's end: the client knows at once,
+the target by its keepalive. ``restore()`` lets bytes pass again for new connections; connections that were
 black-holed are closed, as their TCP state would be long dead after a real outage.
 """
 
@@ -58,6 +59,7 @@ class NetProxy:
         self._calls: list[Callable[[], None]] = []  # run in the proxy thread, which owns the sockets
         self._thread = threading.Thread(target=self._run, name="netproxy", daemon=True)
         self.connections = 0
+        self._orphans: list[socket.socket] = []  # upstream ends left open by cut_client_side
 
     def __enter__(self) -> NetProxy:
         self._thread.start()
@@ -76,6 +78,16 @@ class NetProxy:
         if reset:
             self._call(self._close_all)
 
+    def cut_client_side(self) -> None:
+        """The client's end breaks (its network interface went down, its router answered with
+        RST): the client learns it at once, the target sees nothing and finds out only by its
+        keepalive, as with a half-open connection."""
+        with self._lock:
+            self._cut = True
+            for pair in set(self._pairs.values()):
+                pair.starved = True
+        self._call(self._close_clients)
+
     def restore(self) -> None:
         with self._lock:
             self._cut = False
@@ -92,6 +104,9 @@ class NetProxy:
         if self._thread.is_alive():
             self._thread.join(5)
         self._close_all()
+        for sock in self._orphans:
+            with contextlib.suppress(OSError):
+                sock.close()
         self._listener.close()
         self._wake_r.close()
         self._wake_w.close()
@@ -168,6 +183,16 @@ class NetProxy:
                 with contextlib.suppress(KeyError, ValueError):
                     self._selector.unregister(sock)
         pair.close()
+
+    def _close_clients(self) -> None:
+        for pair in set(self._pairs.values()):
+            for sock in (pair.client, pair.upstream):
+                if self._pairs.pop(sock, None) is not None:
+                    with contextlib.suppress(KeyError, ValueError):
+                        self._selector.unregister(sock)
+            with contextlib.suppress(OSError):
+                pair.client.close()
+            self._orphans.append(pair.upstream)  # open, silent: closed with the proxy
 
     def _close_all(self) -> None:
         for pair in set(self._pairs.values()):

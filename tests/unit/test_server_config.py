@@ -53,6 +53,9 @@ def test_every_field_is_described() -> None:
     [
         ("[mqtt]\nhots = 'x'\n", "mqtt.hots: unknown key"),
         ("[mqtt]\nport = 0\n", "mqtt.port"),
+        ("[mqtt]\nfailover = ['127.0.0.1:0']\n", "mqtt.failover: entry 1 '127.0.0.1:0': port 0"),
+        ("[mqtt]\nfailover = ['b2.example']\n", "mqtt.failover: entry 1 'b2.example': plain MQTT"),
+        ("[mqtt]\nfailover = ['127.0.0.1:1883']\n", "is host:port itself"),
         ("[tsdb]\nurl = 'ftp://x'\n", "tsdb.url"),
         ("[tsdb]\nbatch_size = 10\nmax_buffer_points = 5\n", "tsdb"),
         ("[alerts]\nsilence_factor = 0.5\n", "alerts.silence_factor"),

@@ -1,0 +1,3 @@
+"""Fixtures several integration modules share."""
+
+from tests.support.failover_rig import brokers, setup  # noqa: F401 - the broker-failover rig
