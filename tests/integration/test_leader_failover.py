@@ -19,17 +19,21 @@ from typing import Any
 import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
+from sqlalchemy import create_engine, func, select
 
 from cabinet_agent.common.protocol import (
     AgentStatus,
     BirthMessage,
     Channel,
+    EventKind,
+    EventMessage,
     SlotInfo,
     StatusMessage,
     encode,
     topic_for,
 )
 from server.notify.webhook import ID_HEADER
+from server.store.schema_events import events
 from tests.support.http_receiver import Receiver, http_receiver
 from tests.support.postgres import Postgres, start_postgres
 from tests.support.procs import ManagedProcess, console_script, wait_until
@@ -150,6 +154,26 @@ def _goes_offline(publish: Callable[[str, bytes], None], site: str) -> None:
             encode(StatusMessage(**env, status=AgentStatus.OFFLINE)))  # type: ignore[arg-type]
 
 
+def _door_events(publish: Callable[[str, bytes], None], site: str, first_seq: int,
+                 count: int) -> None:
+    """``count`` door events of the school's cabinet (not retained), seqs from ``first_seq``."""
+    for seq in range(first_seq, first_seq + count):
+        publish_event = EventMessage(v=1, site=site, cabinet="k1", boot_id=BOOT, seq=seq,
+                                     ts=datetime.now(UTC), clock_synced=True,
+                                     event=EventKind.DOOR_CHANGED, old="closed", new="open")
+        publish(topic_for(site, "k1", Channel.EVENT), encode(publish_event))
+
+
+def _events_stored(url: str, sites: list[str]) -> int:
+    engine = create_engine(url)
+    try:
+        with engine.connect() as db:
+            return int(db.scalar(select(func.count()).select_from(events)
+                                 .where(events.c.site.in_(sites))) or 0)
+    finally:
+        engine.dispose()
+
+
 def _comes_back(publish: Callable[[str, bytes], None], site: str) -> None:
     env = {"v": 1, "site": site, "cabinet": "k1", "boot_id": BOOT, "seq": 2,
            "ts": datetime.now(UTC), "clock_synced": True}
@@ -189,6 +213,8 @@ def test_the_follower_takes_over_a_killed_leader_mid_burst(
 
             # the leader tells the schools one after the other, two at a time, slowly
             assert receiver.wait_for(3, 30), a.output()[-4000:]
+            for site in sites:  # events while both collectors receive
+                _door_events(publish, site, 10, 3)
             fired = _firing(a_url)
             assert set(fired) == set(sites)
             assert (_leading(a_url), _leading(b_url)) == (True, False)
@@ -198,6 +224,10 @@ def test_the_follower_takes_over_a_killed_leader_mid_burst(
 
             b.wait_for_line(lambda ln: "b leads now (term" in ln, timeout=3 * LEASE_S)
             took_over_s = time.monotonic() - killed_at
+            for site in sites:  # and while only the follower does
+                _door_events(publish, site, 20, 3)
+            wait_until(lambda: _events_stored(shared_store_url, sites) >= 6 * SCHOOLS, 20,
+                       "every event stored")
             assert _leading(b_url)
             assert took_over_s <= LEASE_S + LEASE_S / 3 + 1.0  # lease + one try, + process slack
 
@@ -210,6 +240,8 @@ def test_the_follower_takes_over_a_killed_leader_mid_burst(
             b.stop()
             a.stop()
 
+        # both collectors stored what both received: each event once, by its key
+        assert _events_stored(shared_store_url, sites) == 6 * SCHOOLS
         requests = receiver.delivered()
         per_school = Counter(_school(r) for r in requests)
         ids = {_school(r): set() for r in requests}  # type: dict[str, set[str]]
