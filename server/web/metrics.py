@@ -53,6 +53,10 @@ def render_metrics(dash: Dashboard) -> str:
                      [(p + "mqtt_connects_total", {}, mqtt.connects)])
     lines += _family(p + "mqtt_connection_losses_total", "counter", "lost broker connections",
                      [(p + "mqtt_connection_losses_total", {}, mqtt.connection_losses)])
+    if src.leading is not None:  # an alert on sum(ladewache_leading) != 1 finds a lost leader
+        lines += _family(p + "leading", "gauge",
+                         "1 while this collector leads (alert rules, notifications, history)",
+                         [(p + "leading", {}, float(src.leading()))])
     lines += _family(p + "tsdb_health", "gauge", "1 for the TSDB writer's current health",
                      [(p + "tsdb_health", {"health": h.value}, float(tsdb.health is h))
                       for h in SinkHealth])

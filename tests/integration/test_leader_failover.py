@@ -186,6 +186,12 @@ def _leading(url: str) -> bool:
         return bool(json.loads(response.read())["leading"])
 
 
+def _metric(url: str, name: str) -> float:
+    with urllib.request.urlopen(f"{url}/metrics", timeout=5) as response:
+        lines = response.read().decode().splitlines()
+    return next(float(line.split()[1]) for line in lines if line.startswith(name + " "))
+
+
 def _firing(url: str) -> dict[str, Any]:
     with urllib.request.urlopen(f"{url}/api/alerts?state=firing", timeout=5) as response:
         alerts = json.loads(response.read())["alerts"]
@@ -218,6 +224,7 @@ def test_the_follower_takes_over_a_killed_leader_mid_burst(
             fired = _firing(a_url)
             assert set(fired) == set(sites)
             assert (_leading(a_url), _leading(b_url)) == (True, False)
+            assert [_metric(url, "ladewache_leading") for url in (a_url, b_url)] == [1.0, 0.0]
             a.kill()  # SIGKILL: no release, tries under way never learn their answer
             killed_at = time.monotonic()
             in_flight_or_told = {_school(r) for r in receiver.delivered()}
