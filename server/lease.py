@@ -27,10 +27,12 @@ from sqlalchemy import Engine, and_, bindparam, case, or_, select, update
 from .store.base import UtcDateTime, insert_ignore
 from .store.schema_cluster import leases
 
-__all__ = ["Lease", "Tenure"]
+__all__ = ["CLOCK_TOLERANCE", "Lease", "Tenure"]
 
 log = logging.getLogger(__name__)
 
+# A clock this far apart is worth a warning (well within NTP's usual milliseconds it is not).
+CLOCK_TOLERANCE = timedelta(seconds=2)
 _NOW = bindparam("now", type_=UtcDateTime())
 _UNTIL = bindparam("until", type_=UtcDateTime())
 
@@ -64,6 +66,7 @@ class Lease:
                     term=case((c.holder == holder, c.term), else_=c.term + 1))
         )
         self._read = select(c.holder, c.expires_at, c.term).where(c.name == name)
+        self._warned: set[str] = set()
 
     def hold(self) -> Tenure | None:
         """Take or renew the lease; the tenure when this holder holds it now, else None."""
@@ -76,8 +79,19 @@ class Lease:
                 db.execute(self._claim, {"now": now, "until": until})
             row = db.execute(self._read).one()
         if row.holder != self.holder:
+            self._check_clocks(row.holder, row.expires_at, now)
             return None
         return Tenure(int(row.term), until)
+
+    def _check_clocks(self, holder: str, expires_at: datetime, now: datetime) -> None:
+        """A lease that ends later than its length from now was renewed by a clock ahead of
+        ours: by as much as it takes over early from us, or we from it. Said once per holder."""
+        ahead = expires_at - now - self.length
+        if ahead > CLOCK_TOLERANCE and holder not in self._warned:
+            self._warned.add(holder)
+            log.warning("lease %r: %s's clock is at least %.0f s ahead of this one's (%s); keep "
+                        "the collectors' clocks synchronised (NTP), or a takeover may come that "
+                        "much early or late", self.name, holder, ahead.total_seconds(), self.holder)
 
     def holder_now(self) -> tuple[str, datetime, int] | None:
         """(holder, expires_at, term) as the store has it, or None before anyone held it."""

@@ -129,3 +129,22 @@ def test_lease_arguments_are_checked(store: Engine) -> None:
         Lease(store, "x", "a", timedelta(0), FakeClock())
     with pytest.raises(ValueError, match="holder"):
         Lease(store, "x", "", LENGTH, FakeClock())
+
+
+def test_a_holder_whose_clock_runs_ahead_is_named(store: Engine,
+                                                 caplog: pytest.LogCaptureFixture) -> None:
+    name = uuid.uuid4().hex[:16]
+    ahead, ours = FakeClock(), FakeClock()
+    ahead.now += timedelta(seconds=30)  # the other machine's clock, 30 s fast
+    assert Lease(store, name, "fast", LENGTH, ahead).hold() is not None
+    mine = Lease(store, name, "here", LENGTH, ours)
+    with caplog.at_level("WARNING", logger="server.lease"):
+        assert mine.hold() is None
+        assert mine.hold() is None  # said once
+    (record,) = caplog.records
+    assert "fast's clock is at least 30 s ahead" in record.getMessage()
+    # in step (within the tolerance): nothing to say
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="server.lease"):
+        assert Lease(store, name, "other", LENGTH, ahead).hold() is None
+    assert caplog.records == []
