@@ -126,6 +126,7 @@ class CabinetView(NamedTuple):
     # Last Will older than the one before the last was registered for a connection the agent has
     # replaced since, at this broker or another one (``_is_stale_will``).
     online_seqs: tuple[int, ...] = ()
+    online_retained: bool = False  # the newest of them came from a broker's store (a subscribe)
 
     @property
     def key(self) -> CabinetKey:
@@ -183,7 +184,7 @@ class Fleet:
                 if _is_older(old, message, retained):
                     changes = {"last_seen_at": received_at, "stale": old.stale + 1}
                 else:
-                    changes = _fold(old, message, received_at)
+                    changes = _fold(old, message, received_at, retained)
                 if integrity is not None:
                     changes["integrity"] = integrity
                 new = _replace(old, changes)
@@ -334,7 +335,8 @@ def _is_older(old: CabinetView, message: Message, retained: bool = False) -> boo
     return (message.replayed or retained) and message.ts < old.last_message_ts
 
 
-def _fold(old: CabinetView, message: Message, received_at: datetime) -> dict[str, object]:
+def _fold(old: CabinetView, message: Message, received_at: datetime,
+          retained: bool = False) -> dict[str, object]:
     changes: dict[str, object] = {"last_seen_at": received_at, "last_message_ts": message.ts,
                                   "last_seq": message.seq}
     if message.boot_id == old.boot_id and old.last_seq is not None and message.seq < old.last_seq:
@@ -349,9 +351,9 @@ def _fold(old: CabinetView, message: Message, received_at: datetime) -> dict[str
                             old.status_since if offline else None)
         changes["boot_changes"] = (*old.boot_changes, change)[-MAX_BOOT_CHANGES:]
         changes["slots_seq"] = None  # the old boot's numbers say nothing about the new one's
-        changes["online_seqs"] = ()
+        changes["online_seqs"], changes["online_retained"] = (), False
     if isinstance(message, StatusMessage):
-        changes.update(_status(old, message, received_at))
+        changes.update(_status(old, message, received_at, retained))
     elif isinstance(message, BirthMessage):
         changes.update(_birth(old, message))
     elif isinstance(message, StateMessage):
@@ -363,7 +365,7 @@ def _fold(old: CabinetView, message: Message, received_at: datetime) -> dict[str
     return changes
 
 
-def _is_stale_will(old: CabinetView, message: Message) -> bool:
+def _is_stale_will(old: CabinetView, message: Message, retained: bool = False) -> bool:
     """A Last Will of a connection the agent has replaced: of an earlier boot, arriving after the
     new boot said it is online; or of this boot, registered before the connection whose "online"
     came before the newest one. An agent registers a new Will before each connection, after
@@ -371,22 +373,33 @@ def _is_stale_will(old: CabinetView, message: Message) -> bool:
     connected: Will(k-1) < online(k-1) < Will(k) < online(k). So when the agent moved to another
     broker (or took its session over on the same one) and the old broker sends the old
     connection's Will late, it is older than online(k-1) and changes nothing; the Will of the
-    connection now in use is newer than online(k-1) and says offline."""
+    connection now in use is newer than online(k-1) and says offline.
+
+    A *retained* Will older than an "online" of its boot that was itself retained is stale too: a
+    broker keeps one status per cabinet, so the broker that delivered that "online" from its
+    store (after a collector restart) still had the agent connected, and the Will comes from
+    another broker, which kept it since the agent left it. (Against an "online" heard live the
+    retained Will may be the current connection's, sent while the collector was away.)"""
     if not isinstance(message, StatusMessage) or message.status is not AgentStatus.OFFLINE:
         return False
     if message.boot_id != old.boot_id:
         return old.status is FleetStatus.ONLINE
+    if retained and old.online_retained and message.seq < old.online_seqs[-1]:
+        return True
     return len(old.online_seqs) == 2 and message.seq < old.online_seqs[0]
 
 
-def _status(old: CabinetView, message: StatusMessage, received_at: datetime) -> dict[str, object]:
-    if _is_stale_will(old, message):
+def _status(old: CabinetView, message: StatusMessage, received_at: datetime,
+            retained: bool = False) -> dict[str, object]:
+    if _is_stale_will(old, message, retained):
         return {}
     status = FleetStatus(message.status.value)
     changes: dict[str, object] = {"status": status, "status_reason": message.reason}
     if message.status is AgentStatus.ONLINE:
         kept = old.online_seqs if message.boot_id == old.boot_id else ()
-        changes["online_seqs"] = tuple(sorted({*kept, message.seq}))[-2:]
+        changes["online_seqs"] = seqs = tuple(sorted({*kept, message.seq}))[-2:]
+        changes["online_retained"] = retained if seqs[-1] == message.seq \
+            else bool(kept) and old.online_retained
     if status is not old.status:
         changes["status_since"] = received_at
     return changes

@@ -98,6 +98,15 @@ def test_a_late_will_from_the_old_broker_does_not_mark_the_cabinet_offline(
             cabinet = _cabinet(http)
             assert cabinet is not None and cabinet["status"] == "online"
             assert _offline_alerts(http) == []
+
+            # restarted, the collector gets A's kept Will and B's kept "online" from the brokers'
+            # stores, in no particular order: the cabinet is online still
+            assert collector.stop() == 0
+            collector, http = _collector(tmp_path, broker_a, broker_b)
+            restarted = datetime.now(UTC)
+            wait_until(lambda: _online_and_heard_after(http, restarted + timedelta(seconds=3)), 20,
+                       "the cabinet heard after the restart, past settle and pending")
+            assert _offline_alerts(http) == []
     finally:
         at_a.close()
         at_b.close()

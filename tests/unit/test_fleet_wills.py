@@ -90,3 +90,30 @@ def test_offline_exactly_when_the_latest_connection_s_will_arrives(late: list[in
             assert _status(fleet) is FleetStatus.ONLINE, (earlier, current)
     _apply(fleet, [agent.wills[-1]])
     assert _status(fleet) is FleetStatus.OFFLINE
+
+
+def _apply_retained(fleet: Fleet, messages: list[object]) -> None:
+    for message in messages:
+        fleet.apply(message, T0, retained=True)  # type: ignore[arg-type]
+
+
+def test_after_a_restart_a_will_kept_by_the_old_broker_changes_nothing() -> None:
+    """Two brokers, the collector restarted: B delivers the agent's "online" from its store, A
+    the Will of the connection the agent left (kept since), in either order."""
+    agent = Agent()
+    agent.connect()  # at A: its Will stays there once A noticed the agent left
+    online_b = agent.connect()[0]  # at B, where it is now
+    for order in ([online_b, agent.wills[0]], [agent.wills[0], online_b]):
+        fleet = Fleet()
+        _apply_retained(fleet, order)
+        assert _status(fleet) is FleetStatus.ONLINE, order
+
+
+def test_a_will_kept_while_the_collector_was_away_still_says_offline() -> None:
+    """One broker: the collector heard "online" live, lost its session, and on subscribing again
+    gets the agent's Will from the broker's store: the current connection's, so offline."""
+    fleet, agent = Fleet(), Agent()
+    _apply(fleet, agent.connect())
+    _apply(fleet, agent.connect())
+    _apply_retained(fleet, [agent.wills[-1]])
+    assert _status(fleet) is FleetStatus.OFFLINE
