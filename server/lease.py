@@ -67,12 +67,15 @@ class Lease:
         )
         self._read = select(c.holder, c.expires_at, c.term).where(c.name == name)
         self._warned: set[str] = set()
+        self._renewed: datetime | None = None  # the end this Lease wrote last, while it held it
+        self._twin_said = False
 
     def hold(self) -> Tenure | None:
         """Take or renew the lease; the tenure when this holder holds it now, else None."""
         now = self._clock()
         until = now + self.length
         with self._store.begin() as db:
+            before = db.execute(self._read).first()
             fresh = db.execute(insert_ignore(db, leases).values(
                 name=self.name, holder=self.holder, expires_at=until, term=1))
             if not fresh.rowcount:
@@ -80,7 +83,15 @@ class Lease:
             row = db.execute(self._read).one()
         if row.holder != self.holder:
             self._check_clocks(row.holder, row.expires_at, now)
+            self._renewed = None
             return None
+        if before is not None and before.holder == self.holder and self._renewed is not None \
+                and before.expires_at != self._renewed and not self._twin_said:
+            # we hold it, and someone renewed it since our last renewal: under our name
+            self._twin_said = True
+            log.error("lease %r: another collector renews it as %r too: both act as leader; give "
+                      "each collector its own [cluster] node", self.name, self.holder)
+        self._renewed = until
         return Tenure(int(row.term), until)
 
     def _check_clocks(self, holder: str, expires_at: datetime, now: datetime) -> None:
@@ -102,6 +113,7 @@ class Lease:
     def release(self) -> None:
         """Give the lease up now (a clean stop): another collector takes it at its next try."""
         c = leases.c
+        self._renewed = None
         with self._store.begin() as db:
             db.execute(update(leases).where(and_(c.name == self.name, c.holder == self.holder))
                        .values(expires_at=self._clock()))

@@ -148,3 +148,27 @@ def test_a_holder_whose_clock_runs_ahead_is_named(store: Engine,
     with caplog.at_level("WARNING", logger="server.lease"):
         assert Lease(store, name, "other", LENGTH, ahead).hold() is None
     assert caplog.records == []
+
+
+def test_two_collectors_under_one_node_name_are_told(store: Engine,
+                                                   caplog: pytest.LogCaptureFixture) -> None:
+    # a copy-pasted config: both think they hold the lease; the renewals give them away
+    clock, name = FakeClock(), uuid.uuid4().hex[:16]
+    first, second = (Lease(store, name, "collector", LENGTH, clock) for _ in range(2))
+    with caplog.at_level("ERROR", logger="server.lease"):
+        assert first.hold() is not None
+        clock.now += timedelta(seconds=1)
+        assert second.hold() is not None  # a new process under the same name: no error yet
+        clock.now += timedelta(seconds=1)
+        assert first.hold() is not None  # the row ends where the other one put it
+    (record,) = caplog.records
+    assert "another collector renews it as 'collector' too" in record.getMessage()
+    caplog.clear()
+    with caplog.at_level("ERROR", logger="server.lease"):  # one renewing alone: nothing to say
+        alone = Lease(store, uuid.uuid4().hex[:16], "solo", LENGTH, clock)
+        for _ in range(3):
+            clock.now += timedelta(seconds=5)
+            assert alone.hold() is not None
+        alone.release()  # nor after a release and a new start of leading
+        assert alone.hold() is not None
+    assert caplog.records == []
