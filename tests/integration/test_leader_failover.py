@@ -181,6 +181,16 @@ def _comes_back(publish: Callable[[str, bytes], None], site: str) -> None:
             encode(StatusMessage(**env, status=AgentStatus.ONLINE)))  # type: ignore[arg-type]
 
 
+def _pair(tmp_path: Path, broker: Broker, receiver: Receiver, url: str,
+          sites: list[str]) -> tuple[list[Path], list[tuple[ManagedProcess, str]]]:
+    """Collectors a and b on one store: a started first and leading, then b. (configs, (process,
+    http) of each)."""
+    configs = [_config(tmp_path / node, node, broker, receiver, url, sites) for node in "ab"]
+    a = _start(configs[0], url)
+    a[0].wait_for_line(lambda ln: "a leads now (term" in ln, timeout=10)
+    return configs, [a, _start(configs[1], url)]
+
+
 def _leading(url: str) -> bool:
     with urllib.request.urlopen(f"{url}/healthz", timeout=5) as response:
         return bool(json.loads(response.read())["leading"])
@@ -208,11 +218,7 @@ def test_the_follower_takes_over_a_killed_leader_mid_burst(
     run = uuid.uuid4().hex[:6]
     sites = [f"gs-{run}-{n}" for n in range(1, SCHOOLS + 1)]
     with http_receiver(delay_s=0.3) as receiver:
-        a, a_url = _start(_config(tmp_path / "a", "a", broker, receiver, shared_store_url, sites),
-                          shared_store_url)
-        a.wait_for_line(lambda ln: "a leads now (term" in ln, timeout=10)
-        b, b_url = _start(_config(tmp_path / "b", "b", broker, receiver, shared_store_url, sites),
-                          shared_store_url)
+        _, [(a, a_url), (b, b_url)] = _pair(tmp_path, broker, receiver, shared_store_url, sites)
         try:
             for site in sites:
                 _goes_offline(publish, site)
@@ -275,11 +281,8 @@ def test_a_killed_follower_changes_nothing_and_a_clean_stop_hands_over_at_once(
     run = uuid.uuid4().hex[:6]
     sites = [f"gs-{run}-{n}" for n in range(1, 4)]
     with http_receiver() as receiver:
-        config_a = _config(tmp_path / "a", "a", broker, receiver, shared_store_url, sites)
-        config_b = _config(tmp_path / "b", "b", broker, receiver, shared_store_url, sites)
-        a, _ = _start(config_a, shared_store_url)
-        a.wait_for_line(lambda ln: "a leads now (term" in ln, timeout=10)
-        b, _ = _start(config_b, shared_store_url)
+        (_, config_b), [(a, _), (b, _)] = _pair(tmp_path, broker, receiver, shared_store_url,
+                                                sites)
         try:
             b.kill()  # the follower dies: the leader goes on alone
             for site in sites:
@@ -315,11 +318,7 @@ def test_a_store_restart_neither_loses_nor_repeats_an_alert(
     run = uuid.uuid4().hex[:6]
     sites = [f"gs-{run}-{n}" for n in range(1, 5)]
     with http_receiver() as receiver:
-        a, a_url = _start(_config(tmp_path / "a", "a", broker, receiver, shared_store_url, sites),
-                          shared_store_url)
-        a.wait_for_line(lambda ln: "a leads now (term" in ln, timeout=10)
-        b, _ = _start(_config(tmp_path / "b", "b", broker, receiver, shared_store_url, sites),
-                      shared_store_url)
+        _, [(a, a_url), (b, _)] = _pair(tmp_path, broker, receiver, shared_store_url, sites)
         try:
             _goes_offline(publish, sites[0])
             wait_until(lambda: len(receiver.delivered()) == 1, 30, "the first school told")
