@@ -345,7 +345,7 @@ class ClusterSettings(_Section):
         default=15.0, ge=3, le=300,
         description="the leader renews its lease every lease_s / 3; when it stops renewing "
                     "(killed, frozen, cut off from the store) another collector takes over "
-                    "after at most lease_s + lease_s / 3",
+                    "within lease_s (a follower tries again when the lease it read ends)",
     )
 
 

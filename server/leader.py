@@ -3,10 +3,11 @@ history, when several collectors share one store (issue 19; docs/reliability.md)
 
 Every collector receives every cabinet and keeps the whole fleet (it serves the dashboard and the
 API); only the holder of the lease ``leader`` (``server/lease.py``) acts on what it sees. Each
-collector tries to hold the lease every ``lease_s / 3``. The leader stops acting as soon as its
-tenure ends by its own clock, renewed or not, so two never act at once as long as the clocks agree
-to well within the lease; a follower takes over at its first try after the lease expired: within
-``lease_s + lease_s / 3`` of the leader's last renewal.
+collector tries to hold the lease every ``lease_s / 3``, and a follower also at the moment the
+lease it read ends. The leader stops acting as soon as its tenure ends by its own clock, renewed
+or not, so two never act at once as long as the clocks agree to well within the lease; a follower
+takes over when the lease has expired: within ``lease_s`` of the leader's last renewal (plus a
+store round trip), so within ``lease_s`` of a leader's death.
 
 ``on_gain`` runs when this collector starts to lead (the first time, after a gap, or when another
 held the lease in between: a new term), ``on_loss`` when it stops; both on the event loop, between
@@ -31,6 +32,8 @@ __all__ = ["LEASE_NAME", "Leadership"]
 log = logging.getLogger(__name__)
 
 LEASE_NAME: Final = "leader"
+# A follower tries this long after the lease's end, so that the end has passed in the store too.
+_AFTER_EXPIRY_S: Final = 0.05
 
 
 class Leadership:
@@ -95,6 +98,17 @@ class Leadership:
     async def step(self) -> None:
         self.settle(await asyncio.to_thread(self._try))
 
+    def next_try_in(self) -> float:
+        """Seconds until the next try: ``every``, or sooner when another's lease ends sooner."""
+        every = self.every.total_seconds()
+        expires = self._lease.expires
+        if self.leading or expires is None:
+            return every
+        left = (expires - self._clock()).total_seconds()
+        if left <= 0:  # read before a failed try: nothing to wait for but the next round
+            return every
+        return min(every, left + _AFTER_EXPIRY_S)
+
     async def run(self) -> None:
         """Hold the lease for as long as the collector runs."""
         while True:
@@ -102,7 +116,9 @@ class Leadership:
                 await self.step()
             except Exception:  # top of a task: leading must not end for good on one bug
                 log.exception("leader lease failed")
-            await asyncio.sleep(self.every.total_seconds())
+                await asyncio.sleep(self.every.total_seconds())
+                continue
+            await asyncio.sleep(self.next_try_in())
 
     def release(self) -> None:
         """A clean stop: stop acting and give the lease to the next collector's first try."""

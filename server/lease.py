@@ -69,6 +69,7 @@ class Lease:
         self._warned: set[str] = set()
         self._renewed: datetime | None = None  # the end this Lease wrote last, while it held it
         self._twin_said = False
+        self.expires: datetime | None = None  # when the lease ends as the last try read it
 
     def hold(self) -> Tenure | None:
         """Take or renew the lease; the tenure when this holder holds it now, else None."""
@@ -81,6 +82,7 @@ class Lease:
             if not fresh.rowcount:
                 db.execute(self._claim, {"now": now, "until": until})
             row = db.execute(self._read).one()
+        self.expires = row.expires_at
         if row.holder != self.holder:
             self._check_clocks(row.holder, row.expires_at, now)
             self._renewed = None

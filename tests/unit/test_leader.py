@@ -88,3 +88,34 @@ def test_a_store_outage_keeps_the_leader_until_its_tenure_ends(clock: FakeClock)
     clock.now += LENGTH / 2
     a.step()
     assert not a.leadership.leading and a.events == ["gain", "loss"]
+
+
+def test_a_follower_tries_again_when_the_lease_it_read_ends(clock: FakeClock) -> None:
+    """So a dead leader is replaced within the lease's length, not a third of it later."""
+    store = open_store(None)
+    a, b = Node(store, "a", clock), Node(store, "b", clock)
+    every = a.leadership.every.total_seconds()
+    a.step()
+    assert a.leadership.next_try_in() == every  # the leader renews on its rhythm
+    b.step()
+    assert b.leadership.next_try_in() == every  # the lease ends in 15 s, later than 5 s
+    clock.now += LENGTH - timedelta(seconds=2)  # a died right after its renewal
+    b.step()
+    wait = b.leadership.next_try_in()
+    assert 2.0 < wait < 2.2
+    clock.now += timedelta(seconds=wait)
+    b.step()
+    assert b.leadership.leading  # at the lease's end, not at the next round of 5 s
+
+
+def test_a_failed_try_does_not_make_a_follower_try_in_a_tight_loop(clock: FakeClock) -> None:
+    store = open_store(None)
+    a, b = Node(store, "a", clock), Node(store, "b", clock)
+    a.step()
+    b.step()
+    with store.begin() as db:
+        db.execute(text("DROP TABLE leases"))  # every try now fails in the store
+    clock.now += LENGTH * 2  # what b read has long ended
+    b.step()
+    assert not b.leadership.leading
+    assert b.leadership.next_try_in() == b.leadership.every.total_seconds()
