@@ -58,6 +58,9 @@ __all__ = [
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+# MQTT 5: 0xFFFFFFFF means "never expires"; a collector's session is always meant to end.
+MAX_SESSION_EXPIRY_S = 0xFFFFFFFE
+
 
 class MqttSettings(_Section):
     host: str = Field(default="127.0.0.1", min_length=1, description="broker host name or address")
@@ -69,13 +72,21 @@ class MqttSettings(_Section):
         min_length=1,
         max_length=128,
         description=(
-            "fixed MQTT client id; with a persistent session (clean_session=False) the broker "
-            "keeps QoS 1 messages while the collector restarts. The shipped broker config "
+            "fixed MQTT client id; with a persistent session (MQTT 5, clean start off) the "
+            "broker keeps QoS 1 messages while the collector restarts. The shipped broker config "
             "(use_username_as_clientid) ignores it and keys the session by username; the "
             "default is the default collector user, so both name one session"
         ),
     )
     keepalive: int = Field(default=30, ge=5, le=3600, description="MQTT keepalive in seconds")
+    session_expiry_s: int = Field(
+        default=7 * 24 * 3600, ge=1, le=MAX_SESSION_EXPIRY_S,
+        description="how long the broker keeps this collector's session (its subscription and "
+                    "the QoS 1 messages queued for it) after the collector went away; a "
+                    "collector away longer starts afresh (the retained states catch up). The "
+                    "end of a collector taken out of service for good: its queue (up to the "
+                    "broker's max_queued_bytes of RAM) is freed then (docs/deploy.md 6b)",
+    )
     tls: bool = Field(default=False, description="connect with TLS")
     ca_file: Path | None = Field(
         default=None, description="CA bundle for TLS; none = the system's trust store"

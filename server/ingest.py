@@ -26,7 +26,9 @@ from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
+from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode, MQTTProtocolVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
 from cabinet_agent.common.backoff import Backoff
 from cabinet_agent.common.protocol import subscription
@@ -83,15 +85,20 @@ class MqttCollector:
         self._last_error: str | None = None
         self._backoff = Backoff(settings.reconnect_min_s, settings.reconnect_max_s)
         self._client = self._make_client(ca_file, cert_file, key_file)
+        self._connect_properties = Properties(PacketTypes.CONNECT)
+        self._connect_properties.SessionExpiryInterval = settings.session_expiry_s
         self._thread = threading.Thread(target=self._run, name="mqtt-collector", daemon=True)
 
     def _make_client(self, ca_file: Path | None, cert_file: Path | None = None,
                      key_file: Path | None = None) -> mqtt.Client:
         s = self._settings
         # A fixed client id with a persistent session: the broker keeps our subscription and
-        # queues QoS 1 messages while the collector restarts, so a restart loses nothing.
+        # queues QoS 1 messages while the collector restarts, so a restart loses nothing. MQTT 5,
+        # so that the session ends by itself once the collector is away for good
+        # (session_expiry_s; MQTT 3.1.1 sessions never end).
         client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=s.client_id,
-                             clean_session=False, reconnect_on_failure=False, manual_ack=True)
+                             protocol=MQTTProtocolVersion.MQTTv5, reconnect_on_failure=False,
+                             manual_ack=True)
         if s.username is not None:
             password = s.password.get_secret_value() if s.password is not None else None
             client.username_pw_set(s.username, password)
@@ -161,7 +168,8 @@ class MqttCollector:
         log.log(logging.DEBUG if self._failed_attempts else logging.INFO,
                 "connecting to MQTT broker %s:%d as %r", s.host, s.port, s.client_id)
         try:
-            self._client.connect(s.host, s.port, keepalive=s.keepalive)
+            self._client.connect(s.host, s.port, keepalive=s.keepalive, clean_start=False,
+                                 properties=self._connect_properties)
         except (OSError, ValueError) as exc:  # refused, unreachable, DNS, TLS
             self._set_error(f"cannot connect: {exc}")
             self._wait_before_retry(f"MQTT broker {s.host}:{s.port} unreachable ({exc})")

@@ -3,7 +3,9 @@
 Against a real Mosquitto through a proxy the test can cut: while the collector's ``settle`` is held
 (the journal append has not happened), the connection dies; the broker then has no PUBACK for what
 was handled and sends it again when the collector is back. Messages it settled are acknowledged
-and not sent again, also across a clean stop and a start with the same session.
+and not sent again, also across a clean stop and a start with the same session. A collector away
+for longer than its ``session_expiry_s`` finds its session ended by the broker (MQTT 5), which
+frees what was queued for it.
 """
 
 from __future__ import annotations
@@ -62,9 +64,11 @@ def publisher(broker: Broker) -> Iterator[mqtt.Client]:
     client.disconnect()
 
 
-def _collector(port: int, recorder: Recorder) -> MqttCollector:
-    settings = MqttSettings(host="127.0.0.1", port=port, client_id="acks-collector",
-                            reconnect_min_s=0.1, reconnect_max_s=0.3)
+def _collector(port: int, recorder: Recorder, client_id: str = "acks-collector",
+               session_expiry_s: int = 3600) -> MqttCollector:
+    settings = MqttSettings(host="127.0.0.1", port=port, client_id=client_id,
+                            reconnect_min_s=0.1, reconnect_max_s=0.3,
+                            session_expiry_s=session_expiry_s)
     collector = MqttCollector(settings, recorder.handle, settle=recorder.settle)
     collector.start()
     wait_until(collector.receiving_since, 10, "the collector's subscription")
@@ -109,3 +113,29 @@ def test_what_was_not_settled_is_sent_again_and_what_was_is_not(broker: Broker,
     assert recorder.count(b"settled") == 1
     assert recorder.count(b"held-1") == 2
     assert recorder.count(b"held-2") in (1, 2)  # handled before or only after the cut
+
+
+def test_the_session_outlives_a_restart_and_ends_after_the_expiry(broker: Broker,
+                                                                  publisher: mqtt.Client) -> None:
+    recorder = Recorder()
+    kept = _collector(broker.port, recorder, "acks-kept", session_expiry_s=3600)
+    kept.stop()
+    short = _collector(broker.port, recorder, "acks-expiring", session_expiry_s=1)
+    short.stop()
+    _publish(publisher, b"while-away")  # queued in both sessions
+    # the broker ends the short one once its second is over, and says so
+    broker.process.wait_for_line(lambda ln: "Expiring client acks-expiring" in ln, 10)
+
+    again = _collector(broker.port, recorder, "acks-kept", session_expiry_s=3600)
+    try:
+        wait_until(lambda: recorder.count(b"while-away") == 1, 10, "the queued message")
+    finally:
+        again.stop()
+    afresh = _collector(broker.port, recorder, "acks-expiring", session_expiry_s=1)
+    try:
+        # a fresh session: news arrive (after anything queued would have), the queue is gone
+        _publish(publisher, b"news")
+        wait_until(lambda: recorder.count(b"news") == 1, 10, "the news")
+    finally:
+        afresh.stop()
+    assert recorder.count(b"while-away") == 1

@@ -41,7 +41,8 @@ def start_mosquitto(workdir: Path) -> Broker:
         "allow_anonymous true\n"
         "persistence false\n"
         "max_queued_messages 100000\n"
-        "log_dest stdout\n"
+        "log_dest stderr\n"  # unbuffered: a test can wait for a line
+
         "log_type error\nlog_type warning\nlog_type notice\n",
         encoding="utf-8",
     )
