@@ -48,6 +48,7 @@ DEFAULT_PASSWD = Path("/etc/mosquitto/ladewache/passwd")
 DEFAULT_ACL = Path("/etc/mosquitto/ladewache/acl")
 REGISTRY = "cabinets.json"
 ENV_KEY = "LADEWACHE_MQTT__PASSWORD"
+USER_ENV_KEY = "LADEWACHE_MQTT__USERNAME"
 # The collector's broker user by default (`provision server`) and its default [mqtt] client_id:
 # the broker keys sessions by user name (use_username_as_clientid), so this is the collector's
 # session even before `provision server` ran. No cabinet may ever be given it.
@@ -148,9 +149,11 @@ class Provisioner:
         return self.dir / "cabinets" / site / cabinet
 
 
-def _env_file(path: Path, what: str, password: str) -> None:
-    atomic_write(path, f"# {what}: MQTT password, written {_now()}. Keep it mode 0600.\n"
-                       f"{ENV_KEY}={password}\n", mode=0o600)
+def _env_file(path: Path, what: str, password: str, user: str | None = None) -> None:
+    """``user``: named too, so that one config file serves several collectors (deploy.md 6b)."""
+    login = f"{USER_ENV_KEY}={user}\n" if user is not None else ""
+    atomic_write(path, f"# {what}: MQTT login, written {_now()}. Keep it mode 0600.\n"
+                       f"{login}{ENV_KEY}={password}\n", mode=0o600)
 
 
 def render_agent_config(args: argparse.Namespace, user: str) -> str:
@@ -280,7 +283,7 @@ def _server(p: Provisioner, args: argparse.Namespace, out: TextIO) -> int:
             registry["server_users"].append(args.user)
         # one file per collector user: a second collector's (docs/deploy.md 6b) keeps the first's
         env = p.dir / ("server.env" if args.user == COLLECTOR_USER else f"server-{args.user}.env")
-        _env_file(env, f"collector user {args.user}", password)
+        _env_file(env, f"collector user {args.user}", password, args.user)
     print(f"collector user {args.user} reads ladewache/v1/#; env file {env} "
           "(copy to /etc/ladewache/server.env on its collector's host); reload the broker",
           file=out)

@@ -165,3 +165,31 @@ def test_plaintext_rule_is_the_same_for_agent_and_server(tmp_path: Path, mqtt: s
             with pytest.raises(ConfigError) as info:
                 loader(path)
             assert error in str(info.value)
+
+
+def _env_lines(path: Path) -> dict[str, str]:
+    """A systemd EnvironmentFile's assignments (comments and blank lines skipped)."""
+    pairs = (line.split("=", 1) for line in path.read_text().splitlines()
+             if line.strip() and not line.lstrip().startswith("#"))
+    return {key.strip(): value.strip() for key, value in pairs}
+
+
+def test_two_machines_share_one_config_and_differ_by_their_env_file(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """docs/deploy.md 6b: the same server.toml and unit on both machines; each machine's
+    /etc/ladewache/server.env names its collector, its login and the shared store."""
+    unit = _unit(DEPLOY / "systemd" / "cabinet-server.service")
+    assert unit.get("Service", "EnvironmentFile").lstrip("-") == "/etc/ladewache/server.env"
+    seen = []
+    for env in sorted((DEPLOY / "examples" / "two-machines").glob("collector-*.env")):
+        with monkeypatch.context() as patch:
+            for key, value in _env_lines(env).items():
+                patch.setenv(key, value)
+            settings = load_server_settings(DEPLOY / "examples" / "server.toml")
+        assert settings.state.url is not None
+        url = settings.state.url.get_secret_value()
+        assert url.startswith("postgresql+psycopg://")
+        seen.append((settings.cluster.node, settings.mqtt.username, url))
+    assert len(seen) == 2
+    (node_1, user_1, url_1), (node_2, user_2, url_2) = seen
+    assert node_1 != node_2 and user_1 != user_2 and url_1 == url_2

@@ -172,3 +172,6 @@ def test_a_second_collector_user_gets_its_own_env_file(tmp_path: Path) -> None:
     assert (tmp_path / "prov" / "server.env").read_text() == first
     second = (tmp_path / "prov" / "server-ladewache-server-2.env").read_text()
     assert "LADEWACHE_MQTT__PASSWORD=" in second and second != first
+    # each file names its user: the same server.toml serves both machines
+    assert "\nLADEWACHE_MQTT__USERNAME=ladewache-server\n" in first
+    assert "\nLADEWACHE_MQTT__USERNAME=ladewache-server-2\n" in second
