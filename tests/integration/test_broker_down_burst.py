@@ -31,9 +31,10 @@ from cabinet_agent.common.protocol import (
     topic_for,
 )
 from server.store.schema_events import events
-from tests.support.failover_rig import CABINET, SITE, Setup, connected_to
-from tests.support.http_receiver import Receiver, http_receiver
-from tests.support.procs import ManagedProcess, console_script, wait_until
+from tests.support.failover_rig import CABINET, SITE, Setup, collector_on_both, connected_to
+from tests.support.http_receiver import http_receiver
+from tests.support.notify_config import webhook_district
+from tests.support.procs import ManagedProcess, wait_until
 from tests.support.services import Broker
 from tests.support.store import store_at
 
@@ -44,58 +45,8 @@ GRACE_S = 4.0
 RIG_SCHOOL = "Grundschule am Rig"
 
 
-def _config(tmp_path: Path, a: Broker, b: Broker, receiver: Receiver, sites: list[str]) -> Path:
-    schools = "".join(f"""
-[[organisation.schools]]
-site = "{site}"
-name = "Grundschule {n}"
-municipality = "musterdorf"
-""" for n, site in enumerate(sites, 1))
-    config = tmp_path / "server.toml"
-    config.write_text(f"""
-[mqtt]
-host = "127.0.0.1"
-port = {a.port}
-failover = ["127.0.0.1:{b.port}"]
-failover_grace_s = {GRACE_S}
-client_id = "collector-{uuid.uuid4().hex[:6]}"
-reconnect_min_s = 0.2
-reconnect_max_s = 1.0
-[http]
-port = 0
-auth = false
-[state]
-dir = "state"
-[alerts]
-offline_pending_s = 0.5
-tick_s = 0.1
-settle_s = 1.0
-[notify]
-group_wait_s = 0.5
-group_interval_s = 1.0
-repeat_interval_s = 3600
-tick_s = 0.1
-[notify.delivery]
-per_receiver = 2
-[notify.webhook]
-backoff_initial_s = 0.05
-[organisation]
-district_team = "kreis-it"
-[[organisation.teams]]
-id = "kreis-it"
-name = "Schul-IT"
-[organisation.teams.contacts]
-webhooks = [{{ url = "{receiver.url}/hook", secret = "s" }}]
-[[organisation.municipalities]]
-id = "musterdorf"
-name = "Musterdorf"
-[[organisation.schools]]
-site = "{SITE}"
-name = "{RIG_SCHOOL}"
-municipality = "musterdorf"
-{schools}
-""", encoding="utf-8")
-    return config
+def _schools(sites: list[str]) -> list[tuple[str, str]]:
+    return [(SITE, RIG_SCHOOL)] + [(site, f"Grundschule {n}") for n, site in enumerate(sites, 1)]
 
 
 @pytest.fixture
@@ -160,12 +111,10 @@ def test_one_broker_dies_mid_burst_every_school_is_told_once(
     broker_a, broker_b = brokers
     sites = [f"gs-{uuid.uuid4().hex[:6]}-{n}" for n in range(1, SCHOOLS + 1)]
     with http_receiver(delay_s=0.3) as receiver:
-        config = _config(tmp_path, broker_a, broker_b, receiver, sites)
-        collector = ManagedProcess("collector", [console_script("cabinet-server"), "run",
-                                                 "--config", str(config)])
+        collector, http = collector_on_both(
+            tmp_path, broker_a, broker_b, GRACE_S,
+            webhook_district(receiver.url, _schools(sites), per_receiver=2))
         try:
-            http = collector.wait_for_line(lambda ln: ln.startswith("READY http="),
-                                           timeout=30).split("=", 1)[1]
             agent = setup.agent(broker_a.port, broker_b.port)
             agent.wait_for_line(connected_to(broker_a.port))
             wait_until(lambda: _heard_after(http, datetime.now(UTC)), 20, "the cabinet via A")

@@ -13,9 +13,16 @@ from typing import Any
 
 import pytest
 
-from tests.support.failover_rig import CABINET, SITE, Recorder, Setup, connected_to
+from tests.support.failover_rig import (
+    CABINET,
+    SITE,
+    Recorder,
+    Setup,
+    collector_on_both,
+    connected_to,
+)
 from tests.support.netproxy import NetProxy
-from tests.support.procs import ManagedProcess, console_script, wait_until
+from tests.support.procs import ManagedProcess, wait_until
 from tests.support.services import Broker
 
 pytestmark = pytest.mark.integration
@@ -24,31 +31,7 @@ GRACE_S = 4.0
 
 
 def _collector(tmp_path: Path, a: Broker, b: Broker) -> tuple[ManagedProcess, str]:
-    config = tmp_path / "server.toml"
-    config.write_text(f"""
-[mqtt]
-host = "127.0.0.1"
-port = {a.port}
-failover = ["127.0.0.1:{b.port}"]
-failover_grace_s = {GRACE_S}
-client_id = "collector-two-brokers"
-reconnect_min_s = 0.2
-reconnect_max_s = 1.0
-[http]
-port = 0
-auth = false
-[state]
-dir = "state"
-[alerts]
-offline_pending_s = 0.5
-min_silence_s = 2.0
-tick_s = 0.1
-settle_s = 0.5
-""", encoding="utf-8")
-    process = ManagedProcess("collector", [console_script("cabinet-server"), "run", "--config",
-                                           str(config)])
-    line = process.wait_for_line(lambda ln: ln.startswith("READY http="), timeout=30)
-    return process, line.split("=", 1)[1]
+    return collector_on_both(tmp_path, a, b, GRACE_S)
 
 
 def _get(url: str) -> Any:

@@ -35,6 +35,7 @@ from cabinet_agent.common.protocol import (
 from server.notify.webhook import ID_HEADER
 from server.store.schema_events import events
 from tests.support.http_receiver import Receiver, http_receiver
+from tests.support.notify_config import webhook_district
 from tests.support.postgres import Postgres, start_postgres
 from tests.support.procs import ManagedProcess, console_script, wait_until
 from tests.support.services import Broker
@@ -81,12 +82,7 @@ def publish(broker: Broker) -> Iterator[Callable[[str, bytes], None]]:
 def _config(directory: Path, node: str, broker: Broker, receiver: Receiver, url: str,
             sites: list[str]) -> Path:
     directory.mkdir()
-    schools = "".join(f"""
-[[organisation.schools]]
-site = "{site}"
-name = "Grundschule {n}"
-municipality = "musterdorf"
-""" for n, site in enumerate(sites, 1))
+    schools = [(site, f"Grundschule {n}") for n, site in enumerate(sites, 1)]
     config = directory / "server.toml"
     config.write_text(f"""
 [mqtt]
@@ -108,27 +104,7 @@ url = "{url}"
 [cluster]
 node = "{node}"
 lease_s = {LEASE_S}
-[notify]
-group_wait_s = 0.5
-group_interval_s = 1.0
-repeat_interval_s = 3600
-tick_s = 0.1
-[notify.delivery]
-per_receiver = 2
-[notify.webhook]
-backoff_initial_s = 0.05
-[organisation]
-district_team = "kreis-it"
-[[organisation.teams]]
-id = "kreis-it"
-name = "Schul-IT"
-[organisation.teams.contacts]
-webhooks = [{{ url = "{receiver.url}/hook", secret = "s" }}]
-[[organisation.municipalities]]
-id = "musterdorf"
-name = "Musterdorf"
-{schools}
-""", encoding="utf-8")
+{webhook_district(receiver.url, schools, per_receiver=2)}""", encoding="utf-8")
     return config
 
 

@@ -31,6 +31,7 @@ from cabinet_agent.common.protocol import (
 )
 from tests.support.api_auth import admin_token, api_get
 from tests.support.http_receiver import Receiver, http_receiver
+from tests.support.notify_config import webhook_district
 from tests.support.procs import ManagedProcess, console_script, wait_until
 from tests.support.services import Broker
 
@@ -78,28 +79,8 @@ tick_s = 0.1
 settle_s = 1.0
 [state]
 dir = "state"
-[notify]
-group_wait_s = 0.5
-group_interval_s = 1.0
-repeat_interval_s = 3600
-tick_s = 0.1
-[notify.webhook]
-backoff_initial_s = 0.05
-[organisation]
-district_team = "kreis-it"
-[[organisation.teams]]
-id = "kreis-it"
-name = "Schul-IT"
-[organisation.teams.contacts]
-webhooks = [{{ url = "{receiver.url}/hook", secret = "{SECRET}" }}]
-[[organisation.municipalities]]
-id = "musterdorf"
-name = "Musterdorf"
-[[organisation.schools]]
-site = "{site}"
-name = "Grundschule am Park"
-municipality = "musterdorf"
-""", encoding="utf-8")
+{webhook_district(receiver.url, [(site, "Grundschule am Park")], secret=SECRET)}""",
+                      encoding="utf-8")
     return config
 
 

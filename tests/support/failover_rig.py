@@ -21,7 +21,8 @@ from paho.mqtt.enums import CallbackAPIVersion
 from tests.support.procs import ManagedProcess, console_script
 from tests.support.services import Broker, start_mosquitto
 
-__all__ = ["CABINET", "SITE", "Message", "Recorder", "Setup", "brokers", "connected_to", "setup"]
+__all__ = ["CABINET", "SITE", "Message", "Recorder", "Setup", "brokers", "collector_on_both",
+           "connected_to", "setup"]
 
 SITE, CABINET = "gs-failover", "schrank-1"
 Message = dict[str, Any]
@@ -126,3 +127,34 @@ def connected_to(port: int) -> Callable[[str], bool]:
     return lambda line: pattern.search(line) is not None
 
 
+
+
+def collector_on_both(tmp_path: Path, a: Broker, b: Broker, grace_s: float,
+                      more: str = "") -> tuple[ManagedProcess, str]:
+    """A `cabinet-server` subscribed to broker ``a`` and, as its failover, ``b``, alert timings
+    cut to fractions of a second, ``more`` TOML appended; (process, http base URL) once ready."""
+    config = tmp_path / "server.toml"
+    config.write_text(f"""
+[mqtt]
+host = "127.0.0.1"
+port = {a.port}
+failover = ["127.0.0.1:{b.port}"]
+failover_grace_s = {grace_s}
+client_id = "collector-two-brokers"
+reconnect_min_s = 0.2
+reconnect_max_s = 1.0
+[http]
+port = 0
+auth = false
+[state]
+dir = "state"
+[alerts]
+offline_pending_s = 0.5
+min_silence_s = 2.0
+tick_s = 0.1
+settle_s = 0.5
+{more}""", encoding="utf-8")
+    process = ManagedProcess("collector", [console_script("cabinet-server"), "run", "--config",
+                                           str(config)])
+    line = process.wait_for_line(lambda ln: ln.startswith("READY http="), timeout=30)
+    return process, line.split("=", 1)[1]
