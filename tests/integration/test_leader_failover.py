@@ -16,9 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import paho.mqtt.client as mqtt
 import pytest
-from paho.mqtt.enums import CallbackAPIVersion
 from sqlalchemy import create_engine, func, select
 
 from cabinet_agent.common.protocol import (
@@ -62,21 +60,6 @@ def postgres() -> Iterator[Postgres]:
 def shared_store_url(postgres: Postgres) -> str:
     """A database the test's collectors share."""
     return postgres.new_database()
-
-
-@pytest.fixture
-def publish(broker: Broker) -> Iterator[Callable[[str, bytes], None]]:
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"pub-{uuid.uuid4().hex[:8]}")
-    client.connect(broker.host, broker.port)
-    client.loop_start()
-
-    def send(topic: str, payload: bytes) -> None:
-        wait_until(client.is_connected, 20, "the test publisher connected")
-        client.publish(topic, payload, qos=1, retain=True).wait_for_publish(timeout=10)
-
-    yield send
-    client.disconnect()
-    client.loop_stop()
 
 
 def _config(directory: Path, node: str, broker: Broker, receiver: Receiver, url: str,

@@ -11,14 +11,12 @@ import re
 import subprocess
 import urllib.request
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import paho.mqtt.client as mqtt
 import pytest
-from paho.mqtt.enums import CallbackAPIVersion
 
 from cabinet_agent.common.protocol import (
     AgentStatus,
@@ -44,22 +42,6 @@ BOOT = "f" * 32
 def _get(url: str) -> Any:
     with urllib.request.urlopen(url, timeout=5) as response:
         return json.loads(response.read())
-
-
-@pytest.fixture
-def publish(broker: Broker) -> Iterator[Callable[[str, bytes], None]]:
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"pub-{uuid.uuid4().hex[:8]}")
-    client.connect(broker.host, broker.port)
-    client.loop_start()
-
-    def send(topic: str, payload: bytes) -> None:
-        wait_until(client.is_connected, 20, "the test publisher connected")
-        info = client.publish(topic, payload, qos=1, retain=True)
-        info.wait_for_publish(timeout=10)
-
-    yield send
-    client.disconnect()
-    client.loop_stop()
 
 
 def _config(tmp_path: Path, broker: Broker, receiver: Receiver, site: str) -> Path:
