@@ -55,11 +55,12 @@ __all__ = [
 ]
 
 
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
 # MQTT 5: 0xFFFFFFFF means "never expires"; a collector's session is always meant to end.
 MAX_SESSION_EXPIRY_S = 0xFFFFFFFE
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class MqttSettings(_Section):

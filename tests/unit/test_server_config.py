@@ -330,3 +330,12 @@ def test_the_smtp_ca_file_is_relative_to_the_config_like_every_path(
     (etc / "smtp-ca.pem").unlink()
     assert main(["check-config", "--config", str(config)]) == EXIT_CONFIG
     assert f"notify.smtp.ca_file: {etc / 'smtp-ca.pem'}" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("value", [0, 0xFFFFFFFF])
+def test_a_session_that_never_ends_or_never_starts_is_refused(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], value: int) -> None:
+    # 0: the broker drops the queue at every restart; 0xFFFFFFFF: MQTT 5's "never expires"
+    path = _write(tmp_path, f"[mqtt]\nsession_expiry_s = {value}\n")
+    assert main(["run", "--config", str(path)]) == EXIT_CONFIG
+    assert capsys.readouterr().err.startswith(f"{PREFIX}{path}: mqtt.session_expiry_s: ")
