@@ -98,5 +98,8 @@ class BrokerLinks:
             return each[0]
         errors = [f"{link.broker}: {s.last_error}" for link, s in zip(self.links, each, strict=True)
                   if s.last_error]
+        silent = [s.silent_since for s in each]
         return MqttStats(all(s.connected for s in each), sum(s.connects for s in each),
-                         sum(s.connection_losses for s in each), "; ".join(errors) or None)
+                         sum(s.connection_losses for s in each), "; ".join(errors) or None,
+                         # silent while no broker delivers: since the last one was lost
+                         None if None in silent else max(s for s in silent if s is not None))

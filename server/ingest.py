@@ -60,6 +60,9 @@ class MqttStats:
     connects: int
     connection_losses: int
     last_error: str | None
+    # since when nothing is received (no subscription granted, since the start or a loss);
+    # None while receiving
+    silent_since: datetime | None = None
 
 
 class MqttCollector:
@@ -145,7 +148,8 @@ class MqttCollector:
 
     def stats(self) -> MqttStats:
         with self._lock:
-            return MqttStats(self._connected, self._connects, self._losses, self._last_error)
+            return MqttStats(self._connected, self._connects, self._losses, self._last_error,
+                             self._down_since)
 
     # -- the reconnect loop (collector thread) -------------------------------------------------
 

@@ -21,6 +21,7 @@ __all__ = ["Dashboard", "install_dashboard"]
 
 
 def install_dashboard(app: FastAPI, dash: Dashboard) -> Dashboard:
+    app.state.dashboard = dash  # every page asks it whether its view may be stale (render.page)
     app.include_router(data_router(dash))
     app.include_router(metrics_router(dash))
     app.include_router(page_router(dash))

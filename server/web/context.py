@@ -6,7 +6,7 @@ import asyncio
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Final
 
 from sqlalchemy import Engine
@@ -18,9 +18,11 @@ from ..auth import Scope
 from ..fleet import CabinetKey, CabinetView
 from ..history import slot_changes_between
 from ..history.source import ReportSource
+from ..i18n import Language
 from ..presence import UnconfirmedSlot, unconfirmed_for_site
 from ..sessions import SessionRecorder
 from .history import SlotHistory, Transition
+from .localtime import LocalTimes
 from .overview import OrgIndex, Overview, OverviewCache
 
 __all__ = ["Dashboard", "Hit", "OutOfScope"]
@@ -28,6 +30,9 @@ __all__ = ["Dashboard", "Hit", "OutOfScope"]
 log = logging.getLogger(__name__)
 
 MAX_HITS: Final = 50
+# Receiving nothing this long makes every page say its view may be out of date; a reconnect's
+# moment is not worth a notice.
+STALE_AFTER: Final = timedelta(seconds=30)
 
 
 class OutOfScope(Exception):
@@ -60,6 +65,15 @@ class Dashboard:
     def __post_init__(self) -> None:
         self.index = OrgIndex.of(self.sources.org)
         self.counts = OverviewCache(self.index)
+
+    def stale_since(self, lang: Language) -> str | None:
+        """Since when this collector receives nothing (no broker delivers to it), as pages show
+        times, once that has lasted ``STALE_AFTER``; None while it receives."""
+        since = self.sources.mqtt_stats().silent_since
+        now = self.sources.clock()
+        if since is None or now - since < STALE_AFTER:
+            return None
+        return LocalTimes(self.sources.org.zone, lang, now).short(since)
 
     def statuses(self, scope: Scope) -> list[AlertStatus]:
         state = self.sources.state

@@ -71,15 +71,18 @@ def page(request: Request, template_name: str, who: Principal | None, status: in
     """Render ``name``; with ``?partial=1`` only its ``live`` block (for the live refresh).
     ``page_at``: for an answer to a form, where the same page is seen by GET (``language_switch``)."""
     lang = language_of(request)
+    dash = getattr(request.app.state, "dashboard", None)
     context = {"t": translator(lang), "tx": lambda key: text(key, lang), "lang": lang,
                "who": who, "path": request.url.path,
+               "stale_since": dash.stale_since(lang) if dash is not None and who else None,
                "query": request.url.query, "csrf": who.csrf if who else None,
                "lang_switch": language_switch(request, "en" if lang == "de" else "de", page_at),
                **values}
     template = _ENV.get_template(template_name)
-    # Only the block is rendered: whatever it uses (macros above all) must be imported inside it.
+    # Only the blocks are rendered: whatever they use (macros above all) must be imported inside.
     if request.query_params.get("partial") == "1" and "live" in template.blocks:
-        body = "".join(template.blocks["live"](template.new_context(context)))
+        blocks = [_ENV.get_template("base.html").blocks["stale"], template.blocks["live"]]
+        body = "".join(part for block in blocks for part in block(template.new_context(context)))
     else:
         body = template.render(context)
     response = HTMLResponse(body, status_code=status)

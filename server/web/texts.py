@@ -44,6 +44,8 @@ _DE: Final[Mapping[str, str]] = {
     "export": "Export (CSV)", "inventory": "Inventar", "live": "live",
     "role.admin": "Kreis-Admin", "role.technician": "Techniker", "role.viewer": "Schule (lesen)",
     "auth_off": "Anmeldung ist abgeschaltet ([http] auth = false) – nur für Demos!",
+    "stale_view": "Dieser Server empfängt seit {since} nichts von den Schränken (keine Verbindung "
+                  "zum MQTT-Broker): Was hier steht, kann veraltet sein.",
     "unconfirmed": "nicht bestätigt", "cannot_tell": "nicht beurteilbar",
     "unconfirmed_hint": "geladen, aber seit einer Türöffnung nicht bestätigt: das iPad kann "
     "unbemerkt entnommen worden sein", "cannot_tell_hint": "die Hardware kann es nicht sagen: "
@@ -249,6 +251,8 @@ _EN: Final[Mapping[str, str]] = {
     "role.admin": "District admin", "role.technician": "Technician",
     "role.viewer": "School (read-only)",
     "auth_off": "Login is switched off ([http] auth = false) – for demos only!",
+    "stale_view": "This server has received nothing from the cabinets since {since} (no "
+                  "connection to the MQTT broker): what you see here may be out of date.",
     "unconfirmed": "not confirmed", "cannot_tell": "cannot tell",
     "unconfirmed_hint": "charged, but not confirmed since a door opening: the iPad may have been "
     "taken out unseen", "cannot_tell_hint": "the hardware cannot tell: no evidence since the "

@@ -93,6 +93,8 @@ ALERTS_WORDS = {
     "en": ["Alerts", "include resolved", "Silences", "Technician on site", "Silence", "by",
            "until", "acknowledged by", "silenced", "Door open too long"],
 }
+# since when the dashboard's collector hears nothing (None: it receives); a test sets it
+_SILENT: list[datetime | None] = [None]
 WIDTHS_AND_LANGUAGES = [pytest.param(viewport, lang, id=f"{viewport['width']}-{lang}")
                         for viewport in (PHONE, DESKTOP) for lang in ("de", "en")]
 ACK = {"de": "Quittieren", "en": "Acknowledge"}
@@ -166,7 +168,7 @@ def dashboard() -> Iterator[tuple[str, Dashboard]]:
     store.add_user(User("chefin", Role.ADMIN), PASSWORD, NOW)
     sources = ApiSources(fleet=fleet, alerts=state, state=state, clock=lambda: datetime.now(UTC),
                          org=ORG, ingest_stats=lambda **_: IngestStats(0, 0, {}),
-                         mqtt_stats=lambda: MqttStats(True, 1, 0, None),
+                         mqtt_stats=lambda: MqttStats(_SILENT[0] is None, 1, 0, None, _SILENT[0]),
                          tsdb_stats=lambda: SinkStats(SinkHealth.OK),
                          auth=Auth(store, lambda: datetime.now(UTC)))
     dash = Dashboard(sources)
@@ -358,3 +360,25 @@ def test_a_comment_being_typed_survives_the_live_refresh(
     page.clock.run_for(REFRESH_MS)
     page.wait_for_function("document.getElementById('live').dataset.updated")
     assert page.locator("#live").get_attribute("data-paused") is None
+
+
+def test_a_collector_that_hears_nothing_says_so_until_it_hears_again(
+        dashboard: tuple[str, Dashboard], browser: Any) -> None:
+    http, _ = dashboard
+    _SILENT[0] = datetime.now(UTC) - timedelta(minutes=5)
+    try:
+        page = _login(browser, http, PHONE)
+        page.clock.install()
+        page.goto(f"{http}/")  # the live refresh's timer on the installed clock
+        notice = page.locator("#live p.warn[role=status]")
+        assert "Was hier steht, kann veraltet sein." in notice.inner_text()
+        _no_sideways_scrolling(page)
+        _SILENT[0] = None  # the broker is back: the next live refresh takes the notice away
+        page.clock.run_for(REFRESH_MS)
+        page.wait_for_function("document.getElementById('live').dataset.updated")
+        assert notice.count() == 0
+        # the overview without a filter refreshes: its selects showing their first option is no
+        # edit (it was taken for one, and the unfiltered overview never refreshed)
+        assert page.evaluate("document.getElementById('live').dataset.paused") is None
+    finally:
+        _SILENT[0] = None

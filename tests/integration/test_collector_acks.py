@@ -95,11 +95,15 @@ def test_what_was_not_settled_is_sent_again_and_what_was_is_not(broker: Broker,
             _publish(publisher, b"held-1", b"held-2")
             wait_until(lambda: recorder.settles > settles and recorder.count(b"held-1") == 1, 10,
                        "the held message handled, its settle waiting")
+            assert collector.stats().silent_since is None  # receiving
             proxy.cut(reset=True)  # the collector dies to the broker before its PUBACKs
             recorder.gate.set()
+            # it says since when it hears nothing (the dashboard's "may be out of date")
+            wait_until(lambda: collector.stats().silent_since is not None, 10, "silent")
             proxy.restore()
             wait_until(lambda: recorder.count(b"held-1") == 2 and recorder.count(b"held-2") >= 1,
                        15, "the broker sending the unacknowledged messages again")
+            wait_until(lambda: collector.stats().silent_since is None, 10, "receiving again")
         finally:
             collector.stop()
 

@@ -40,7 +40,7 @@ class Connection:
         self.up_since, self.down_from, self.error = None, at, "connection lost"
 
     def stats(self) -> MqttStats:
-        return MqttStats(self.up_since is not None, 1, 0, self.error)
+        return MqttStats(self.up_since is not None, 1, 0, self.error, self.down_from)
 
 
 class Clock:
@@ -87,3 +87,17 @@ def test_nothing_heard_is_not_receiving_however_long_the_grace_is_over() -> None
     b.down(T0)
     clock.now = T0 + 10 * GRACE
     assert links.receiving_since() is None
+
+
+def test_silent_only_while_no_broker_delivers_and_then_since_the_last_was_lost() -> None:
+    """What the dashboard's "may be out of date" notice reads (server/web/context.py)."""
+    a, b = Connection("a:1883"), Connection("b:1883")
+    links = BrokerLinks([a, b], Clock(), GRACE)
+    assert links.stats().silent_since == T0  # started, nothing granted yet
+    a.up(T0 + timedelta(seconds=1))
+    assert links.stats().silent_since is None  # one broker delivers: the view moves
+    b.up(T0 + timedelta(seconds=1))
+    a.down(T0 + timedelta(seconds=10))
+    assert links.stats().silent_since is None
+    b.down(T0 + timedelta(seconds=20))
+    assert links.stats().silent_since == T0 + timedelta(seconds=20)

@@ -21,7 +21,9 @@
       if (field.value !== field.defaultValue) return true;  // unsent text (or hours)
     }
     for (const select of live.querySelectorAll("select")) {
-      for (const option of select.options) if (option.selected !== option.defaultSelected) return true;
+      // A select none of whose options is marked selected shows its first one: that is no edit.
+      const marked = Array.prototype.findIndex.call(select.options, (o) => o.defaultSelected);
+      if (select.selectedIndex !== (marked === -1 ? 0 : marked)) return true;
     }
     return false;
   }

@@ -1,0 +1,107 @@
+"""Every page says when this collector receives nothing, so a technician does not trust a view
+that stopped moving (a broker away, the collector's network cut, a follower cut off): after 30 s,
+not at a reconnect's moment; in the page's language and local time; also in the part the live
+refresh replaces, so it comes and goes without a reload."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from server.alerts.state import StoredState
+from server.api import ApiSources, create_app
+from server.auth import Auth, Role, User, UserStore
+from server.fleet import Fleet
+from server.ingest import MqttStats
+from server.org import Organisation
+from server.pipeline import IngestStats
+from server.store import open_store
+from server.tsdb.base import SinkHealth, SinkStats
+from server.web import Dashboard, install_dashboard
+
+NOW = datetime(2026, 12, 2, 8, 0, tzinfo=UTC)  # 09:00 in Berlin, a Wednesday
+ORG = Organisation.model_validate({
+    "district": "Kreis", "district_team": "it", "teams": [{"id": "it", "name": "IT"}],
+    "municipalities": [{"id": "nord", "name": "Nordheim"}],
+    "schools": [{"site": "gs-park", "name": "Grundschule am Park", "municipality": "nord"}],
+})
+GERMAN = "Dieser Server empfängt seit Mi 08:55 nichts von den Schränken"
+ENGLISH = "This server has received nothing from the cabinets since Wed 08:55"
+
+
+class Link:
+    """What the collector's MQTT side says: silent since ``silent_since`` (None: receiving)."""
+
+    def __init__(self) -> None:
+        self.silent_since: datetime | None = None
+
+    def stats(self) -> MqttStats:
+        return MqttStats(self.silent_since is None, 1, 0, None, self.silent_since)
+
+
+@pytest.fixture
+def link() -> Link:
+    return Link()
+
+
+@pytest.fixture
+def app(link: Link) -> FastAPI:
+    store = UserStore(open_store(None))
+    store.add_user(User("admin", Role.ADMIN), "a-long-password", NOW)
+    state = StoredState.in_memory()
+    sources = ApiSources(fleet=Fleet(), alerts=state, state=state, clock=lambda: NOW, org=ORG,
+                         ingest_stats=lambda **_: IngestStats(0, 0, {}), mqtt_stats=link.stats,
+                         tsdb_stats=lambda: SinkStats(SinkHealth.OK), auth=Auth(store, lambda: NOW))
+    app = create_app(sources)
+    install_dashboard(app, Dashboard(sources))
+    app.state.token = store.create_token("admin", "t", NOW)
+    return app
+
+
+def _get(app: FastAPI, path: str, logged_in: bool = True) -> str:
+    headers = {"Authorization": f"Bearer {app.state.token}"} if logged_in else {}
+
+    async def call() -> httpx.Response:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t",
+                                     headers=headers) as client:
+            return await client.get(path)
+    response = asyncio.run(call())
+    assert response.status_code == 200, (path, response.status_code)
+    return response.text
+
+
+PAGES = ["/", "/?partial=1", "/schools/gs-park", "/alerts", "/missing", "/inventory"]
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_a_collector_that_receives_says_nothing(app: FastAPI, link: Link, path: str) -> None:
+    assert "Dieser Server empfängt" not in _get(app, path)
+    link.silent_since = NOW - timedelta(seconds=29)  # a reconnect under way: no notice yet
+    assert "Dieser Server empfängt" not in _get(app, path)
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_a_silent_collector_says_since_when_on_every_page(app: FastAPI, link: Link,
+                                                          path: str) -> None:
+    link.silent_since = NOW - timedelta(minutes=5)
+    page = _get(app, path)
+    assert page.count(GERMAN) == 1, page  # once: above the page, or in its live part
+    english = _get(app, path + ("&" if "?" in path else "?") + "lang=en")
+    assert english.count(ENGLISH) == 1
+
+
+def test_the_live_refresh_carries_it_so_it_goes_without_a_reload(app: FastAPI,
+                                                                 link: Link) -> None:
+    link.silent_since = NOW - timedelta(minutes=5)
+    assert GERMAN in _get(app, "/?partial=1")
+    link.silent_since = None  # the broker is back
+    assert "Dieser Server empfängt" not in _get(app, "/?partial=1")
+
+
+def test_the_login_page_tells_no_stranger(app: FastAPI, link: Link) -> None:
+    link.silent_since = NOW - timedelta(minutes=5)
+    assert "Dieser Server empfängt" not in _get(app, "/login", logged_in=False)
