@@ -382,3 +382,18 @@ def test_a_collector_that_hears_nothing_says_so_until_it_hears_again(
         assert page.evaluate("document.getElementById('live').dataset.paused") is None
     finally:
         _SILENT[0] = None
+
+
+@pytest.mark.parametrize("path", ["/", "/schools/gs-park", "/cabinets/gs-park/k1",
+                                  "/cabinets/gs-park/k1/slots/13"])
+def test_every_live_page_refreshes_while_nobody_types(
+        dashboard: tuple[str, Dashboard], browser: Any, path: str) -> None:
+    """Nothing typed or chosen: the refresh runs and no "paused" note shows (a form's untouched
+    defaults, a select on its first option, are no edit)."""
+    http, _ = dashboard
+    page = _login(browser, http, PHONE)
+    page.clock.install()
+    page.goto(f"{http}{path}")  # the live refresh's timer on the installed clock
+    page.clock.run_for(REFRESH_MS)
+    page.wait_for_function("document.getElementById('live').dataset.updated")
+    assert page.evaluate("document.getElementById('live').dataset.paused") is None
