@@ -164,6 +164,9 @@ def render_agent_config(args: argparse.Namespace, user: str) -> str:
             f"baudrate = {args.baudrate}\n" if args.baudrate else "")
     tls = (f"tls = true\nca_file = {_toml(args.ca_file)}\n" if not args.plaintext
            else "tls = false\nallow_plaintext = true      # chosen at provisioning: --plaintext\n")
+    brokers = ", ".join(_toml(b) for b in args.failover_brokers)
+    failover = (f"failover = [{brokers}]  # further brokers, tried in turn (docs/deploy.md 6c)\n"
+                if args.failover_brokers else "")
     return (
         f"# Cabinet {args.site}/{args.cabinet}, written by `cabinet-server provision` {_now()}.\n"
         "# The password is in agent.env (LADEWACHE_MQTT__PASSWORD), not here.\n\n"
@@ -171,7 +174,7 @@ def render_agent_config(args: argparse.Namespace, user: str) -> str:
         f"model = {_toml(args.model)}\n\n"
         f"[buses.main]\ntransport = {_toml(args.transport)}\n{bus}\n"
         f"[mqtt]\nhost = {_toml(args.broker_host)}\nport = {args.broker_port}\n"
-        f"username = {_toml(user)}\n{tls}"
+        f"username = {_toml(user)}\n{tls}{failover}"
     )
 
 
@@ -357,6 +360,9 @@ def add_provision_commands(commands: Any) -> argparse.ArgumentParser:
     add.add_argument("--baudrate", type=int, default=None)
     add.add_argument("--broker-host", required=True, help="the broker as the Pi reaches it")
     add.add_argument("--broker-port", type=int, default=8883)
+    add.add_argument("--failover-broker", dest="failover_brokers", action="append", default=[],
+                     metavar="HOST[:PORT]", help="a further broker the agent moves to when its "
+                     "broker is away (repeat for more; docs/deploy.md 6c)")
     add.add_argument("--ca-file", default="ca.pem",
                      help="CA bundle path in the agent config, relative to it (default ca.pem)")
     add.add_argument("--plaintext", action="store_true",

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from cabinet_agent.config import load as load_agent
 from server.broker_files import hash_password
 from server.cli import main
 from server.config import MqttSettings
@@ -175,3 +176,18 @@ def test_a_second_collector_user_gets_its_own_env_file(tmp_path: Path) -> None:
     # each file names its user: the same server.toml serves both machines
     assert "\nLADEWACHE_MQTT__USERNAME=ladewache-server\n" in first
     assert "\nLADEWACHE_MQTT__USERNAME=ladewache-server-2\n" in second
+
+
+def test_add_writes_the_failover_brokers_the_agent_checks(tmp_path: Path,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    assert _add(tmp_path, "--failover-broker", "broker2.example:8883",
+                "--failover-broker", "[fd00::2]") == 0
+    config = tmp_path / "prov" / "cabinets" / "gs-park" / "schrank-1" / "agent.toml"
+    settings = load_agent(config)
+    assert [(b.host, b.port) for b in settings.mqtt.brokers][1:] == [
+        ("broker2.example", 8883), ("fd00::2", 8883)]
+    # a bad entry is refused by the agent's own check, naming it; nothing is written
+    assert _add(tmp_path, "--failover-broker", "broker3.example:99999", cabinet="schrank-2") == 2
+    assert "broker3.example:99999" in capsys.readouterr().err
+    assert not list((tmp_path / "prov" / "cabinets" / "gs-park").glob("schrank-2/*"))
+    assert len((tmp_path / "passwd").read_text().splitlines()) == 1  # schrank-1's only
