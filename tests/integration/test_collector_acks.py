@@ -60,8 +60,8 @@ def publisher(broker: Broker) -> Iterator[mqtt.Client]:
     client.connect(broker.host, broker.port)
     client.loop_start()
     yield client
-    client.loop_stop()
     client.disconnect()
+    client.loop_stop()
 
 
 def _collector(port: int, recorder: Recorder, client_id: str = "acks-collector",
@@ -143,3 +143,26 @@ def test_the_session_outlives_a_restart_and_ends_after_the_expiry(broker: Broker
     finally:
         afresh.stop()
     assert recorder.count(b"while-away") == 1
+
+
+def test_an_update_from_the_mqtt_3_collector_keeps_its_queue(broker: Broker,
+                                                            publisher: mqtt.Client) -> None:
+    """Collectors before 2026-12-07 spoke MQTT 3.1.1 (clean session off): the first MQTT 5
+    connection after the update resumes that session, with what was queued during the update."""
+    old = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="acks-updated", clean_session=False)
+    subscribed = threading.Event()
+    old.on_subscribe = lambda *_: subscribed.set()
+    old.connect(broker.host, broker.port)
+    old.loop_start()
+    old.subscribe(TOPIC, qos=1)
+    assert subscribed.wait(10)
+    old.disconnect()
+    old.loop_stop()
+    _publish(publisher, b"during-the-update")
+
+    recorder = Recorder()
+    updated = _collector(broker.port, recorder, "acks-updated")
+    try:
+        wait_until(lambda: recorder.count(b"during-the-update") == 1, 10, "the queued message")
+    finally:
+        updated.stop()
