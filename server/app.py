@@ -49,6 +49,7 @@ from .inventory import Inventory, InventoryError
 from .leader import LEASE_NAME, Leadership
 from .lease import Lease
 from .notify import Notifier, NotifySettings, build_notifiers
+from .notify.blind import BlindWatch
 from .notify.dispatch import Dispatcher, GroupTiming
 from .notify.monthly import MonthlyReports
 from .notify.sender import Sender
@@ -250,6 +251,10 @@ class Collector:
             notifiers=self.notifiers_for, log_store=self.state, queued=self.state.is_queued,
             send_time=n.digest_time if n.monthly_report else None,
             base_url=settings.http.public_url)
+        self.blind = BlindWatch(
+            org=org, notifiers=self.notifiers_for, log_store=self.state, queued=self.state.is_queued,
+            silent_since=lambda: self.mqtt.stats().silent_since,
+            after=timedelta(seconds=n.blind_after_s) if n.blind_after_s else None)
         self.dashboard = install_dashboard(self.app, Dashboard(
             self.app.state.api_sources, self.sessions, store=self.store,
             grafana_url=settings.history.grafana_url, reports=self.reports))
@@ -370,6 +375,7 @@ class Collector:
         due = self.dispatcher.due(statuses, now)
         self.notify_judged_s = time.monotonic() - started
         self.sender.submit(due)
+        self.sender.submit(self.blind.due(now))  # the collector hears no broker
         # last month's school reports (reading the store: in a thread, not on the loop)
         self.sender.submit(await asyncio.to_thread(self.monthly.due, now))
         return self.sender.pump()

@@ -34,6 +34,7 @@ __all__ = [
     "number",
     "short_time",
     "since",
+    "span",
 ]
 
 # The same values as ``server.i18n.Language``; spelled here so that i18n can import this module.
@@ -122,6 +123,13 @@ def since(moment: datetime, now: datetime, lang: Language = DEFAULT_LANGUAGE) ->
     if elapsed < timedelta(minutes=1):
         return _JUST_NOW[lang][0]
     return _SINCE[lang].format(format_timedelta(elapsed, format="short", locale=_locale(lang)))
+
+
+def span(start: datetime, end: datetime, lang: Language = DEFAULT_LANGUAGE) -> str:
+    """How long from ``start`` to ``end``, in words: ``17 Minuten``, ``2 Stunden``, ``25 Stunden``
+    (English ``17 minutes``); at least ``1 Minute``."""
+    elapsed = max(_elapsed(start, end), timedelta(minutes=1))
+    return format_timedelta(elapsed, threshold=1.1, locale=_locale(lang))
 
 
 def ago(moment: datetime, now: datetime, lang: Language = DEFAULT_LANGUAGE) -> str:

@@ -133,6 +133,18 @@ _CATALOGUE: Final[Mapping[Language, Mapping[str, str]]] = {
         "digest.since_unknown": "unbekannt",
         "cli.none": "Keine Alarme.",
         "cli.why": "Grund",
+        # the collector hears no broker (server/notify/blind.py)
+        "subject.blind": "[Ladewache] Keine Überwachung: keine Verbindung zum MQTT-Broker",
+        "body.blind": "Ladewache hört seit {since} nichts von den Schränken: keine Verbindung zum "
+                      "MQTT-Broker. Bis sie wieder steht, wird kein Schrank überwacht und kein "
+                      "Alarm gemeldet (weder Tür noch Strom noch fehlende iPads).\n\nBitte den "
+                      "MQTT-Broker und die Netzverbindung des Ladewache-Servers prüfen. Eine "
+                      "Nachricht folgt, sobald die Verbindung wieder steht.",
+        "subject.blind_back": "[Ladewache] Überwachung läuft wieder",
+        "body.blind_back": "Ladewache hört seit {back} wieder von den Schränken. {duration} lang "
+                           "(ab {since}) wurde kein Schrank überwacht; was die Schränke in dieser "
+                           "Zeit gemeldet haben, wird jetzt nachgeholt, soweit der Broker es "
+                           "aufbewahrt hat.",
         # the monthly school report (server/notify/monthly.py)
         "subject.monthly": "[Ladewache] Monatsbericht {school}, {month}",
         "body.monthly.intro": "Guten Tag! Der Monatsbericht der Ladewache für {school}, {month}:",
@@ -251,6 +263,16 @@ _CATALOGUE: Final[Mapping[Language, Mapping[str, str]]] = {
         "digest.since_unknown": "unknown",
         "cli.none": "No alerts.",
         "cli.why": "why",
+        "subject.blind": "[Ladewache] Not monitoring: no connection to the MQTT broker",
+        "body.blind": "Ladewache has heard nothing from the cabinets since {since}: no connection "
+                      "to the MQTT broker. Until it is back, no cabinet is monitored and no alert "
+                      "is sent (no door, no mains, no missing iPads).\n\nPlease check the MQTT "
+                      "broker and the Ladewache server's network. A message follows once the "
+                      "connection is back.",
+        "subject.blind_back": "[Ladewache] Monitoring again",
+        "body.blind_back": "Ladewache has heard from the cabinets again since {back}. For "
+                           "{duration} (from {since}) no cabinet was monitored; what the cabinets "
+                           "reported meanwhile is being caught up, as far as the broker kept it.",
         "subject.monthly": "[Ladewache] Monthly report {school}, {month}",
         "body.monthly.intro": "Hello! Ladewache's monthly report for {school}, {month}:",
         "body.monthly.school_days": "School days: {count}",

@@ -104,6 +104,11 @@ class NotifySettings(_Section):
         description="e-mail last month's school report to each school's contacts with e-mail "
                     "addresses, on the month's first school day at digest_time (none there: off)",
     )
+    blind_after_s: float = Field(
+        default=300.0, ge=0, le=86_400,
+        description="tell every team when the collector has heard no broker this long (it then "
+                    "monitors no cabinet), and again when it hears again; 0 = never",
+    )
     tick_s: float = Field(default=1.0, gt=0, le=60, description="how often groups are flushed")
     delivery: DeliverySettings = Field(
         default_factory=DeliverySettings, description="[notify.delivery] timeouts and retries"

@@ -130,6 +130,7 @@ auth = false
 group_wait_s = {GROUP_WAIT.total_seconds()}
 group_interval_s = 300
 repeat_interval_s = 86400
+blind_after_s = 0  # these collectors never connect to a broker: not a blind spell to tell of
 [notify.delivery]
 timeout_s = 30
 attempts = 3
