@@ -1,17 +1,21 @@
-"""The real ASGI app served by uvicorn on a free loopback port, in a thread, for browser tests."""
+"""The real ASGI app served by uvicorn on a free loopback port, in a thread, for browser tests;
+or one GET of it in-process (no server, no socket), for page tests."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import httpx
 import uvicorn
+from fastapi import FastAPI
 
 from tests.support.procs import wait_until
 
-__all__ = ["served_app"]
+__all__ = ["get_ok", "served_app"]
 
 
 @contextmanager
@@ -28,3 +32,16 @@ def served_app(app: Any, name: str = "uvicorn") -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(10)
+
+
+def get_ok(app: FastAPI, path: str, token: str | None = None) -> httpx.Response:
+    """``path`` with ``token`` as the bearer (None: anonymous); it must answer 200."""
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+
+    async def call() -> httpx.Response:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t",
+                                     headers=headers) as client:
+            return await client.get(path)
+    response = asyncio.run(call())
+    assert response.status_code == 200, (path, response.status_code)
+    return response

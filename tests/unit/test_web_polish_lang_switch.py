@@ -4,7 +4,6 @@ stays inside the link's attribute."""
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime
 from html.parser import HTMLParser
 from urllib.parse import parse_qsl, urlsplit
@@ -23,6 +22,7 @@ from server.pipeline import IngestStats
 from server.store import open_store
 from server.tsdb.base import SinkHealth, SinkStats
 from server.web import Dashboard, install_dashboard
+from tests.support.asgi import get_ok
 
 NOW = datetime(2026, 12, 2, 8, 0, tzinfo=UTC)
 ORG = Organisation.model_validate({
@@ -76,15 +76,7 @@ def app() -> FastAPI:
 
 
 def _get(app: FastAPI, path: str, logged_in: bool = True) -> httpx.Response:
-    headers = {"Authorization": f"Bearer {app.state.token}"} if logged_in else {}
-
-    async def call() -> httpx.Response:
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t",
-                                     headers=headers) as client:
-            return await client.get(path)
-    response = asyncio.run(call())
-    assert response.status_code == 200, (path, response.status_code)
-    return response
+    return get_ok(app, path, app.state.token if logged_in else None)
 
 
 @pytest.mark.parametrize(("path", "kept"), [

@@ -5,10 +5,8 @@ refresh replaces, so it comes and goes without a reload."""
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime, timedelta
 
-import httpx
 import pytest
 from fastapi import FastAPI
 
@@ -22,6 +20,7 @@ from server.pipeline import IngestStats
 from server.store import open_store
 from server.tsdb.base import SinkHealth, SinkStats
 from server.web import Dashboard, install_dashboard
+from tests.support.asgi import get_ok
 
 NOW = datetime(2026, 12, 2, 8, 0, tzinfo=UTC)  # 09:00 in Berlin, a Wednesday
 ORG = Organisation.model_validate({
@@ -63,15 +62,7 @@ def app(link: Link) -> FastAPI:
 
 
 def _get(app: FastAPI, path: str, logged_in: bool = True) -> str:
-    headers = {"Authorization": f"Bearer {app.state.token}"} if logged_in else {}
-
-    async def call() -> httpx.Response:
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t",
-                                     headers=headers) as client:
-            return await client.get(path)
-    response = asyncio.run(call())
-    assert response.status_code == 200, (path, response.status_code)
-    return response.text
+    return get_ok(app, path, app.state.token if logged_in else None).text
 
 
 PAGES = ["/", "/?partial=1", "/schools/gs-park", "/alerts", "/missing", "/inventory"]
