@@ -68,7 +68,8 @@ def language_switch(request: Request, lang: Language, page_at: str | None = None
 
 def page(request: Request, template_name: str, who: Principal | None, status: int = 200, /,
          page_at: str | None = None, **values: Any) -> HTMLResponse:
-    """Render ``name``; with ``?partial=1`` only its ``live`` block (for the live refresh).
+    """Render ``name``; with ``?partial=1`` only its ``live`` block, after the "may be out of date"
+    notice (base.html's ``stale`` block), for the live refresh.
     ``page_at``: for an answer to a form, where the same page is seen by GET (``language_switch``)."""
     lang = language_of(request)
     dash = getattr(request.app.state, "dashboard", None)
