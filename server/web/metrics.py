@@ -49,6 +49,11 @@ def render_metrics(dash: Dashboard) -> str:
                       for r, n in sorted(ingest.rejected.items())])
     lines += _family(p + "mqtt_connected", "gauge", "1 while connected to the broker",
                      [(p + "mqtt_connected", {}, float(mqtt.connected))])
+    silent = (now - mqtt.silent_since).total_seconds() if mqtt.silent_since is not None else 0.0
+    lines += _family(p + "mqtt_silent_seconds", "gauge",
+                     "seconds since any broker last delivered to this collector (0 while one does): "
+                     "it judges no cabinet meanwhile",
+                     [(p + "mqtt_silent_seconds", {}, max(silent, 0.0))])
     lines += _family(p + "mqtt_connects_total", "counter", "successful broker connections",
                      [(p + "mqtt_connects_total", {}, mqtt.connects)])
     lines += _family(p + "mqtt_connection_losses_total", "counter", "lost broker connections",

@@ -96,3 +96,10 @@ def test_the_live_refresh_carries_it_so_it_goes_without_a_reload(app: FastAPI,
 def test_the_login_page_tells_no_stranger(app: FastAPI, link: Link) -> None:
     link.silent_since = NOW - timedelta(minutes=5)
     assert "Dieser Server empfängt" not in _get(app, "/login", logged_in=False)
+
+
+def test_metrics_say_how_long_it_has_heard_nothing(app: FastAPI, link: Link) -> None:
+    # for the district's monitoring (docs/deploy.md 6d): a threshold, not a flapping boolean
+    assert "\nladewache_mqtt_silent_seconds 0\n" in _get(app, "/metrics", logged_in=False)
+    link.silent_since = NOW - timedelta(minutes=5)
+    assert "\nladewache_mqtt_silent_seconds 300\n" in _get(app, "/metrics", logged_in=False)
