@@ -37,8 +37,6 @@ class Link(Protocol):
 
     def receiving_since(self) -> datetime | None: ...
 
-    def down_since(self) -> datetime | None: ...
-
     def stats(self) -> MqttStats: ...
 
 
@@ -85,7 +83,7 @@ class BrokerLinks:
                 since.append(up)
                 heard = True
                 continue
-            down = link.down_since()
+            down = link.stats().silent_since
             if down is None or now - down < self._grace:
                 return None  # its agents may not have moved yet
             since.append(down + self._grace)

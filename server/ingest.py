@@ -136,12 +136,6 @@ class MqttCollector:
         with self._lock:
             return self._receiving_since
 
-    def down_since(self) -> datetime | None:
-        """Since when nothing is received (this collector started, or the connection or its
-        subscription was lost); None while receiving."""
-        with self._lock:
-            return self._down_since
-
     @property
     def broker(self) -> str:
         return f"{self._settings.host}:{self._settings.port}"

@@ -30,9 +30,6 @@ class Connection:
     def receiving_since(self) -> datetime | None:
         return self.up_since
 
-    def down_since(self) -> datetime | None:
-        return self.down_from
-
     def up(self, at: datetime) -> None:
         self.up_since, self.down_from = at, None
 
