@@ -41,6 +41,7 @@ from .config import ServerSettings, TsdbSettings, resolve_path, store_location
 from .errors import ServerError
 from .events import EventLog
 from .gc_policy import GcPolicy, run_gc_policy
+from .hearing import Hearing
 from .history import HistoryRecorder
 from .history.source import ReportSource
 from .ingest import MqttCollector
@@ -261,9 +262,13 @@ class Collector:
         # One collector of those sharing the store leads (server/leader.py); until this one
         # does, it reads the alert state from the store instead of keeping it in memory.
         c = settings.cluster
+        lease_length = timedelta(seconds=c.lease_s)
         self.leadership = Leadership(
-            Lease(self.store, LEASE_NAME, c.node, timedelta(seconds=c.lease_s), clock), clock,
-            on_gain=self._lead, on_loss=self._follow)
+            Lease(self.store, LEASE_NAME, c.node, lease_length, clock), clock,
+            on_gain=self._lead, on_loss=self._follow,
+            hearing=Hearing(self.store, c.node, lease_length, clock),
+            silent_since=lambda: self.mqtt.stats().silent_since,
+            hand_over_after=timedelta(seconds=c.hand_over_after_s) if c.hand_over_after_s else None)
         self.state.lead(False)
         self._history_resync = False
 

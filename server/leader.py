@@ -9,6 +9,11 @@ or not, so two never act at once as long as the clocks agree to well within the 
 takes over when the lease has expired: within ``lease_s`` of the leader's last renewal (plus a
 store round trip), so within ``lease_s`` of a leader's death.
 
+A leader that hears no broker judges no cabinet. When it has heard nothing for ``hand_over_after``
+while another collector hears (``server/hearing.py``), it steps down and gives the lease up, and a
+collector that hears takes it at its next try; a follower that hears nothing takes no lease while
+another collector hears. When no collector hears (the broker is down), the leader stays.
+
 ``on_gain`` runs when this collector starts to lead (the first time, after a gap, or when another
 held the lease in between: a new term), ``on_loss`` when it stops; both on the event loop, between
 ticks, so the duties never see a half-changed state. A single collector with SQLite takes the
@@ -20,11 +25,12 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Final
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from .hearing import Hearing
 from .lease import Lease, Tenure
 
 __all__ = ["LEASE_NAME", "Leadership"]
@@ -38,11 +44,20 @@ _AFTER_EXPIRY_S: Final = 0.05
 
 class Leadership:
     def __init__(self, lease: Lease, clock: Callable[[], datetime], *,
-                 on_gain: Callable[[], None], on_loss: Callable[[], None]) -> None:
+                 on_gain: Callable[[], None], on_loss: Callable[[], None],
+                 hearing: Hearing | None = None,
+                 silent_since: Callable[[], datetime | None] = lambda: None,
+                 hand_over_after: timedelta | None = None) -> None:
+        """``silent_since``: since when this collector receives from no broker (None: it does);
+        ``hand_over_after``: how long a leader hears nothing before it steps down for a
+        collector that hears (None: never)."""
         self._lease = lease
         self._clock = clock
         self._on_gain = on_gain
         self._on_loss = on_loss
+        self._hearing = hearing
+        self._silent_since = silent_since
+        self._hand_over_after = hand_over_after
         self._tenure: Tenure | None = None
         self._acting: Tenure | None = None  # the tenure on_gain was called for, until on_loss
         self.every = lease.length / 3
@@ -95,8 +110,50 @@ class Leadership:
             else:
                 self._acting = tenure  # renewed: the same term, a later end
 
+    def _others_hearing(self) -> list[str]:
+        """Say in the store whether this collector hears; who else does (blocking: a thread).
+        On a store error nobody: the lease try says what the store outage means."""
+        if self._hearing is None:
+            return []
+        try:
+            return self._hearing.report(self._silent_since() is None)
+        except SQLAlchemyError:
+            return []
+
+    def _gives_way(self) -> datetime | None:
+        """Since when this collector has heard nothing, if it is to leave the lead to one that
+        hears: a leader once that is ``hand_over_after`` ago (a short loss changes nothing), a
+        follower at once (it takes no lead it could not use)."""
+        since = self._silent_since()
+        if since is None or self._hand_over_after is None:
+            return None
+        if self._acting is None or self._clock() - since >= self._hand_over_after:
+            return since
+        return None
+
     async def step(self) -> None:
+        others = await asyncio.to_thread(self._others_hearing)
+        deaf_since = self._gives_way()
+        if others and deaf_since is not None:
+            await self._step_aside(others, deaf_since)
+            return
         self.settle(await asyncio.to_thread(self._try))
+
+    async def _step_aside(self, others: list[str], deaf_since: datetime) -> None:
+        """Deaf while others hear: stop acting, give the lease up, and do not take it."""
+        tenure, self._tenure = self._tenure, None
+        acting, self._acting = self._acting, None
+        if acting is not None:
+            log.warning("%s hands the lead over (term %d): it has heard no broker since %s, "
+                        "and %s does", self.node, acting.term, deaf_since.isoformat(),
+                        ", ".join(others))
+            self._on_loss()
+        if tenure is not None and self._clock() < tenure.until:
+            try:
+                await asyncio.to_thread(self._lease.release)
+            except SQLAlchemyError as exc:
+                log.warning("leader lease not released (%s): another collector takes over when "
+                            "it expires", type(exc).__name__)
 
     def next_try_in(self) -> float:
         """Seconds until the next try: ``every``, or sooner when another's lease ends sooner."""

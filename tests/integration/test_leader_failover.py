@@ -31,8 +31,10 @@ from cabinet_agent.common.protocol import (
     topic_for,
 )
 from server.notify.webhook import ID_HEADER
+from server.store.schema_cluster import hearing
 from server.store.schema_events import events
 from tests.support.http_receiver import Receiver, http_receiver
+from tests.support.netproxy import NetProxy
 from tests.support.notify_config import webhook_district
 from tests.support.postgres import Postgres, start_postgres
 from tests.support.procs import ManagedProcess, console_script, wait_until
@@ -63,14 +65,16 @@ def shared_store_url(postgres: Postgres) -> str:
 
 
 def _config(directory: Path, node: str, broker: Broker, receiver: Receiver, url: str,
-            sites: list[str]) -> Path:
+            sites: list[str], *, port: int | None = None, cluster: str = "") -> Path:
+    """``port``: the broker's port as this collector reaches it (a proxy's); ``cluster``: more
+    lines of [cluster]."""
     directory.mkdir()
     schools = [(site, f"Grundschule {n}") for n, site in enumerate(sites, 1)]
     config = directory / "server.toml"
     config.write_text(f"""
 [mqtt]
 host = "{broker.host}"
-port = {broker.port}
+port = {port or broker.port}
 client_id = "collector-{node}-{uuid.uuid4().hex[:6]}"
 reconnect_min_s = 0.2
 reconnect_max_s = 1.0
@@ -87,6 +91,7 @@ url = "{url}"
 [cluster]
 node = "{node}"
 lease_s = {LEASE_S}
+{cluster}
 {webhook_district(receiver.url, schools, per_receiver=2)}""", encoding="utf-8")
     return config
 
@@ -295,3 +300,63 @@ def test_a_store_restart_neither_loses_nor_repeats_an_alert(
     assert _told(receiver) == Counter({(f"Grundschule {n}", "firing"): 1 for n in range(1, 5)})
     # one leader throughout: the restart was shorter than the lease
     assert "b leads now" not in b.output()
+
+
+def _hears_again(url: str, node: str) -> bool:
+    """``node`` has said in the store that it hears, at a lease try after it heard again."""
+    engine = create_engine(url)
+    try:
+        with engine.connect() as db:
+            until = db.scalar(select(hearing.c.until).where(hearing.c.node == node))
+    finally:
+        engine.dispose()
+    return until is not None and until > datetime.now(UTC)
+
+
+def test_a_leader_cut_off_from_the_broker_hands_over_to_one_that_hears(
+        tmp_path: Path, broker: Broker, publish: Callable[[str, bytes], None],
+        shared_store_url: str) -> None:
+    """The leader's broker connection dies (a proxy cut), its store connection does not: it would
+    keep the lease and judge nothing. It steps down for the collector that hears, which tells
+    the schools; once it hears again it does not take the lead back."""
+    hand_over_s = 2.0
+    run = uuid.uuid4().hex[:6]
+    sites = [f"gs-{run}-{n}" for n in range(1, 4)]
+    url = shared_store_url
+    cluster = f"hand_over_after_s = {hand_over_s}"
+    with http_receiver() as receiver, NetProxy(broker.host, broker.port) as proxy:
+        config_a = _config(tmp_path / "a", "a", broker, receiver, url, sites, port=proxy.port,
+                           cluster=cluster)
+        config_b = _config(tmp_path / "b", "b", broker, receiver, url, sites, cluster=cluster)
+        a, a_url = _start(config_a, url)
+        a.wait_for_line(lambda ln: "a leads now (term" in ln, timeout=10)
+        b, b_url = _start(config_b, url)
+        try:
+            b.wait_for_line(lambda ln: "subscribed to" in ln, timeout=10)
+            _goes_offline(publish, sites[0])
+            wait_until(lambda: len(receiver.delivered()) == 1, 30, "the leader told the first")
+
+            proxy.cut(reset=True)  # a's connection drops; its reconnects are starved
+            cut = time.monotonic()
+            a.wait_for_line(lambda ln: "a hands the lead over" in ln,
+                            timeout=hand_over_s + LEASE_S + 5)
+            b.wait_for_line(lambda ln: "b leads now (term 2" in ln, timeout=2 * LEASE_S)
+            handed_over_s = time.monotonic() - cut
+            assert (_leading(a_url), _leading(b_url)) == (False, True)
+            for site in sites[1:]:  # a hears none of these; b does and tells
+                _goes_offline(publish, site)
+            wait_until(lambda: len(receiver.delivered()) == len(sites), 30, "b told the others")
+
+            proxy.restore()
+            wait_until(lambda: _hears_again(url, "a"), 30, "a hears again and says so")
+            assert (_leading(a_url), _leading(b_url)) == (False, True)
+            assert a.output().count("a leads now") == 1
+        finally:
+            b.stop()
+            a.stop()
+    assert _told(receiver) == Counter({(f"Grundschule {n}", "firing"): 1 for n in range(1, 4)})
+    # heard nothing for hand_over_after_s, found so at a's next try, taken at b's next one (both
+    # every lease_s / 3), + reading the log lines
+    assert handed_over_s <= hand_over_s + 2 * LEASE_S / 3 + 1.0
+    print(f"handed over {handed_over_s:.2f} s after the leader's broker link was cut "
+          f"(hand_over_after_s {hand_over_s:g}, lease {LEASE_S:g} s)")
