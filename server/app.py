@@ -37,7 +37,7 @@ from .battery import BatteryAgeing
 from .boundary import Boundary, Bounds
 from .brokers import BrokerLinks, serialised
 from .clock import Clock, utcnow
-from .config import ServerSettings, TsdbSettings, resolve_path, store_location
+from .config import MqttSettings, ServerSettings, TsdbSettings, resolve_path, store_location
 from .errors import ServerError
 from .events import EventLog
 from .gc_policy import GcPolicy, run_gc_policy
@@ -100,13 +100,23 @@ def make_links(settings: ServerSettings, pipeline: Pipeline, clock: Clock) -> Br
     handle, settle = pipeline.handle, pipeline.settle
     if m.failover:  # several MQTT threads, one pipeline
         handle, settle = serialised(handle, settle)
-    files = {"ca_file": resolve_path(settings, m.ca_file) if m.ca_file else None,
-             "cert_file": resolve_path(settings, m.cert_file) if m.cert_file else None,
-             "key_file": resolve_path(settings, m.key_file) if m.key_file else None}
-    links = [MqttCollector(m.model_copy(update={"host": broker.host, "port": broker.port}),
-                           handle, clock=clock, settle=settle, **files)
-             for broker in m.brokers]
+    links = [MqttCollector(broker, handle, clock=clock, settle=settle, **mqtt_files(settings))
+             for broker in broker_settings(settings)]
     return BrokerLinks(links, clock, timedelta(seconds=m.failover_grace_s))
+
+
+def broker_settings(settings: ServerSettings) -> list[MqttSettings]:
+    """[mqtt] as it applies to each broker: host:port, then each failover broker."""
+    m = settings.mqtt
+    return [m.model_copy(update={"host": broker.host, "port": broker.port}) for broker in m.brokers]
+
+
+def mqtt_files(settings: ServerSettings) -> dict[str, Path | None]:
+    """[mqtt] TLS files, relative to the config file."""
+    m = settings.mqtt
+    return {"ca_file": resolve_path(settings, m.ca_file) if m.ca_file else None,
+            "cert_file": resolve_path(settings, m.cert_file) if m.cert_file else None,
+            "key_file": resolve_path(settings, m.key_file) if m.key_file else None}
 
 
 def make_state(store: Engine, state_dir: Path | None) -> StoredState:

@@ -30,6 +30,8 @@ from .i18n import DEFAULT_LANGUAGE, LANGUAGES
 from .inventory.cli import add_inventory_commands, run_inventory_command
 from .org import Organisation, Policy
 from .provision import add_provision_commands, run_provision_command
+from .retire import RetireError
+from .retire import retire as retire_collector
 from .version import __version__
 
 __all__ = ["main"]
@@ -50,11 +52,16 @@ def _parser() -> argparse.ArgumentParser:
     alerts.add_argument("--lang", choices=LANGUAGES, default=DEFAULT_LANGUAGE,
                         help="language of the texts (default: de)")
     alerts.add_argument("--all", action="store_true", help="also list resolved alerts")
+    retire = commands.add_parser(
+        "retire", help="take this collector out of service for good: end its broker sessions "
+        "(what they queued is discarded) and remove it from the cluster; stop it first")
+    retire.add_argument("--force", action="store_true",
+                        help="also when no other collector receives from the broker now")
     add_user_commands(commands)
     add_provision_commands(commands)
     add_inventory_commands(commands)
     add_history_commands(commands)
-    for sub in (run, check, alerts):
+    for sub in (run, check, alerts, retire):
         sub.add_argument("--config", type=Path, default=None,
                          help="TOML config file (default: built-in defaults + environment)")
     return parser
@@ -148,6 +155,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         except ServerError as exc:
             print(f"cabinet-server: {exc}", file=sys.stderr)
             return EXIT_RUNTIME
+    if args.command == "retire":
+        try:
+            retire_collector(settings, args.force, sys.stdout)
+        except RetireError as exc:
+            print(f"cabinet-server: {exc}", file=sys.stderr)
+            return EXIT_RUNTIME
+        return 0
     if args.command == "user":
         return run_user_command(args, settings, sys.stdout)
     if args.command == "inventory":

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from sqlalchemy import Engine, and_, select
+from sqlalchemy import Engine, and_, delete, select
 
 from .store.base import upsert
 from .store.schema_cluster import hearing
@@ -44,3 +44,15 @@ class Hearing:
             rows = db.execute(select(c.node).where(and_(c.node != self.node, c.until > now))
                               .order_by(c.node))
             return [str(node) for node in rows.scalars()]
+
+    def hearing_now(self) -> dict[str, datetime]:
+        """Every collector whose word that it hears still counts, with until when."""
+        c = hearing.c
+        with self._store.connect() as db:
+            rows = db.execute(select(c.node, c.until).where(c.until > self._clock()))
+            return {str(row.node): row.until for row in rows}
+
+    def forget(self) -> None:
+        """This collector is gone for good: its row goes."""
+        with self._store.begin() as db:
+            db.execute(delete(hearing).where(hearing.c.node == self.node))

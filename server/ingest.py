@@ -36,7 +36,7 @@ from cabinet_agent.common.protocol import subscription
 from .clock import Clock, utcnow
 from .config import MqttSettings
 
-__all__ = ["ACK_GROUP", "MessageHandler", "MqttCollector", "MqttStats"]
+__all__ = ["ACK_GROUP", "MessageHandler", "MqttCollector", "MqttStats", "new_client"]
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +63,27 @@ class MqttStats:
     # since when nothing is received (no subscription granted, since the start or a loss);
     # None while receiving
     silent_since: datetime | None = None
+
+
+def new_client(settings: MqttSettings, ca_file: Path | None = None,
+               cert_file: Path | None = None, key_file: Path | None = None) -> mqtt.Client:
+    """A paho client as the collector connects: its client id, login and TLS files, MQTT 5."""
+    s = settings
+    # A fixed client id with a persistent session: the broker keeps our subscription and queues
+    # QoS 1 messages while the collector restarts, so a restart loses nothing. MQTT 5, so that
+    # the session ends by itself once the collector is away for good (session_expiry_s; MQTT
+    # 3.1.1 sessions never end).
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=s.client_id,
+                         protocol=MQTTProtocolVersion.MQTTv5, reconnect_on_failure=False,
+                         manual_ack=True)
+    if s.username is not None:
+        password = s.password.get_secret_value() if s.password is not None else None
+        client.username_pw_set(s.username, password)
+    if s.tls:
+        client.tls_set(ca_certs=str(ca_file) if ca_file is not None else None,
+                       certfile=str(cert_file) if cert_file is not None else None,
+                       keyfile=str(key_file) if key_file is not None else None)
+    return client
 
 
 class MqttCollector:
@@ -94,21 +115,7 @@ class MqttCollector:
 
     def _make_client(self, ca_file: Path | None, cert_file: Path | None = None,
                      key_file: Path | None = None) -> mqtt.Client:
-        s = self._settings
-        # A fixed client id with a persistent session: the broker keeps our subscription and
-        # queues QoS 1 messages while the collector restarts, so a restart loses nothing. MQTT 5,
-        # so that the session ends by itself once the collector is away for good
-        # (session_expiry_s; MQTT 3.1.1 sessions never end).
-        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=s.client_id,
-                             protocol=MQTTProtocolVersion.MQTTv5, reconnect_on_failure=False,
-                             manual_ack=True)
-        if s.username is not None:
-            password = s.password.get_secret_value() if s.password is not None else None
-            client.username_pw_set(s.username, password)
-        if s.tls:
-            client.tls_set(ca_certs=str(ca_file) if ca_file is not None else None,
-                           certfile=str(cert_file) if cert_file is not None else None,
-                           keyfile=str(key_file) if key_file is not None else None)
+        client = new_client(self._settings, ca_file, cert_file, key_file)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
