@@ -277,7 +277,7 @@ class Collector:
             Lease(self.store, LEASE_NAME, c.node, lease_length, clock), clock,
             on_gain=self._lead, on_loss=self._follow,
             hearing=Hearing(self.store, c.node, lease_length, clock),
-            silent_since=lambda: self.mqtt.stats().silent_since,
+            silent_since=self.mqtt.missing_since,
             hand_over_after=timedelta(seconds=c.hand_over_after_s) if c.hand_over_after_s else None)
         self.state.lead(False)
         self._history_resync = False

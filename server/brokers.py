@@ -89,6 +89,13 @@ class BrokerLinks:
             since.append(down + self._grace)
         return max(since) if heard else None
 
+    def missing_since(self) -> datetime | None:
+        """Since when at least one connection receives nothing (None: every one receives): a
+        collector that may miss the cabinets at some broker (``server/leader.py`` hands the lead
+        to one that hears them all)."""
+        silent = [s for s in (link.stats().silent_since for link in self.links) if s is not None]
+        return min(silent) if silent else None
+
     def stats(self) -> MqttStats:
         """All connections together: connected when every one is."""
         each = [link.stats() for link in self.links]

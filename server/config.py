@@ -361,8 +361,9 @@ class ClusterSettings(_Section):
     )
     hand_over_after_s: float = Field(
         default=30.0, ge=0, le=3600,
-        description="a leader that has received from no broker for this long steps down for a "
-                    "collector that does, which takes the lead at its next lease try; 0: never. "
+        description="a leader that has not received from every broker of its [mqtt] for this "
+                    "long steps down for a collector that does, which takes the lead at its next "
+                    "lease try; 0: never. "
                     "Keep it below [notify] blind_after_s, so the teams are told only when no "
                     "collector hears",
     )

@@ -2,11 +2,12 @@
 does (issue 19; ``server/leader.py``).
 
 A leader cut off from the broker but not from the store keeps renewing its lease, yet judges no
-cabinet: it receives nothing. Every collector therefore says in the store, at each of its lease
-tries, whether it receives from a broker now: a row per collector that counts until ``length``
+cabinet: it receives nothing (nor from the cabinets at a broker it lost, with ``[mqtt] failover``).
+Every collector therefore says in the store, at each of its lease tries, whether it receives from
+every broker of its config now: a row per collector that counts until ``length``
 after the try (a collector that dies stops counting by itself). A leader that has heard nothing for
-a while asks who else hears, and steps down only for one that does — when every collector is deaf
-(the broker is down), the leader stays: handing over would change nothing but the leader.
+a while asks who else hears, and steps down only for one that does — when no collector hears all
+(a broker is down), the leader stays: handing over would change nothing but the leader.
 
 Time is the caller's clock, as for the lease (``server/lease.py``): keep the clocks synchronised.
 """

@@ -9,10 +9,12 @@ or not, so two never act at once as long as the clocks agree to well within the 
 takes over when the lease has expired: within ``lease_s`` of the leader's last renewal (plus a
 store round trip), so within ``lease_s`` of a leader's death.
 
-A leader that hears no broker judges no cabinet. When it has heard nothing for ``hand_over_after``
-while another collector hears (``server/hearing.py``), it steps down and gives the lease up, and a
-collector that hears takes it at its next try; a follower that hears nothing takes no lease while
-another collector hears. When no collector hears (the broker is down), the leader stays.
+A leader that hears no broker judges no cabinet (and one that hears only some of its brokers
+misses the cabinets at the others). When it has not heard all its brokers for ``hand_over_after``
+while another collector does (``server/hearing.py``), it steps down and gives the lease up, and a
+collector that hears takes it at its next try; a follower that misses a broker takes no lease
+while another collector hears all of its. When no collector hears all (a broker is down), the
+leader stays.
 
 ``on_gain`` runs when this collector starts to lead (the first time, after a gap, or when another
 held the lease in between: a new term), ``on_loss`` when it stops; both on the event loop, between
@@ -48,7 +50,8 @@ class Leadership:
                  hearing: Hearing | None = None,
                  silent_since: Callable[[], datetime | None] = lambda: None,
                  hand_over_after: timedelta | None = None) -> None:
-        """``silent_since``: since when this collector receives from no broker (None: it does);
+        """``silent_since``: since when this collector misses a broker (None: it receives from
+        every one);
         ``hand_over_after``: how long a leader hears nothing before it steps down for a
         collector that hears (None: never)."""
         self._lease = lease
@@ -144,8 +147,8 @@ class Leadership:
         tenure, self._tenure = self._tenure, None
         acting, self._acting = self._acting, None
         if acting is not None:
-            log.warning("%s hands the lead over (term %d): it has heard no broker since %s, "
-                        "and %s does", self.node, acting.term, deaf_since.isoformat(),
+            log.warning("%s hands the lead over (term %d): it has not received from every "
+                        "broker since %s, and %s does", self.node, acting.term, deaf_since.isoformat(),
                         ", ".join(others))
             self._on_loss()
         if tenure is not None and self._clock() < tenure.until:

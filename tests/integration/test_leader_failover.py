@@ -38,6 +38,7 @@ from tests.support.netproxy import NetProxy
 from tests.support.notify_config import webhook_district
 from tests.support.postgres import Postgres, start_postgres
 from tests.support.procs import ManagedProcess, console_script, wait_until
+from tests.support.publisher import retained_publisher
 from tests.support.services import Broker
 from tests.support.store import STORE_ENV
 
@@ -65,9 +66,10 @@ def shared_store_url(postgres: Postgres) -> str:
 
 
 def _config(directory: Path, node: str, broker: Broker, receiver: Receiver, url: str,
-            sites: list[str], *, port: int | None = None, cluster: str = "") -> Path:
-    """``port``: the broker's port as this collector reaches it (a proxy's); ``cluster``: more
-    lines of [cluster]."""
+            sites: list[str], *, port: int | None = None, cluster: str = "",
+            mqtt: str = "") -> Path:
+    """``port``: the broker's port as this collector reaches it (a proxy's); ``cluster``,
+    ``mqtt``: more lines of [cluster] and [mqtt]."""
     directory.mkdir()
     schools = [(site, f"Grundschule {n}") for n, site in enumerate(sites, 1)]
     config = directory / "server.toml"
@@ -78,6 +80,7 @@ port = {port or broker.port}
 client_id = "collector-{node}-{uuid.uuid4().hex[:6]}"
 reconnect_min_s = 0.2
 reconnect_max_s = 1.0
+{mqtt}
 [http]
 port = 0
 auth = false
@@ -360,3 +363,39 @@ def test_a_leader_cut_off_from_the_broker_hands_over_to_one_that_hears(
     assert handed_over_s <= hand_over_s + 2 * LEASE_S / 3 + 1.0
     print(f"handed over {handed_over_s:.2f} s after the leader's broker link was cut "
           f"(hand_over_after_s {hand_over_s:g}, lease {LEASE_S:g} s)")
+
+
+def test_a_leader_that_lost_one_of_two_brokers_hands_over_to_one_that_hears_both(
+        tmp_path: Path, brokers: tuple[Broker, Broker], shared_store_url: str) -> None:
+    """The leader's connection to the second broker dies, the broker does not: the cabinets there
+    are heard only by the follower, which takes the lead and tells their schools."""
+    first, second = brokers
+    run = uuid.uuid4().hex[:6]
+    sites = [f"gs-{run}-{n}" for n in range(1, 3)]
+    url = shared_store_url
+    cluster = "hand_over_after_s = 2"
+    with http_receiver() as receiver, NetProxy(second.host, second.port) as proxy:
+        config_a = _config(tmp_path / "a", "a", first, receiver, url, sites, cluster=cluster,
+                           mqtt=f'failover = ["127.0.0.1:{proxy.port}"]')
+        config_b = _config(tmp_path / "b", "b", first, receiver, url, sites, cluster=cluster,
+                           mqtt=f'failover = ["127.0.0.1:{second.port}"]')
+        a, a_url = _start(config_a, url)
+        a.wait_for_line(lambda ln: "a leads now (term" in ln, timeout=10)
+        b, b_url = _start(config_b, url)
+        try:
+            wait_until(lambda: b.output().count("subscribed to") >= 2, 10, "b on both brokers")
+            proxy.cut(reset=True)
+            a.wait_for_line(lambda ln: "a hands the lead over" in ln, timeout=2 + LEASE_S + 5)
+            b.wait_for_line(lambda ln: "b leads now (term 2" in ln, timeout=2 * LEASE_S)
+            with retained_publisher(second) as publish_second, \
+                    retained_publisher(first) as publish_first:
+                _goes_offline(publish_second, sites[0])  # a cabinet at the broker a lost
+                _goes_offline(publish_first, sites[1])
+                wait_until(lambda: len(receiver.delivered()) == 2, 30, "b told both schools")
+            assert (_leading(a_url), _leading(b_url)) == (False, True)
+            assert _metric(a_url, "ladewache_mqtt_silent_seconds") == 0  # a is not blind
+        finally:
+            b.stop()
+            a.stop()
+    assert _told(receiver) == Counter({("Grundschule 1", "firing"): 1,
+                                       ("Grundschule 2", "firing"): 1})

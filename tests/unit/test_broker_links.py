@@ -98,3 +98,21 @@ def test_silent_only_while_no_broker_delivers_and_then_since_the_last_was_lost()
     assert links.stats().silent_since is None
     b.down(T0 + timedelta(seconds=20))
     assert links.stats().silent_since == T0 + timedelta(seconds=20)
+
+
+def test_missing_a_broker_since_the_first_of_those_still_lost() -> None:
+    """What the leader hands over on (server/leader.py): not every broker delivers."""
+    a, b, clock = Connection("a:1883"), Connection("b:1883"), Clock()
+    links = BrokerLinks([a, b], clock, GRACE)
+    assert links.missing_since() == T0  # neither connected yet
+    a.up(T0 + timedelta(seconds=1))
+    assert links.missing_since() == T0  # b still is not
+    b.up(T0 + timedelta(seconds=2))
+    assert links.missing_since() is None
+    b.down(T0 + timedelta(seconds=10))
+    assert links.missing_since() == T0 + timedelta(seconds=10)  # a delivers, b does not
+    assert links.stats().silent_since is None  # not blind: one broker still delivers
+    a.down(T0 + timedelta(seconds=20))
+    assert links.missing_since() == T0 + timedelta(seconds=10)
+    b.up(T0 + timedelta(seconds=30))
+    assert links.missing_since() == T0 + timedelta(seconds=20)
