@@ -12,9 +12,9 @@ store round trip), so within ``lease_s`` of a leader's death.
 A leader that hears no broker judges no cabinet (and one that hears only some of its brokers
 misses the cabinets at the others). When it has not heard all its brokers for ``hand_over_after``
 while another collector does (``server/hearing.py``), it steps down and gives the lease up, and a
-collector that hears takes it at its next try; a follower that misses a broker takes no lease
-while another collector hears all of its. When no collector hears all (a broker is down), the
-leader stays.
+collector that hears takes it at its next try; a follower that has missed a broker for a round of
+tries takes no lease while another collector hears all of its. When no collector hears all (a
+broker is down), the leader stays.
 
 ``on_gain`` runs when this collector starts to lead (the first time, after a gap, or when another
 held the lease in between: a new term), ``on_loss`` when it stops; both on the event loop, between
@@ -124,15 +124,16 @@ class Leadership:
             return []
 
     def _gives_way(self) -> datetime | None:
-        """Since when this collector has heard nothing, if it is to leave the lead to one that
+        """Since when this collector has missed a broker, if it is to leave the lead to one that
         hears: a leader once that is ``hand_over_after`` ago (a short loss changes nothing), a
-        follower at once (it takes no lead it could not use)."""
+        follower once it is one round of tries ago (it takes no lead it could not use; a
+        collector that has just started and is still connecting may take its lease back)."""
         since = self._silent_since()
         if since is None or self._hand_over_after is None:
             return None
-        if self._acting is None or self._clock() - since >= self._hand_over_after:
-            return since
-        return None
+        wait = self._hand_over_after if self._acting is not None else \
+            min(self._hand_over_after, self.every)
+        return since if self._clock() - since >= wait else None
 
     async def step(self) -> None:
         others = await asyncio.to_thread(self._others_hearing)

@@ -220,3 +220,20 @@ def _never_two_leaders(store: Engine, actions: list[tuple[object, ...]],
     assert len(leading) == 1
     if any(finally_hears):
         assert leading[0].silent_since is None, leading[0].name
+
+
+def test_a_restarted_leader_takes_its_lease_back_while_it_connects(clock: FakeClock,
+                                                                   store: Engine) -> None:
+    """Started again under its name (systemd after a crash) before its lease ran out: it has not
+    subscribed yet, but may take its lease back; it steps down only if it stays deaf."""
+    a, b = Node(store, "a", clock), Node(store, "b", clock)
+    a.step()
+    b.step()
+    restarted = Node(store, "a", clock)
+    restarted.hears(False)  # connecting
+    clock.now += timedelta(seconds=1)
+    restarted.step()
+    assert restarted.leadership.leading and restarted.leadership.term == 1
+    restarted.hears(True)
+    _rounds(clock, [restarted, b], LENGTH * 3)
+    assert restarted.events == ["gain"] and b.events == []
