@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo
 import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
+from sqlalchemy.exc import SQLAlchemyError
 
 from .app import broker_settings, mqtt_files
 from .clock import utcnow
@@ -30,6 +31,7 @@ from .formatting import date_time
 from .hearing import Hearing
 from .ingest import new_client
 from .store import open_store
+from .store.engine import where
 
 __all__ = ["RetireError", "retire"]
 
@@ -77,7 +79,15 @@ def retire(settings: ServerSettings, force: bool, out: TextIO) -> None:
     """End this collector's broker sessions and forget it in the store; RetireError says why not."""
     node = settings.cluster.node
     zone = ZoneInfo(settings.organisation.timezone)
-    store = open_store(store_location(settings))
+    location = store_location(settings)
+    if location is None and not force:
+        raise RetireError("this config names no store ([state] url or [state] dir): retire "
+                          "asks the store whether another collector receives; use --force to "
+                          "end the sessions without asking")
+    try:
+        store = open_store(location)
+    except (OSError, SQLAlchemyError) as exc:
+        raise RetireError(f"cannot open the store ({where(location)}): {exc}") from None
     try:
         hearing = Hearing(store, node, timedelta(seconds=settings.cluster.lease_s), utcnow)
         now_hearing = hearing.hearing_now()
@@ -97,6 +107,8 @@ def retire(settings: ServerSettings, force: bool, out: TextIO) -> None:
             print(f"broker {broker.host}:{broker.port}: the session of {broker.client_id!r} "
                   "has ended; what was queued for it is discarded", file=out)
         hearing.forget()
+    except SQLAlchemyError as exc:
+        raise RetireError(f"the store ({where(location)}) failed: {exc}") from None
     finally:
         store.dispose()
     if others:
