@@ -4,7 +4,7 @@ stops acting by its own clock, when a follower takes over, and what a store outa
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import text
@@ -12,16 +12,10 @@ from sqlalchemy import text
 from server.leader import LEASE_NAME, Leadership
 from server.lease import Lease
 from server.store import open_store
+from tests.support.fake_clock import FakeClock
 
 LENGTH = timedelta(seconds=15)
 
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = datetime(2026, 12, 7, 8, 0, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 class Node:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from hypothesis import given, settings
@@ -20,21 +20,14 @@ from server.leader import LEASE_NAME, Leadership
 from server.lease import Lease
 from server.store.schema_cluster import hearing, leases
 from tests.support.explore import examples
+from tests.support.fake_clock import START, FakeClock
 from tests.support.store import new_store
 
 pytestmark = pytest.mark.store
 
 LENGTH = timedelta(seconds=15)
 HAND_OVER_AFTER = timedelta(seconds=30)
-START = datetime(2026, 12, 7, 8, 0, tzinfo=UTC)
 
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = START
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 class Node:

@@ -8,7 +8,7 @@ import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from itertools import pairwise
 
 import pytest
@@ -18,20 +18,13 @@ from sqlalchemy import Engine
 
 from server.lease import Lease, Tenure
 from tests.support.explore import examples
+from tests.support.fake_clock import START, FakeClock
 from tests.support.store import new_store
 
 pytestmark = pytest.mark.store
 
 LENGTH = timedelta(seconds=15)
-START = datetime(2026, 12, 7, 8, 0, tzinfo=UTC)
 
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = START
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 @pytest.fixture(scope="module")
