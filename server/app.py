@@ -35,7 +35,7 @@ from .assets import AssetRegister, org_slots
 from .auth import Auth, TakeoverError, UserStore, take_over_users
 from .battery import BatteryAgeing
 from .boundary import Boundary, Bounds
-from .brokers import BrokerLinks, serialised
+from .brokers import BrokerLinks, Earshot, serialised
 from .clock import Clock, utcnow
 from .config import MqttSettings, ServerSettings, TsdbSettings, resolve_path, store_location
 from .errors import ServerError
@@ -96,13 +96,16 @@ def make_sink(settings: TsdbSettings, state_dir: Path | None = None) -> TimeSeri
 
 def make_links(settings: ServerSettings, pipeline: Pipeline, clock: Clock) -> BrokerLinks:
     """A connection to [mqtt] host:port and one to each failover broker (server/brokers.py)."""
-    m = settings.mqtt
     handle, settle = pipeline.handle, pipeline.settle
-    if m.failover:  # several MQTT threads, one pipeline
-        handle, settle = serialised(handle, settle)
-    links = [MqttCollector(broker, handle, clock=clock, settle=settle, **mqtt_files(settings))
-             for broker in broker_settings(settings)]
-    return BrokerLinks(links, clock, timedelta(seconds=m.failover_grace_s))
+    brokers = broker_settings(settings)
+    if len(brokers) == 1:
+        return BrokerLinks([MqttCollector(brokers[0], handle, clock=clock, settle=settle,
+                                          **mqtt_files(settings))], clock)
+    handle, settle = serialised(handle, settle)  # several MQTT threads, one pipeline
+    earshot = Earshot()  # which cabinet was last heard through which broker
+    links = [MqttCollector(broker, earshot.hearing(i, handle), clock=clock, settle=settle,
+                           **mqtt_files(settings)) for i, broker in enumerate(brokers)]
+    return BrokerLinks(links, clock, earshot=earshot)
 
 
 def broker_settings(settings: ServerSettings) -> list[MqttSettings]:
@@ -264,7 +267,7 @@ class Collector:
             base_url=settings.http.public_url)
         self.blind = BlindWatch(
             org=org, notifiers=self.notifiers_for, log_store=self.state, queued=self.state.is_queued,
-            silent_since=lambda: self.mqtt.stats().silent_since,
+            silent_since=lambda: self.mqtt.stats().silent_since, unheard=self.mqtt.unheard,
             after=timedelta(seconds=n.blind_after_s) if n.blind_after_s else None)
         self.dashboard = install_dashboard(self.app, Dashboard(
             self.app.state.api_sources, self.sessions, store=self.store,
@@ -291,6 +294,7 @@ class Collector:
             resolved_retention=timedelta(seconds=a.resolved_retention_s),
             receiving_since=self.mqtt.receiving_since, org=org, calendars=self.calendars,
             settle=timedelta(seconds=a.settle_s), sweep=timedelta(seconds=a.sweep_s),
+            deaf=self.mqtt.deaf,
         )
 
     def _lead(self) -> None:
@@ -390,7 +394,7 @@ class Collector:
         due = self.dispatcher.due(statuses, now)
         self.notify_judged_s = time.monotonic() - started
         self.sender.submit(due)
-        self.sender.submit(self.blind.due(now))  # the collector hears no broker
+        self.sender.submit(self.blind.due(now))  # the collector hears no broker, or not all
         # last month's school reports (reading the store: in a thread, not on the loop)
         self.sender.submit(await asyncio.to_thread(self.monthly.due, now))
         return self.sender.pump()

@@ -108,8 +108,9 @@ class MqttSettings(_Section):
     )
     failover_grace_s: float = Field(
         default=90.0, ge=0, le=3600,
-        description="with failover brokers: while one connection is down, judge no cabinet "
-                    "silent for this long (its agents move to another broker meanwhile)",
+        description="no longer used (accepted so that older configs load): each cabinet is judged "
+                    "by the broker connection it was last heard through, and not at all while "
+                    "that connection is down (docs/deploy.md 6c)",
     )
     reconnect_min_s: float = Field(
         default=1.0, gt=0, description="first wait before reconnecting to an unreachable broker"

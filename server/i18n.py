@@ -145,6 +145,25 @@ _CATALOGUE: Final[Mapping[Language, Mapping[str, str]]] = {
                            "(ab {since}) wurde kein Schrank überwacht; was die Schränke in dieser "
                            "Zeit gemeldet haben, wird jetzt nachgeholt, soweit der Broker es "
                            "aufbewahrt hat.",
+        # cabinets out of earshot: their broker connection is down (server/notify/blind.py)
+        "subject.unheard": "[Ladewache] {count} ohne Überwachung: MQTT-Broker {broker} nicht "
+                           "erreichbar",
+        "count.cabinets.one": "{n} Schrank",
+        "count.cabinets.other": "{n} Schränke",
+        "body.unheard": "Ladewache erreicht seit {since} den MQTT-Broker {broker} nicht. Diese "
+                        "Schränke wurden zuletzt über ihn gehört und werden nicht überwacht, bis "
+                        "sie wieder zu hören sind; für sie wird kein Alarm gemeldet, auch nicht "
+                        "„offline“:\n{cabinets}\n\nIst der Broker ausgefallen, wechseln die "
+                        "Schränke von selbst zum anderen Broker; diese haben es nicht getan "
+                        "(ausgeschaltet, oder kein zweiter Broker eingetragen). Läuft er, ist nur "
+                        "die Verbindung des Ladewache-Servers zu ihm gestört: bitte den Broker und "
+                        "die Netzverbindung dorthin prüfen. Eine Nachricht folgt, sobald die "
+                        "Verbindung wieder steht.",
+        "subject.unheard_back": "[Ladewache] MQTT-Broker {broker} wieder erreichbar",
+        "body.unheard_back": "Ladewache erreicht den MQTT-Broker {broker} seit {back} wieder. "
+                             "{duration} lang (ab {since}) waren {count} ohne Überwachung; was "
+                             "sie in dieser Zeit gemeldet haben, wird jetzt nachgeholt, soweit "
+                             "der Broker es aufbewahrt hat.",
         # the monthly school report (server/notify/monthly.py)
         "subject.monthly": "[Ladewache] Monatsbericht {school}, {month}",
         "body.monthly.intro": "Guten Tag! Der Monatsbericht der Ladewache für {school}, {month}:",
@@ -273,6 +292,22 @@ _CATALOGUE: Final[Mapping[Language, Mapping[str, str]]] = {
         "body.blind_back": "Ladewache has heard from the cabinets again since {back}. For "
                            "{duration} (from {since}) no cabinet was monitored; what the cabinets "
                            "reported meanwhile is being caught up, as far as the broker kept it.",
+        "subject.unheard": "[Ladewache] {count} not monitored: MQTT broker {broker} unreachable",
+        "count.cabinets.one": "{n} cabinet",
+        "count.cabinets.other": "{n} cabinets",
+        "body.unheard": "Ladewache has not reached the MQTT broker {broker} since {since}. These "
+                        "cabinets were last heard through it and are not monitored until they are "
+                        "heard again; no alert is sent for them, not even \"offline\":\n"
+                        "{cabinets}\n\nIf the broker is down, cabinets move to the other broker "
+                        "by themselves; these did not (switched off, or no second broker in their "
+                        "configuration). If it is running, only the Ladewache server's connection "
+                        "to it is broken: please check the broker and the network to it. A "
+                        "message follows once the connection is back.",
+        "subject.unheard_back": "[Ladewache] MQTT broker {broker} reachable again",
+        "body.unheard_back": "Ladewache has reached the MQTT broker {broker} again since {back}. "
+                             "For {duration} (from {since}) {count} went unmonitored; what "
+                             "they reported meanwhile is being caught up, as far as the broker "
+                             "kept it.",
         "subject.monthly": "[Ladewache] Monthly report {school}, {month}",
         "body.monthly.intro": "Hello! Ladewache's monthly report for {school}, {month}:",
         "body.monthly.school_days": "School days: {count}",

@@ -24,8 +24,11 @@ every cabinet (the old way; tests compare the two).
 
 Rules are only evaluated while the collector receives: with its own broker connection down every
 cabinet would look silent, so alerts stay as they are until it is back, and silence is then
-counted from the reconnect at the earliest. A cabinet whose agent is away (Last Will, or stopped)
-is judged on its last known state, so its alerts stay — but the rules that judge iPads in their
+counted from the reconnect at the earliest. With several brokers, a cabinet last heard through a
+connection that is down is left out the same way (``deaf``, server/brokers.py) until it is heard
+again: neither raised nor resolved, whatever else is heard. A cabinet whose agent is away
+(Last Will, or stopped) is judged on its last known state, so its alerts stay — but the rules
+that judge iPads in their
 slots (``fresh_data_only``) raise nothing *new* from that stale state: an iPad returned while the
 agent was down is not "not returned" at the next check (the offline alert is what the technician
 needs then). Cabinet-level rules (door, mains, temperature) still raise from the last known state.
@@ -103,7 +106,10 @@ class AlertEngine:
         settle: timedelta = timedelta(0),
         sweep: timedelta = DEFAULT_SWEEP,
         min_slice: int = MIN_SLICE,
+        deaf: Callable[[], Callable[[CabinetKey], bool] | None] | None = None,
     ) -> None:
+        """``deaf``: asked at each tick, whether a cabinet is out of earshot (its broker
+        connection down, ``BrokerLinks.deaf``; None: every cabinet can be heard)."""
         names = [rule.name for rule in rules]
         if len(names) != len(set(names)):
             raise ValueError(f"duplicate rule names: {names}")
@@ -126,6 +132,7 @@ class AlertEngine:
         self._min_slice = min_slice
         self._last_tick: datetime | None = None
         self._receiving_since = receiving_since or (lambda: datetime.min.replace(tzinfo=UTC))
+        self._deaf = deaf or (lambda: None)
         self._org = org or Organisation()
         self._cache = RuleCache(self._org)  # across ticks: see RuleCache
         self._calendars = calendars or Calendars(ZoneInfo(self._org.timezone), self._org.state, [],
@@ -190,8 +197,10 @@ class AlertEngine:
         if self._changes is None:
             assert self._snapshot is not None
             everything = list(self._snapshot())
-            self.last = TickStats(len(everything), len(everything), len(everything))
-            return everything, {c.key for c in everything}
+            deaf = self._deaf()
+            judged = everything if deaf is None else [c for c in everything if not deaf(c.key)]
+            self.last = TickStats(len(everything), len(judged), len(everything))
+            return judged, {c.key for c in everything}
         self._version, changed = self._changes(self._version)
         for view in changed:
             if view.key not in self._cabinets:
@@ -213,6 +222,9 @@ class AlertEngine:
             self._cursor = end % size
             keys.update(k for k in self._due_by(now + elapsed) if k in self._cabinets)
             chosen = (self._cabinets[k] for k in keys)
+        deaf = self._deaf()
+        if deaf is not None:  # out of earshot: judged again once heard, as an unknown cabinet
+            chosen = [view for view in chosen if not deaf(view.key)]
         cabinets = sorted(chosen, key=_by_key)
         self.last = TickStats(size, len(cabinets), len(changed))
         return cabinets, self._cabinets

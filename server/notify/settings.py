@@ -107,7 +107,9 @@ class NotifySettings(_Section):
     blind_after_s: float = Field(
         default=300.0, ge=0, le=86_400,
         description="tell every team when the collector has heard no broker this long (it then "
-                    "monitors no cabinet), and again when it hears again; 0 = never",
+                    "monitors no cabinet), and again when it hears again; with several brokers, "
+                    "tell the teams of the cabinets last heard through one that has been "
+                    "unreachable this long (they are not monitored meanwhile); 0 = never",
     )
     tick_s: float = Field(default=1.0, gt=0, le=60, description="how often groups are flushed")
     delivery: DeliverySettings = Field(

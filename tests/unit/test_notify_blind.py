@@ -1,5 +1,6 @@
 """Every team is told when the collector hears no broker for ``blind_after_s``, once, and once more
-when it hears again (server/notify/blind.py), with a fake clock on the real notification log."""
+when it hears again; with several brokers, the teams of the cabinets out of earshot by one that is
+down, each of its own (server/notify/blind.py). A fake clock on the real notification log."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from server.alerts.routing import Receiver
 from server.alerts.state import StoredState
 from server.alerts.store import Outgoing
+from server.brokers import Unheard
 from server.notify.base import Notification
 from server.notify.blind import BlindWatch
 from server.notify.dispatch import Delivery
@@ -19,7 +21,11 @@ ORG = Organisation.model_validate({
     "district_team": "kreis-it",
     "teams": [{"id": "kreis-it", "name": "Schul-IT", "contacts": {"lang": "de"}},
               {"id": "nordheim-it", "name": "IT Nordheim", "contacts": {"lang": "en"}}],
-    "municipalities": [{"id": "nord", "name": "Nordheim", "team": "nordheim-it"}],
+    "municipalities": [{"id": "nord", "name": "Nordheim", "team": "nordheim-it"},
+                       {"id": "sued", "name": "Südheim"}],
+    "schools": [{"site": "gs-nord", "name": "GS Nordheim", "municipality": "nord"},
+                {"site": "gs-sued", "name": "GS Südheim", "municipality": "sued"}],
+    "cabinets": [{"school": "gs-nord", "id": "k1", "name": "Raum 12"}],
 })
 
 
@@ -31,13 +37,16 @@ class Hook:
 
 
 class Link:
-    silent_since: datetime | None = None
+    def __init__(self) -> None:
+        self.silent_since: datetime | None = None
+        self.unheard: list[Unheard] = []
 
 
 def _watch(state: StoredState, link: Link, after: timedelta | None = AFTER) -> BlindWatch:
     hook = Hook()
     return BlindWatch(org=ORG, notifiers=lambda receiver: [hook], log_store=state,
-                      queued=state.is_queued, silent_since=lambda: link.silent_since, after=after)
+                      queued=state.is_queued, silent_since=lambda: link.silent_since,
+                      unheard=lambda: link.unheard, after=after)
 
 
 def _by_team(deliveries: list[Delivery]) -> dict[str, Notification]:
@@ -135,3 +144,60 @@ def test_a_first_message_still_waiting_in_the_outbox_gets_its_sequel() -> None:
     _queued(state, watch.due(T0 + AFTER))  # the network was down too: both still waiting
     link.silent_since = None
     assert set(_by_team(watch.due(T0 + AFTER * 2))) == {"team:kreis-it", "team:nordheim-it"}
+
+
+BROKER_B = "broker2.example:8883"
+OUT_OF_EARSHOT = [("gs-nord", "k1"), ("gs-nord", "k2"), ("gs-sued", "k9")]
+
+
+def test_the_teams_of_cabinets_out_of_earshot_are_told_each_of_its_own() -> None:
+    state, link = StoredState.in_memory(), Link()
+    watch = _watch(state, link)
+    link.unheard = [Unheard(BROKER_B, T0, OUT_OF_EARSHOT)]
+    assert watch.due(T0 + AFTER - timedelta(seconds=1)) == []  # they may still be moving
+    told = _by_team(watch.due(T0 + AFTER))
+    assert set(told) == {"team:kreis-it", "team:nordheim-it"}  # Südheim has the district's team
+    english, german = told["team:nordheim-it"], told["team:kreis-it"]
+    assert english.subject == ("[Ladewache] 2 cabinets not monitored: MQTT broker "
+                               "broker2.example:8883 unreachable")
+    assert "- Raum 12, GS Nordheim\n- k2, GS Nordheim\n" in english.body  # names, not ids
+    assert "GS Südheim" not in english.body  # another team's cabinet
+    assert german.subject.startswith("[Ladewache] 1 Schrank ohne Überwachung")
+    assert "- k9, GS Südheim" in german.body and "Nordheim" not in german.body
+    assert "seit Mi 02.12.2026, 10:42 den MQTT-Broker broker2.example:8883 nicht" in german.body
+    assert english.payload["kind"] == "unheard" and english.payload["broker"] == BROKER_B
+    assert watch.due(T0 + AFTER + timedelta(minutes=1)) == []  # once
+    link.unheard = []  # connected again; the first messages were neither sent nor waiting
+    assert watch.due(T0 + timedelta(minutes=20)) == []
+
+
+def test_back_is_told_to_whom_the_first_went_and_a_moved_fleet_tells_nobody() -> None:
+    state, link = StoredState.in_memory(), Link()
+    watch = _watch(state, link)
+    link.unheard = [Unheard(BROKER_B, T0, [])]  # down, but every cabinet heard through the other
+    assert watch.due(T0 + AFTER * 3) == []
+    link.unheard = [Unheard(BROKER_B, T0, [("gs-nord", "k1")])]
+    _delivered(state, watch.due(T0 + AFTER * 3))
+    link.unheard = []
+    back = _by_team(watch.due(T0 + timedelta(minutes=20)))
+    assert set(back) == {"team:nordheim-it"}
+    assert back["team:nordheim-it"].subject == \
+        "[Ladewache] MQTT broker broker2.example:8883 reachable again"
+    assert "For 20 minutes (from Wed 2 Dec 2026, 10:42) 1 cabinet went unmonitored" in \
+        back["team:nordheim-it"].body
+    assert watch.due(T0 + timedelta(minutes=21)) == []
+
+
+def test_while_blind_only_the_blind_message_goes_and_no_early_back() -> None:
+    state, link = StoredState.in_memory(), Link()
+    watch = _watch(state, link)
+    link.unheard = [Unheard(BROKER_B, T0, [("gs-nord", "k1")])]
+    _delivered(state, watch.due(T0 + AFTER))
+    link.silent_since = T0 + AFTER  # the other broker lost too: blind
+    blind = watch.due(T0 + AFTER * 2)
+    assert {d.notification.payload["kind"] for d in blind} == {"blind"}
+    _delivered(state, blind)
+    link.silent_since, link.unheard = None, []  # both back
+    kinds = sorted((d.notification.payload["kind"], d.notification.payload["status"])
+                   for d in watch.due(T0 + AFTER * 3))
+    assert kinds == [("blind", "back"), ("blind", "back"), ("unheard", "back")]

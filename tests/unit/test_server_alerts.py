@@ -61,9 +61,13 @@ class Timeline:
                                    min_silence_s=min_silence_s)
         # Since when the collector receives (None: its broker connection is down).
         self.receiving_since: datetime | None = T0
+        # Cabinets out of earshot (their broker connection down: server/brokers.py), by id.
+        self.deaf: set[str] = set()
         self.engine = AlertEngine([self.rule], self.store, self.fleet, self.clock,
                                   resolved_retention=timedelta(seconds=retention_s),
-                                  receiving_since=lambda: self.receiving_since)
+                                  receiving_since=lambda: self.receiving_since,
+                                  deaf=lambda: (lambda key: key[1] in self.deaf) if self.deaf
+                                  else None)
 
     def at(self, t: float) -> Timeline:
         self.clock.at(t)
@@ -260,6 +264,34 @@ def test_alerts_are_frozen_while_the_collector_cannot_receive() -> None:
     tl.online(20)  # cannot really happen while disconnected, but must not resolve anything
     assert tl.states() == [AlertState.FIRING]
     tl.receiving_since = T0 + timedelta(seconds=25)
+    assert tl.at(25).states() == [AlertState.RESOLVED]
+
+
+def test_a_cabinet_out_of_earshot_is_not_silent_while_the_others_are_judged() -> None:
+    """Its broker connection is down (one of two): whether it talks on at that broker or is gone,
+    the collector cannot tell, so it is neither called silent nor cleared."""
+    tl = Timeline()
+    tl.online(0)
+    other = StatusMessage(**_env(tl.clock, BOOT_B, cabinet="c2"),  # type: ignore[arg-type]
+                          status=AgentStatus.ONLINE)
+    tl.push(0, other)
+    tl.deaf = {"c1"}  # c1 was last heard through the broker now unreachable
+    assert [a.labels["cabinet"] for a in tl.at(200).store.all()] == ["c2"]  # c2 is silent
+    assert tl.at(3600).states() == [AlertState.FIRING]  # and c1 still not, however long
+    tl.deaf = set()
+    tl.push(3601, tl.telemetry())  # heard again: judged again, from what it says
+    assert [a.labels["cabinet"] for a in tl.store.active()] == ["c2"]
+
+
+def test_an_alert_of_a_cabinet_out_of_earshot_stays_as_it_is() -> None:
+    tl = Timeline(pending_s=0.0)
+    tl.online(0)
+    tl.push(10, tl.status(AgentStatus.OFFLINE))
+    assert tl.states() == [AlertState.FIRING]
+    tl.deaf = {"c1"}
+    tl.online(20)  # a stale copy cannot resolve it while its connection is down
+    assert tl.states() == [AlertState.FIRING]
+    tl.deaf = set()
     assert tl.at(25).states() == [AlertState.RESOLVED]
 
 
