@@ -38,6 +38,7 @@ from .api_models import (
 from .apidocs import install_api_docs
 from .assets import AssetRegister
 from .auth import Auth, Principal, Scope
+from .brokers import Unheard
 from .clock import Clock, utcnow
 from .fleet import Fleet
 from .i18n import DEFAULT_LANGUAGE, Language
@@ -86,6 +87,8 @@ class ApiSources:
     assets: AssetRegister = field(default_factory=lambda: AssetRegister(Inventory.in_memory(utcnow)))
     # whether this collector leads now (server/leader.py); None: not told
     leading: Callable[[], bool] | None = None
+    # the broker connections down and the cabinets out of earshot by each (server/brokers.py)
+    unheard: Callable[[], list[Unheard]] = list
 
 
 class _Body(BaseModel):

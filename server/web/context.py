@@ -11,6 +11,7 @@ from typing import Final
 
 from sqlalchemy import Engine
 
+from .. import formatting
 from ..alerts.model import AlertState
 from ..alerts.status import AlertStatus, alert_statuses
 from ..api import ApiSources
@@ -24,6 +25,7 @@ from ..sessions import SessionRecorder
 from .history import SlotHistory, Transition
 from .localtime import LocalTimes
 from .overview import OrgIndex, Overview, OverviewCache
+from .texts import translator
 
 __all__ = ["Dashboard", "Hit", "OutOfScope"]
 
@@ -74,6 +76,20 @@ class Dashboard:
         if since is None or now - since < STALE_AFTER:
             return None
         return LocalTimes(self.sources.org.zone, lang, now).short(since)
+
+    def unheard(self, scope: Scope, lang: Language) -> list[str]:
+        """One line per broker connection down for ``STALE_AFTER`` with cabinets of the caller's
+        out of earshot (server/brokers.py): how many, and since when they are not monitored."""
+        t, now = translator(lang), self.sources.clock()
+        lines = []
+        for unheard in self.sources.unheard():
+            count = sum(1 for site, _ in unheard.cabinets if scope.sees(site))
+            if count and now - unheard.since >= STALE_AFTER:
+                lines.append(t("unheard_view", broker=unheard.broker,
+                               since=LocalTimes(self.sources.org.zone, lang, now).short(unheard.since),
+                               count=t("cabinets_one" if count == 1 else "cabinets_many",
+                                       n=formatting.number(count, lang, digits=0))))
+        return lines
 
     def statuses(self, scope: Scope) -> list[AlertStatus]:
         state = self.sources.state

@@ -54,6 +54,10 @@ def render_metrics(dash: Dashboard) -> str:
                      "seconds since any broker last delivered to this collector (0 while one does): "
                      "it judges no cabinet meanwhile",
                      [(p + "mqtt_silent_seconds", {}, max(silent, 0.0))])
+    lines += _family(p + "mqtt_unheard_cabinets", "gauge",
+                     "cabinets out of earshot: last heard through a broker connection that is down "
+                     "(several brokers); not judged until heard again",
+                     [(p + "mqtt_unheard_cabinets", {}, sum(len(u.cabinets) for u in src.unheard()))])
     lines += _family(p + "mqtt_connects_total", "counter", "successful broker connections",
                      [(p + "mqtt_connects_total", {}, mqtt.connects)])
     lines += _family(p + "mqtt_connection_losses_total", "counter", "lost broker connections",

@@ -76,6 +76,8 @@ def page(request: Request, template_name: str, who: Principal | None, status: in
     context = {"t": translator(lang), "tx": lambda key: text(key, lang), "lang": lang,
                "who": who, "path": request.url.path,
                "stale_since": dash.stale_since(lang) if dash is not None and who else None,
+               "unheard": (dash.unheard(who.scope(dash.sources.org), lang)
+                           if dash is not None and who else []),
                "query": request.url.query, "csrf": who.csrf if who else None,
                "lang_switch": language_switch(request, "en" if lang == "de" else "de", page_at),
                **values}

@@ -46,6 +46,10 @@ _DE: Final[Mapping[str, str]] = {
     "auth_off": "Anmeldung ist abgeschaltet ([http] auth = false) – nur für Demos!",
     "stale_view": "Dieser Server empfängt seit {since} nichts von den Schränken (keine Verbindung "
                   "zum MQTT-Broker): Was hier steht, kann veraltet sein.",
+    "unheard_view": "Keine Verbindung zum MQTT-Broker {broker} seit {since}: {count}, zuletzt "
+                    "über ihn gehört, werden nicht überwacht, bis sie wieder zu hören sind (auch "
+                    "kein Alarm „offline“); was hier zu ihnen steht, kann veraltet sein.",
+    "cabinets_one": "{n} Schrank", "cabinets_many": "{n} Schränke",
     "unconfirmed": "nicht bestätigt", "cannot_tell": "nicht beurteilbar",
     "unconfirmed_hint": "geladen, aber seit einer Türöffnung nicht bestätigt: das iPad kann "
     "unbemerkt entnommen worden sein", "cannot_tell_hint": "die Hardware kann es nicht sagen: "
@@ -253,6 +257,10 @@ _EN: Final[Mapping[str, str]] = {
     "auth_off": "Login is switched off ([http] auth = false) – for demos only!",
     "stale_view": "This server has received nothing from the cabinets since {since} (no "
                   "connection to the MQTT broker): what you see here may be out of date.",
+    "unheard_view": "No connection to the MQTT broker {broker} since {since}: {count} last heard "
+                    "through it are not monitored until they are heard again (no \"offline\" "
+                    "alert either); what you see of them may be out of date.",
+    "cabinets_one": "{n} cabinet", "cabinets_many": "{n} cabinets",
     "unconfirmed": "not confirmed", "cannot_tell": "cannot tell",
     "unconfirmed_hint": "charged, but not confirmed since a door opening: the iPad may have been "
     "taken out unseen", "cannot_tell_hint": "the hardware cannot tell: no evidence since the "

@@ -1,7 +1,8 @@
 """Every page says when this collector receives nothing, so a technician does not trust a view
 that stopped moving (a broker away, the collector's network cut, a follower cut off): after 30 s,
 not at a reconnect's moment; in the page's language and local time; also in the part the live
-refresh replaces, so it comes and goes without a reload."""
+refresh replaces, so it comes and goes without a reload. With several brokers, likewise for the
+cabinets out of earshot while one connection is down, counted in the caller's view."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from fastapi import FastAPI
 from server.alerts.state import StoredState
 from server.api import ApiSources, create_app
 from server.auth import Auth, Role, User, UserStore
+from server.brokers import Unheard
 from server.fleet import Fleet
 from server.ingest import MqttStats
 from server.org import Organisation
@@ -25,7 +27,7 @@ from tests.support.asgi import get_ok
 NOW = datetime(2026, 12, 2, 8, 0, tzinfo=UTC)  # 09:00 in Berlin, a Wednesday
 ORG = Organisation.model_validate({
     "district": "Kreis", "district_team": "it", "teams": [{"id": "it", "name": "IT"}],
-    "municipalities": [{"id": "nord", "name": "Nordheim"}],
+    "municipalities": [{"id": "nord", "name": "Nordheim"}, {"id": "sued", "name": "Südheim"}],
     "schools": [{"site": "gs-park", "name": "Grundschule am Park", "municipality": "nord"}],
 })
 GERMAN = "Dieser Server empfängt seit Mi 08:55 nichts von den Schränken"
@@ -37,6 +39,7 @@ class Link:
 
     def __init__(self) -> None:
         self.silent_since: datetime | None = None
+        self.unheard: list[Unheard] = []  # connections down, with their cabinets
 
     def stats(self) -> MqttStats:
         return MqttStats(self.silent_since is None, 1, 0, None, self.silent_since)
@@ -54,10 +57,13 @@ def app(link: Link) -> FastAPI:
     state = StoredState.in_memory()
     sources = ApiSources(fleet=Fleet(), alerts=state, state=state, clock=lambda: NOW, org=ORG,
                          ingest_stats=lambda **_: IngestStats(0, 0, {}), mqtt_stats=link.stats,
-                         tsdb_stats=lambda: SinkStats(SinkHealth.OK), auth=Auth(store, lambda: NOW))
+                         tsdb_stats=lambda: SinkStats(SinkHealth.OK), auth=Auth(store, lambda: NOW),
+                         unheard=lambda: link.unheard)
     app = create_app(sources)
     install_dashboard(app, Dashboard(sources))
     app.state.token = store.create_token("admin", "t", NOW)
+    store.add_user(User("sued-tech", Role.TECHNICIAN, municipality="sued"), "a-long-password", NOW)
+    app.state.other_token = store.create_token("sued-tech", "t", NOW)
     return app
 
 
@@ -103,3 +109,35 @@ def test_metrics_say_how_long_it_has_heard_nothing(app: FastAPI, link: Link) -> 
     assert "\nladewache_mqtt_silent_seconds 0\n" in _get(app, "/metrics", logged_in=False)
     link.silent_since = NOW - timedelta(minutes=5)
     assert "\nladewache_mqtt_silent_seconds 300\n" in _get(app, "/metrics", logged_in=False)
+
+
+UNHEARD = "Keine Verbindung zum MQTT-Broker broker2.example:8883 seit Mi 08:55: 2 Schränke"
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_cabinets_out_of_earshot_are_named_on_every_page(app: FastAPI, link: Link,
+                                                         path: str) -> None:
+    cabinets = [("gs-park", "k1"), ("gs-park", "k2")]
+    link.unheard = [Unheard("broker2.example:8883", NOW - timedelta(seconds=29), cabinets)]
+    assert "Keine Verbindung zum MQTT-Broker" not in _get(app, path)  # not at a reconnect's moment
+    link.unheard = [Unheard("broker2.example:8883", NOW - timedelta(minutes=5), cabinets)]
+    page = _get(app, path)
+    assert page.count(UNHEARD) == 1, page
+    assert "Dieser Server empfängt" not in page  # it receives: only those cabinets are unheard
+    english = _get(app, path + ("&" if "?" in path else "?") + "lang=en")
+    assert "No connection to the MQTT broker broker2.example:8883 since Wed 08:55: 2 cabinets" \
+        in english
+    link.unheard = [Unheard("broker2.example:8883", NOW - timedelta(minutes=5), [])]
+    assert "Keine Verbindung zum MQTT-Broker" not in _get(app, path)  # every cabinet moved
+
+
+def test_a_technician_is_told_only_of_cabinets_of_their_own(app: FastAPI, link: Link) -> None:
+    link.unheard = [Unheard("broker2.example:8883", NOW - timedelta(minutes=5), [("gs-park", "k1")])]
+    assert "1 Schrank, zuletzt" in _get(app, "/")
+    assert "Keine Verbindung zum MQTT-Broker" not in get_ok(app, "/", app.state.other_token).text
+
+
+def test_metrics_count_the_cabinets_out_of_earshot(app: FastAPI, link: Link) -> None:
+    assert "\nladewache_mqtt_unheard_cabinets 0\n" in _get(app, "/metrics", logged_in=False)
+    link.unheard = [Unheard("b:1883", NOW, [("gs-park", "k1"), ("gs-park", "k2")])]
+    assert "\nladewache_mqtt_unheard_cabinets 2\n" in _get(app, "/metrics", logged_in=False)
