@@ -26,16 +26,15 @@ Rules are only evaluated while the collector receives: with its own broker conne
 cabinet would look silent, so alerts stay as they are until it is back, and silence is then
 counted from the reconnect at the earliest. With several brokers, a cabinet last heard through a
 connection that is down is left out the same way (``deaf``, server/brokers.py) until it is heard
-again: neither raised nor resolved, whatever else is heard. A cabinet whose agent is away
-(Last Will, or stopped) is judged on its last known state, so its alerts stay — but the rules
-that judge iPads in their
-slots (``fresh_data_only``) raise nothing *new* from that stale state: an iPad returned while the
-agent was down is not "not returned" at the next check (the offline alert is what the technician
-needs then). Cabinet-level rules (door, mains, temperature) still raise from the last known state.
-For ``settle`` after the collector starts receiving
-(a restart, a reconnect) nothing is resolved: the retained messages that tell the truth about each
-cabinet are still arriving, and an alert loaded from the state file must not be resolved by a
-fleet that is still empty. Nor is an alert resolved while its cabinet is unknown to the fleet.
+again: neither raised nor resolved, whatever else is heard. A cabinet whose agent is away (Last
+Will, or stopped) is judged on its last known state, so its alerts stay — but the rules that
+judge iPads in their slots (``fresh_data_only``) raise nothing *new* from that stale state: an
+iPad returned while the agent was down is not "not returned" at the next check (the offline alert
+is what the technician needs then). Cabinet-level rules (door, mains, temperature) still raise
+from the last known state. For ``settle`` after the collector starts receiving (a restart, a
+reconnect) nothing is resolved: the retained messages that tell the truth about each cabinet are
+still arriving, and an alert loaded from the state file must not be resolved by a fleet that is
+still empty. Nor is an alert resolved while its cabinet is unknown to the fleet.
 """
 
 from __future__ import annotations
