@@ -40,7 +40,7 @@ from .assets import AssetRegister
 from .auth import Auth, Principal, Scope
 from .brokers import Unheard
 from .clock import Clock, utcnow
-from .fleet import Fleet
+from .fleet import CabinetKey, Fleet
 from .i18n import DEFAULT_LANGUAGE, Language
 from .ingest import MqttStats
 from .inventory import Inventory
@@ -89,6 +89,8 @@ class ApiSources:
     leading: Callable[[], bool] | None = None
     # the broker connections down and the cabinets out of earshot by each (server/brokers.py)
     unheard: Callable[[], list[Unheard]] = list
+    # whether a cabinet is out of earshot now (BrokerLinks.deaf; None: every one can be heard)
+    deaf: Callable[[], Callable[[CabinetKey], bool] | None] = lambda: None
 
 
 class _Body(BaseModel):

@@ -257,6 +257,7 @@ class Collector:
             tsdb_stats=self.sink.stats, state=self.state, org=org,
             auth=make_auth(settings, clock, self.store, state_dir), assets=self.assets,
             leading=lambda: self.leadership.leading, unheard=self.mqtt.unheard,
+            deaf=self.mqtt.deaf,
         ))
         self.reports = ReportSource(self.store, org, self.calendars, self.battery, self.inventory,
                                     settings.history.energy_price_eur_kwh, clock)

@@ -87,7 +87,9 @@ def page_router(dash: Dashboard) -> APIRouter:
 
     def evidence(cabinets: list[CabinetView]) -> dict[str, Any]:
         """What the certainty marks, the notices and the "not confirmed" list need."""
+        deaf = dash.sources.deaf()  # out of earshot: its broker connection is down
         return {"mark": mark_of, "blind": blind_to_full_removal, "judges": judges_slots,
+                "deaf": lambda view: deaf is not None and deaf(view.key),
                 "unconfirmed": dash.unconfirmed(cabinets),
                 "cabinet_name": lambda site, cab: dash.index.cabinet_names.get((site, cab), cab)}
 

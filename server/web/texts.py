@@ -50,6 +50,12 @@ _DE: Final[Mapping[str, str]] = {
                     "über ihn gehört, werden nicht überwacht, bis sie wieder zu hören sind (auch "
                     "kein Alarm „offline“); was hier zu ihnen steht, kann veraltet sein.",
     "cabinets_one": "{n} Schrank", "cabinets_many": "{n} Schränke",
+    "unheard": "nicht überwacht",
+    "unheard_hint": "zuletzt über einen MQTT-Broker gehört, zu dem die Verbindung fehlt",
+    "unheard_notice": "Nicht überwacht: Dieser Schrank wurde zuletzt über einen MQTT-Broker "
+                      "gehört, zu dem der Server gerade keine Verbindung hat. Bis er wieder zu "
+                      "hören ist, wird kein Alarm zu ihm gemeldet (auch nicht „offline“); was hier "
+                      "steht, ist sein letzter bekannter Stand.",
     "unconfirmed": "nicht bestätigt", "cannot_tell": "nicht beurteilbar",
     "unconfirmed_hint": "geladen, aber seit einer Türöffnung nicht bestätigt: das iPad kann "
     "unbemerkt entnommen worden sein", "cannot_tell_hint": "die Hardware kann es nicht sagen: "
@@ -261,6 +267,12 @@ _EN: Final[Mapping[str, str]] = {
                     "through it are not monitored until they are heard again (no \"offline\" "
                     "alert either); what you see of them may be out of date.",
     "cabinets_one": "{n} cabinet", "cabinets_many": "{n} cabinets",
+    "unheard": "not monitored",
+    "unheard_hint": "last heard through an MQTT broker this server has no connection to",
+    "unheard_notice": "Not monitored: this cabinet was last heard through an MQTT broker this "
+                      "server has no connection to right now. Until it is heard again, no alert "
+                      "about it is sent (not even \"offline\"); what you see is its last known "
+                      "state.",
     "unconfirmed": "not confirmed", "cannot_tell": "cannot tell",
     "unconfirmed_hint": "charged, but not confirmed since a door opening: the iPad may have been "
     "taken out unseen", "cannot_tell_hint": "the hardware cannot tell: no evidence since the "

@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from fastapi import FastAPI
 
+from cabinet_agent.common.protocol import AgentStatus, StatusMessage
 from server.alerts.state import StoredState
 from server.api import ApiSources, create_app
 from server.auth import Auth, Role, User, UserStore
@@ -40,6 +41,10 @@ class Link:
     def __init__(self) -> None:
         self.silent_since: datetime | None = None
         self.unheard: list[Unheard] = []  # connections down, with their cabinets
+        self.deaf: set[str] = set()  # ids of the cabinets out of earshot
+
+    def deaf_now(self) -> object:
+        return (lambda key: key[1] in self.deaf) if self.deaf else None
 
     def stats(self) -> MqttStats:
         return MqttStats(self.silent_since is None, 1, 0, None, self.silent_since)
@@ -55,10 +60,14 @@ def app(link: Link) -> FastAPI:
     store = UserStore(open_store(None))
     store.add_user(User("admin", Role.ADMIN), "a-long-password", NOW)
     state = StoredState.in_memory()
-    sources = ApiSources(fleet=Fleet(), alerts=state, state=state, clock=lambda: NOW, org=ORG,
+    fleet = Fleet()
+    for cabinet in ("k1", "k2"):
+        fleet.apply(StatusMessage(v=1, site="gs-park", cabinet=cabinet, boot_id="b" * 32, seq=0, ts=NOW,
+                                  clock_synced=True, status=AgentStatus.ONLINE), NOW)
+    sources = ApiSources(fleet=fleet, alerts=state, state=state, clock=lambda: NOW, org=ORG,
                          ingest_stats=lambda **_: IngestStats(0, 0, {}), mqtt_stats=link.stats,
                          tsdb_stats=lambda: SinkStats(SinkHealth.OK), auth=Auth(store, lambda: NOW),
-                         unheard=lambda: link.unheard)
+                         unheard=lambda: link.unheard, deaf=link.deaf_now)  # type: ignore[arg-type]
     app = create_app(sources)
     install_dashboard(app, Dashboard(sources))
     app.state.token = store.create_token("admin", "t", NOW)
@@ -141,3 +150,17 @@ def test_metrics_count_the_cabinets_out_of_earshot(app: FastAPI, link: Link) -> 
     assert "\nladewache_mqtt_unheard_cabinets 0\n" in _get(app, "/metrics", logged_in=False)
     link.unheard = [Unheard("b:1883", NOW, [("gs-park", "k1"), ("gs-park", "k2")])]
     assert "\nladewache_mqtt_unheard_cabinets 2\n" in _get(app, "/metrics", logged_in=False)
+
+
+def test_a_cabinet_out_of_earshot_is_marked_on_its_school_and_its_own_page(app: FastAPI,
+                                                                          link: Link) -> None:
+    """It still shows "online" (its last known state): the mark says that state is not watched."""
+    assert "nicht überwacht" not in _get(app, "/schools/gs-park")
+    link.deaf = {"k1"}
+    school = _get(app, "/schools/gs-park")
+    assert school.count('class="badge unheard"') == 1
+    assert school.index("/cabinets/gs-park/k1") < school.index("badge unheard") < \
+        school.index("/cabinets/gs-park/k2")  # at k1, not at k2
+    assert "Nicht überwacht: Dieser Schrank wurde zuletzt" in _get(app, "/cabinets/gs-park/k1")
+    assert "Nicht überwacht" not in _get(app, "/cabinets/gs-park/k2")
+    assert "Not monitored: this cabinet" in _get(app, "/cabinets/gs-park/k1?partial=1&lang=en")
