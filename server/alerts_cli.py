@@ -77,10 +77,7 @@ def list_alerts(settings: ServerSettings, lang: Language, include_resolved: bool
         # Opening would create an empty store there: a mistyped directory would list nothing.
         raise ConfigError(f"{location / DB_FILE}: no store yet (has the collector run with this "
                           "config?)")
-    try:
-        engine = open_store(location)
-    except (OSError, SQLAlchemyError) as exc:
-        raise ServerError(f"cannot open the store ({where(location)}): {exc}") from exc
+    engine = open_store(location)  # StoreError (a ServerError) names the store
     try:
         if state_dir is not None:  # after an upgrade the CLI may run before the collector
             take_over_alerts(engine, state_dir)

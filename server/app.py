@@ -183,10 +183,7 @@ FIRST_DAILY_S: Final = 600.0  # after the start: past the burst of retained mess
 def open_state(location: Path | str | None) -> Engine:
     """The store (server/store), migrated: ``[state] url``, else the file in the state dir, else
     in memory (``config.store_location``)."""
-    try:
-        engine = open_store(location)
-    except (OSError, SQLAlchemyError) as exc:
-        raise ServerError(f"cannot open the store ({where(location)}): {exc}") from exc
+    engine = open_store(location)  # StoreError (a ServerError) names the store
     log.info("store: %s", where(location))
     return engine
 

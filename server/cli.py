@@ -162,12 +162,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"cabinet-server: {exc}", file=sys.stderr)
             return EXIT_RUNTIME
         return 0
-    if args.command == "user":
-        return run_user_command(args, settings, sys.stdout)
-    if args.command == "inventory":
-        return run_inventory_command(args, settings)
-    if args.command == "history":
-        return run_history_command(args, settings)
+    tools = {"user": lambda: run_user_command(args, settings, sys.stdout),
+             "inventory": lambda: run_inventory_command(args, settings),
+             "history": lambda: run_history_command(args, settings)}
+    if args.command in tools:
+        try:
+            return tools[args.command]()
+        except ServerError as exc:  # the store cannot be opened, …: one line, no traceback
+            print(f"cabinet-server: {exc}", file=sys.stderr)
+            return EXIT_RUNTIME
     _setup_logging(settings.log_level)
     log.info("cabinet-server %s starting; config %s: %s", __version__,
              args.config or "(none)", effective)

@@ -30,7 +30,7 @@ from .config import MqttSettings, ServerSettings, store_location
 from .formatting import date_time
 from .hearing import Hearing
 from .ingest import new_client
-from .store import open_store
+from .store import StoreError, open_store
 from .store.engine import where
 
 __all__ = ["RetireError", "retire"]
@@ -86,8 +86,8 @@ def retire(settings: ServerSettings, force: bool, out: TextIO) -> None:
                           "end the sessions without asking")
     try:
         store = open_store(location)
-    except (OSError, SQLAlchemyError) as exc:
-        raise RetireError(f"cannot open the store ({where(location)}): {exc}") from None
+    except StoreError as exc:
+        raise RetireError(str(exc)) from None
     try:
         hearing = Hearing(store, node, timedelta(seconds=settings.cluster.lease_s), utcnow)
         now_hearing = hearing.hearing_now()

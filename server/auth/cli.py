@@ -14,12 +14,9 @@ import sys
 from pathlib import Path
 from typing import Any, TextIO
 
-from sqlalchemy.exc import SQLAlchemyError
-
 from ..clock import utcnow
 from ..config import ServerSettings, resolve_path, store_location
-from ..store import open_store
-from ..store.engine import where
+from ..store import StoreError, open_store
 from .model import Role, User
 from .store import UserStore, UserStoreError
 from .takeover import TakeoverError, take_over_users
@@ -83,8 +80,8 @@ def run_user_command(args: argparse.Namespace, settings: ServerSettings, out: Te
     location = store_location(settings)
     try:
         engine = open_store(location)
-    except (OSError, SQLAlchemyError) as exc:
-        print(f"cabinet-server: cannot open the store ({where(location)}): {exc}", file=sys.stderr)
+    except StoreError as exc:
+        print(f"cabinet-server: {exc}", file=sys.stderr)
         return 2
     try:
         if state_dir is not None:  # after an upgrade the CLI may run before the collector

@@ -6,6 +6,6 @@ inventory is its first tenant; alerts, users, sessions and the notification queu
 issue 18, each as a migration.
 """
 
-from .engine import DB_FILE, open_store
+from .engine import DB_FILE, StoreError, open_store
 
-__all__ = ["DB_FILE", "open_store"]
+__all__ = ["DB_FILE", "StoreError", "open_store"]

@@ -15,9 +15,12 @@ from typing import Any, Final
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event, func, make_url, select
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
-__all__ = ["DB_FILE", "MIGRATIONS", "StoreUrlError", "check_url", "is_ephemeral", "open_store", "where"]
+from ..errors import ServerError
+
+__all__ = ["DB_FILE", "MIGRATIONS", "StoreError", "StoreUrlError", "check_url", "is_ephemeral", "open_store",
+           "where"]
 
 DB_FILE: Final = "ladewache.sqlite3"
 MIGRATIONS: Final = Path(__file__).with_name("migrations")
@@ -31,6 +34,10 @@ PG_CONNECT_TIMEOUT_S: Final = 10
 MIGRATION_LOCK: Final = 0x4C414445  # "LADE": PostgreSQL advisory lock id while migrating
 
 _migrating = threading.Lock()
+
+
+class StoreError(ServerError):
+    """The store cannot be opened or migrated; the message names it (a URL without password)."""
 
 
 class StoreUrlError(ValueError):
@@ -155,8 +162,11 @@ def migrate(engine: Engine) -> None:
 def open_store(location: Path | str | None) -> Engine:
     """The store, migrated: a database URL (``[state] url``: PostgreSQL, or SQLite), the
     ``ladewache.sqlite3`` file in a directory (the ``[state] dir``), or, when None, one that
-    lasts as long as this process (see ``_Ephemeral``)."""
-    engine = _engine(location)
-    if not is_ephemeral(engine):  # a copy of the migrated template
-        migrate(engine)
+    lasts as long as this process (see ``_Ephemeral``). ``StoreError`` when it cannot be."""
+    try:
+        engine = _engine(location)
+        if not is_ephemeral(engine):  # a copy of the migrated template
+            migrate(engine)
+    except (OSError, SQLAlchemyError) as exc:
+        raise StoreError(f"cannot open the store ({where(location)}): {exc}") from exc
     return engine

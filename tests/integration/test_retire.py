@@ -22,7 +22,7 @@ from server.clock import utcnow
 from server.hearing import Hearing
 from tests.support.procs import console_script
 from tests.support.services import Broker
-from tests.support.store import STORE_ENV, store_at
+from tests.support.store import store_at
 
 pytestmark = pytest.mark.integration
 
@@ -143,16 +143,3 @@ def test_retire_refuses_when_nobody_else_receives_unless_forced(tmp_path: Path,
     assert forced.returncode == 0, forced.stderr
     assert "no other collector receives now" in forced.stdout
     assert not _session(broker, client_id, subscribe=False)
-
-
-def test_retire_names_a_store_it_cannot_reach(tmp_path: Path, broker: Broker) -> None:
-    config = tmp_path / "server.toml"
-    config.write_text('[state]\nurl = "postgresql+psycopg://ladewache:geheim@127.0.0.1:1/x"\n',
-                      encoding="utf-8")
-    env = {k: v for k, v in os.environ.items() if k != STORE_ENV}
-    result = subprocess.run([console_script("cabinet-server"), "retire", "--config", str(config)],
-                            capture_output=True, text=True, timeout=60, env=env)
-    assert result.returncode == 1
-    assert "cannot open the store (postgresql+psycopg://ladewache:***@127.0.0.1:1/x)" \
-        in result.stderr
-    assert "geheim" not in result.stderr and "Traceback" not in result.stderr
