@@ -30,7 +30,6 @@ from .i18n import DEFAULT_LANGUAGE, LANGUAGES
 from .inventory.cli import add_inventory_commands, run_inventory_command
 from .org import Organisation, Policy
 from .provision import add_provision_commands, run_provision_command
-from .retire import RetireError
 from .retire import retire as retire_collector
 from .version import __version__
 
@@ -155,20 +154,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         except ServerError as exc:
             print(f"cabinet-server: {exc}", file=sys.stderr)
             return EXIT_RUNTIME
-    if args.command == "retire":
-        try:
-            retire_collector(settings, args.force, sys.stdout)
-        except RetireError as exc:
-            print(f"cabinet-server: {exc}", file=sys.stderr)
-            return EXIT_RUNTIME
-        return 0
-    tools = {"user": lambda: run_user_command(args, settings, sys.stdout),
+    tools = {"retire": lambda: retire_collector(settings, args.force, sys.stdout),
+             "user": lambda: run_user_command(args, settings, sys.stdout),
              "inventory": lambda: run_inventory_command(args, settings),
              "history": lambda: run_history_command(args, settings)}
     if args.command in tools:
         try:
             return tools[args.command]()
-        except ServerError as exc:  # the store cannot be opened, …: one line, no traceback
+        except ServerError as exc:  # why not, or the store cannot be opened: one line
             print(f"cabinet-server: {exc}", file=sys.stderr)
             return EXIT_RUNTIME
     _setup_logging(settings.log_level)

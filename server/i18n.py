@@ -22,6 +22,7 @@ __all__ = [
     "Language",
     "alert_summary",
     "annotation_text",
+    "cabinet_count",
     "place_names",
     "text",
 ]
@@ -343,6 +344,12 @@ def text(key: str, lang: Language = DEFAULT_LANGUAGE, /, **values: str) -> str:
     if template is None:
         raise KeyError(f"no text for {key!r}")
     return template.format_map(_Lenient(values))
+
+
+def cabinet_count(n: int, lang: Language = DEFAULT_LANGUAGE) -> str:
+    """``1 Schrank``, ``1.234 Schränke`` (English ``1 cabinet``, ``1,234 cabinets``)."""
+    return text("count.cabinets.one" if n == 1 else "count.cabinets.other", lang,
+                n=formatting.number(n, lang, digits=0))
 
 
 # Annotations that are measurements (by their unit suffix) or counts: shown as local numbers. Any

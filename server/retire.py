@@ -27,10 +27,11 @@ from sqlalchemy.exc import SQLAlchemyError
 from .app import broker_settings, mqtt_files
 from .clock import utcnow
 from .config import MqttSettings, ServerSettings, store_location
+from .errors import ServerError
 from .formatting import date_time
 from .hearing import Hearing
 from .ingest import new_client
-from .store import StoreError, open_store
+from .store import open_store
 from .store.engine import where
 
 __all__ = ["RetireError", "retire"]
@@ -38,7 +39,7 @@ __all__ = ["RetireError", "retire"]
 _CONNECT_TIMEOUT_S = 15.0
 
 
-class RetireError(Exception):
+class RetireError(ServerError):
     """Why the collector cannot be retired: one line for the operator."""
 
 
@@ -75,8 +76,9 @@ def _end_session(settings: MqttSettings, files: dict[str, Path | None]) -> None:
         client.loop_stop()
 
 
-def retire(settings: ServerSettings, force: bool, out: TextIO) -> None:
-    """End this collector's broker sessions and forget it in the store; RetireError says why not."""
+def retire(settings: ServerSettings, force: bool, out: TextIO) -> int:
+    """End this collector's broker sessions and forget it in the store; 0, or RetireError (a
+    ServerError) saying why not."""
     node = settings.cluster.node
     zone = ZoneInfo(settings.organisation.timezone)
     location = store_location(settings)
@@ -84,10 +86,7 @@ def retire(settings: ServerSettings, force: bool, out: TextIO) -> None:
         raise RetireError("this config names no store ([state] url or [state] dir): retire "
                           "asks the store whether another collector receives; use --force to "
                           "end the sessions without asking")
-    try:
-        store = open_store(location)
-    except StoreError as exc:
-        raise RetireError(str(exc)) from None
+    store = open_store(location)  # StoreError (a ServerError) names the store
     try:
         hearing = Hearing(store, node, timedelta(seconds=settings.cluster.lease_s), utcnow)
         now_hearing = hearing.hearing_now()
@@ -116,3 +115,4 @@ def retire(settings: ServerSettings, force: bool, out: TextIO) -> None:
               file=out)
     else:
         print(f"collector {node!r} retired; no other collector receives now", file=out)
+    return 0

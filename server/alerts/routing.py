@@ -7,7 +7,7 @@ import logging
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
-from server.org import ContactSettings, Organisation
+from server.org import ContactSettings, Organisation, TeamConfig
 
 __all__ = ["Receiver", "Router"]
 
@@ -19,6 +19,10 @@ class Receiver:
     id: str  # "team:kreis-it" or "school:gs-park"
     name: str
     contacts: ContactSettings
+
+    @classmethod
+    def of_team(cls, team: TeamConfig) -> Receiver:
+        return cls(f"team:{team.id}", team.name, team.contacts)
 
 
 class Router:
@@ -50,9 +54,9 @@ class Router:
                 log.warning("no team for site %r (no municipality and no district_team): its "
                             "alerts are shown but not sent", site)
             return []
-        return [Receiver(f"team:{team.id}", team.name, team.contacts)]
+        return [Receiver.of_team(team)]
 
     def all_receivers(self) -> list[Receiver]:
-        result = [Receiver(f"team:{t.id}", t.name, t.contacts) for t in self._org.teams]
+        result = [Receiver.of_team(t) for t in self._org.teams]
         result += [Receiver(f"school:{s.site}", s.name, s.contacts) for s in self._org.schools]
         return result

@@ -32,7 +32,7 @@ from server import formatting
 from server.alerts.routing import Receiver
 from server.alerts.store import LogEntry, NotificationLog
 from server.brokers import Unheard
-from server.i18n import Language, text
+from server.i18n import Language, cabinet_count, text
 from server.org import Organisation
 
 from .base import Notification, Notifier
@@ -109,8 +109,7 @@ class BlindWatch:
             team = self._org.team_for(site)
             if team is None:
                 continue  # shown, not sent, as its alerts (server/alerts/routing.py)
-            receiver = receivers.setdefault(
-                team.id, Receiver(f"team:{team.id}", team.name, team.contacts))
+            receiver = receivers.setdefault(team.id, Receiver.of_team(team))
             titles.setdefault(receiver.id, []).append(cabinet_title(self._org, site, cabinet))
         if not receivers:
             return None
@@ -127,7 +126,7 @@ class BlindWatch:
             self._queued is not None and self._queued(log_key))
 
     def _teams(self) -> list[Receiver]:
-        return [Receiver(f"team:{team.id}", team.name, team.contacts) for team in self._org.teams]
+        return [Receiver.of_team(team) for team in self._org.teams]
 
     def _deliveries(self, spell: _Spell, key: str, back: datetime | None,
                     now: datetime) -> list[Delivery]:
@@ -200,8 +199,7 @@ def render_unheard(*, org: Organisation, lang: Language, key: str, since: dateti
     """The message that ``cabinets`` (their names) are out of earshot since ``since``, their
     broker connection down (``back`` None), or that it is back since ``back``."""
     at = formatting.date_time(since, org.zone, lang)
-    n = formatting.number(len(cabinets), lang, digits=0)
-    count = text("count.cabinets.one" if len(cabinets) == 1 else "count.cabinets.other", lang, n=n)
+    count = cabinet_count(len(cabinets), lang)
     if back is None:
         subject = text("subject.unheard", lang, count=count, broker=broker)
         body = text("body.unheard", lang, since=at, broker=broker,

@@ -11,7 +11,6 @@ from typing import Final
 
 from sqlalchemy import Engine
 
-from .. import formatting
 from ..alerts.model import AlertState
 from ..alerts.status import AlertStatus, alert_statuses
 from ..api import ApiSources
@@ -19,7 +18,7 @@ from ..auth import Scope
 from ..fleet import CabinetKey, CabinetView
 from ..history import slot_changes_between
 from ..history.source import ReportSource
-from ..i18n import Language
+from ..i18n import Language, cabinet_count
 from ..presence import UnconfirmedSlot, unconfirmed_for_site
 from ..sessions import SessionRecorder
 from .history import SlotHistory, Transition
@@ -87,8 +86,7 @@ class Dashboard:
             if count and now - unheard.since >= STALE_AFTER:
                 lines.append(t("unheard_view", broker=unheard.broker,
                                since=LocalTimes(self.sources.org.zone, lang, now).short(unheard.since),
-                               count=t("cabinets_one" if count == 1 else "cabinets_many",
-                                       n=formatting.number(count, lang, digits=0))))
+                               count=cabinet_count(count, lang)))
         return lines
 
     def statuses(self, scope: Scope) -> list[AlertStatus]:

@@ -49,7 +49,6 @@ _DE: Final[Mapping[str, str]] = {
     "unheard_view": "Keine Verbindung zum MQTT-Broker {broker} seit {since}: {count}, zuletzt "
                     "über ihn gehört, werden nicht überwacht, bis sie wieder zu hören sind (auch "
                     "kein Alarm „offline“); was hier zu ihnen steht, kann veraltet sein.",
-    "cabinets_one": "{n} Schrank", "cabinets_many": "{n} Schränke",
     "unheard": "nicht überwacht",
     "unheard_hint": "zuletzt über einen MQTT-Broker gehört, zu dem die Verbindung fehlt",
     "unheard_notice": "Nicht überwacht: Dieser Schrank wurde zuletzt über einen MQTT-Broker "
@@ -266,7 +265,6 @@ _EN: Final[Mapping[str, str]] = {
     "unheard_view": "No connection to the MQTT broker {broker} since {since}: {count} last heard "
                     "through it are not monitored until they are heard again (no \"offline\" "
                     "alert either); what you see of them may be out of date.",
-    "cabinets_one": "{n} cabinet", "cabinets_many": "{n} cabinets",
     "unheard": "not monitored",
     "unheard_hint": "last heard through an MQTT broker this server has no connection to",
     "unheard_notice": "Not monitored: this cabinet was last heard through an MQTT broker this "
